@@ -1,0 +1,245 @@
+//! Assembly errors: values with a whole sentence and the exact span they are about.
+//!
+//! The assembler never stops at the first error: every statement is checked and every error is collected in
+//! [`AsmErrors`], in source order.
+
+use super::syntax::Span;
+use std::fmt;
+
+/// One thing wrong with the input, and where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AsmError {
+    /// What is wrong.
+    pub kind: ErrorKind,
+    /// The token or operand it is about.
+    pub span: Span,
+}
+
+/// What is wrong; the [`Display`](fmt::Display) form is a sentence that says what would be right.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A character that has no meaning in assembly text.
+    UnexpectedChar(char),
+    /// A number that is malformed or larger than 64 bits.
+    BadNumber(String),
+    /// The parser expected one thing and found another.
+    Expected {
+        /// What would have been right here.
+        expected: &'static str,
+        /// What was found.
+        found: String,
+    },
+    /// A mnemonic that is not in the instruction table.
+    UnknownMnemonic(String),
+    /// A mnemonic with operands that match none of its forms.
+    NoForm {
+        /// The mnemonic.
+        mnemonic: String,
+        /// The operands as classified, e.g. `r64, r8`.
+        got: String,
+        /// The forms the mnemonic has, in the manual's notation.
+        expected: Vec<String>,
+    },
+    /// A memory operand without a size where nothing else fixes it.
+    AmbiguousSize {
+        /// The mnemonic.
+        mnemonic: String,
+        /// The sizes that would fit.
+        sizes: Vec<&'static str>,
+    },
+    /// An immediate too large or too small for every form that would take it.
+    ImmediateRange {
+        /// The value as written.
+        value: i128,
+        /// The smallest value the widest form takes.
+        min: i128,
+        /// The largest value the widest form takes.
+        max: i128,
+    },
+    /// `ah ch dh bh` next to something that needs a REX prefix.
+    HighByteWithRex(String),
+    /// A memory operand that x86-64 cannot encode, with the reason.
+    BadAddress(String),
+    /// A label defined twice.
+    DuplicateLabel(String),
+    /// A label used but never defined.
+    UndefinedLabel(String),
+    /// An operand of a kind this position cannot take, with the reason.
+    BadOperand(String),
+    /// A data item that does not fit its width.
+    DataRange {
+        /// The value as written.
+        value: i128,
+        /// Width in bytes.
+        bytes: u8,
+    },
+    /// More than three operands.
+    TooManyOperands,
+    /// The code grew beyond 4 GiB.
+    TooLarge,
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ErrorKind::UnexpectedChar(c) => {
+                write!(f, "unexpected character `{}`", c.escape_debug())
+            }
+            ErrorKind::BadNumber(s) => {
+                write!(
+                    f,
+                    "`{s}` is not a number that fits 64 bits (write decimal, 0x hex or 0b binary)"
+                )
+            }
+            ErrorKind::Expected { expected, found } => {
+                write!(f, "expected {expected}, found {found}")
+            }
+            ErrorKind::UnknownMnemonic(m) => write!(f, "unknown instruction `{m}`"),
+            ErrorKind::NoForm {
+                mnemonic,
+                got,
+                expected,
+            } => {
+                if got.is_empty() {
+                    write!(f, "`{mnemonic}` needs operands; expected one of: ")?;
+                } else {
+                    write!(
+                        f,
+                        "`{mnemonic}` has no form `{mnemonic} {got}`; expected one of: "
+                    )?;
+                }
+                for (i, form) in expected.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { "; " };
+                    write!(f, "{sep}{form}")?;
+                }
+                Ok(())
+            }
+            ErrorKind::AmbiguousSize { mnemonic, sizes } => {
+                write!(f, "operand size of `{mnemonic}` is ambiguous; write ")?;
+                for (i, s) in sizes.iter().enumerate() {
+                    let sep = match i {
+                        0 => "",
+                        _ if i + 1 == sizes.len() => " or ",
+                        _ => ", ",
+                    };
+                    write!(f, "{sep}`{s} ptr`")?;
+                }
+                f.write_str(" before the memory operand")
+            }
+            ErrorKind::ImmediateRange { value, min, max } => {
+                write!(
+                    f,
+                    "immediate {value} is out of range; it must be between {min} and {max}"
+                )
+            }
+            ErrorKind::HighByteWithRex(r) => write!(
+                f,
+                "`{r}` cannot be used in an instruction that needs a REX prefix (a register r8-r15, spl, bpl, sil, dil \
+                 or a 64-bit operand); use the low byte of another register instead"
+            ),
+            ErrorKind::BadAddress(why) => write!(f, "invalid memory operand: {why}"),
+            ErrorKind::DuplicateLabel(l) => {
+                write!(f, "label `{l}` is already defined; rename one of them")
+            }
+            ErrorKind::UndefinedLabel(l) => {
+                write!(f, "label `{l}` is not defined; define it with `{l}:`")
+            }
+            ErrorKind::BadOperand(why) => f.write_str(why),
+            ErrorKind::DataRange { value, bytes } => {
+                let bits = u32::from(*bytes) * 8;
+                let (lo, hi) = (-(1i128 << (bits - 1)), (1i128 << bits) - 1);
+                write!(
+                    f,
+                    "data value {value} does not fit {bytes} byte(s); it must be between {lo} and {hi}"
+                )
+            }
+            ErrorKind::TooManyOperands => {
+                f.write_str("too many operands; instructions take at most three")
+            }
+            ErrorKind::TooLarge => f.write_str("the code is larger than 4 GiB"),
+        }
+    }
+}
+
+impl fmt::Display for AsmError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}: error: {}",
+            self.span.line, self.span.col, self.kind
+        )
+    }
+}
+
+impl std::error::Error for AsmError {}
+
+/// Every error found in one input, in source order.
+///
+/// ```
+/// let errors = jit_core::assemble("mov rax, 1\nmvo rax, 2\nadd al, 256").unwrap_err();
+/// assert_eq!(errors.len(), 2);
+/// assert_eq!(
+///     errors.with_file("prog.s").to_string(),
+///     "prog.s:2:1: error: unknown instruction `mvo`\n\
+///      prog.s:3:9: error: immediate 256 is out of range; it must be between -128 and 255\n"
+/// );
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AsmErrors(pub Vec<AsmError>);
+
+impl AsmErrors {
+    /// Number of errors.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when there are none (an `Err` always has at least one).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The errors in source order.
+    pub fn iter(&self) -> std::slice::Iter<'_, AsmError> {
+        self.0.iter()
+    }
+
+    /// Displays every error as `FILE:LINE:COL: error: MESSAGE`, one per line.
+    pub fn with_file<'a>(&'a self, file: &'a str) -> WithFile<'a> {
+        WithFile { errors: self, file }
+    }
+}
+
+impl IntoIterator for AsmErrors {
+    type Item = AsmError;
+    type IntoIter = std::vec::IntoIter<AsmError>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl fmt::Display for AsmErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for e in &self.0 {
+            writeln!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for AsmErrors {}
+
+/// [`AsmErrors::with_file`]'s display form.
+pub struct WithFile<'a> {
+    errors: &'a AsmErrors,
+    file: &'a str,
+}
+
+impl fmt::Display for WithFile<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for e in self.errors.iter() {
+            writeln!(f, "{}:{e}", self.file)?;
+        }
+        Ok(())
+    }
+}

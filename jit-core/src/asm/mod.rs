@@ -1,0 +1,385 @@
+//! The assembler: text → [`Statement`]s → forms → bytes, with labels and jump relaxation.
+//!
+//! [`assemble`] is the runtime entry point; the `jit!` macro calls [`assemble_with_holes`] at compile time on
+//! text it builds from its tokens. Both run the same parser, table, matcher and encoder.
+//!
+//! Layout works like GNU as: every jump to a label starts in its short (`rel8`) form; jumps whose target is out
+//! of reach grow to `rel32` until nothing changes (growing only ever moves targets further, so this ends).
+
+pub mod encode;
+mod error;
+mod lex;
+mod parse;
+mod reg;
+pub mod select;
+mod syntax;
+pub mod table;
+
+pub use error::{AsmError, AsmErrors, ErrorKind, WithFile};
+pub use parse::Parser;
+pub use reg::{Reg, RegClass};
+pub use syntax::{
+    DataWidth, MAX_OPERANDS, Mem, Operand, Operands, Size, Span, Spanned, Statement, StmtKind,
+};
+
+use crate::code::{Code, Entry, Label};
+use encode::Fixup;
+use select::Selected;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use table::{Form, Table};
+
+/// Assembles text into [`Code`], or reports every error in it.
+///
+/// ```
+/// let code = jit_core::assemble("MOV RAX, 0x3\nRET").unwrap();
+/// assert_eq!(code.bytes(), [0x48, 0xc7, 0xc0, 0x03, 0x00, 0x00, 0x00, 0xc3]);
+/// ```
+pub fn assemble(src: &str) -> Result<Code, AsmErrors> {
+    assemble_with_holes(src).map(|a| a.code)
+}
+
+/// Where a runtime value (`{N}` in the text, `{expr}` in `jit!`) goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HolePatch {
+    /// The hole's number.
+    pub hole: u32,
+    /// Byte offset of the immediate in the code.
+    pub offset: u32,
+    /// Width of the immediate in bytes (1, 2, 4 or 8).
+    pub bytes: u8,
+    /// Where the hole was written.
+    pub span: Span,
+}
+
+/// Code plus the places its runtime values go.
+#[derive(Clone, Debug)]
+pub struct Assembly {
+    /// The code, with zeros where the runtime values go.
+    pub code: Code,
+    /// One patch per `{N}`, in source order.
+    pub holes: Vec<HolePatch>,
+}
+
+/// Assembles text that may contain `{N}` placeholders for immediates supplied at run time.
+///
+/// ```
+/// let a = jit_core::asm::assemble_with_holes("mov eax, {0}; ret").unwrap();
+/// assert_eq!(a.code.bytes(), [0xb8, 0, 0, 0, 0, 0xc3]);
+/// assert_eq!((a.holes[0].offset, a.holes[0].bytes), (1, 4));
+/// ```
+pub fn assemble_with_holes(src: &str) -> Result<Assembly, AsmErrors> {
+    Assembler::default().run(src)
+}
+
+/// Where a statement came from, for its listing entry.
+#[derive(Clone, Copy)]
+struct Origin {
+    line: u32,
+    text: (u32, u32),
+    span: Span,
+}
+
+enum Item<'s> {
+    /// Bytes already encoded, in `Assembler::buf[start..start + len]`.
+    Bytes {
+        start: u32,
+        len: u32,
+        origin: Origin,
+        fixup: Option<Fixup<'s>>,
+    },
+    /// A jump to a label; `short` while the rel8 form is in use.
+    Jump {
+        short: Option<&'static Form>,
+        long: &'static Form,
+        label: &'s str,
+        target: usize,
+        is_short: bool,
+        origin: Origin,
+    },
+    /// A label definition.
+    Label(&'s str),
+}
+
+impl Item<'_> {
+    fn len(&self) -> u32 {
+        match self {
+            Item::Bytes { len, .. } => *len,
+            Item::Jump {
+                short: Some(f),
+                is_short: true,
+                ..
+            }
+            | Item::Jump { long: f, .. } => form_len(f),
+            Item::Label(_) => 0,
+        }
+    }
+}
+
+/// Length of a relative jump form: prefixes, opcode and offset (no ModRM).
+fn form_len(f: &Form) -> u32 {
+    (f.prefixes.len() + f.opcode.len()) as u32 + u32::from(f.imm_bytes)
+}
+
+#[derive(Default)]
+struct Assembler<'s> {
+    items: Vec<Item<'s>>,
+    buf: Vec<u8>,
+    errors: Vec<AsmError>,
+    labels: HashMap<&'s str, usize>,
+}
+
+impl<'s> Assembler<'s> {
+    fn run(mut self, src: &'s str) -> Result<Assembly, AsmErrors> {
+        let table: &'static Table = Table::get();
+        let mut parser = Parser::new(src);
+        let mut label_spans: Vec<(&'s str, Span)> = Vec::new();
+        while let Some(stmt) = parser.next_statement() {
+            self.errors.append(&mut parser.take_errors());
+            let origin = Origin {
+                line: stmt.span.line,
+                text: (stmt.span.start, stmt.span.end),
+                span: stmt.span,
+            };
+            match stmt.kind {
+                StmtKind::Label(name) => {
+                    if self.labels.insert(name, self.items.len()).is_some() {
+                        self.errors.push(AsmError {
+                            kind: ErrorKind::DuplicateLabel(name.into()),
+                            span: stmt.span,
+                        });
+                    }
+                    self.items.push(Item::Label(name));
+                }
+                StmtKind::Data { width, values } => {
+                    let start = self.buf.len() as u32;
+                    for v in &values {
+                        self.buf
+                            .extend_from_slice(&(v.node as i64).to_le_bytes()[..width as usize]);
+                    }
+                    let len = self.buf.len() as u32 - start;
+                    self.items.push(Item::Bytes {
+                        start,
+                        len,
+                        origin,
+                        fixup: None,
+                    });
+                }
+                StmtKind::Instruction { mnemonic, operands } => {
+                    let ops: [Spanned<Operand<'s>>; MAX_OPERANDS] = std::array::from_fn(|i| {
+                        operands.get(i).copied().unwrap_or(Spanned {
+                            node: Operand::Imm(0),
+                            span: stmt.span,
+                        })
+                    });
+                    let ops = &ops[..operands.len()];
+                    match select::select(table.forms(mnemonic.node), mnemonic, ops) {
+                        Ok(Selected::Encoded(e)) => {
+                            let start = self.buf.len() as u32;
+                            self.buf.extend_from_slice(e.bytes());
+                            let len = e.len() as u32;
+                            self.items.push(Item::Bytes {
+                                start,
+                                len,
+                                origin,
+                                fixup: e.fixup,
+                            });
+                        }
+                        Ok(Selected::Jump { short, long, label }) => {
+                            if let Some(op) = ops.first() {
+                                label_spans.push((label, op.span));
+                            }
+                            let is_short = short.is_some();
+                            self.items.push(Item::Jump {
+                                short,
+                                long,
+                                label,
+                                target: 0,
+                                is_short,
+                                origin,
+                            });
+                        }
+                        Err(e) => self.errors.push(e),
+                    }
+                }
+            }
+        }
+        self.errors.append(&mut parser.take_errors());
+        self.resolve_labels(&label_spans);
+        if !self.errors.is_empty() {
+            self.errors.sort_by_key(|e| e.span.start);
+            return Err(AsmErrors(self.errors));
+        }
+        let offsets = self.relax();
+        self.emit(src, &offsets)
+    }
+
+    /// Points every jump at its label's item; reports undefined labels (jumps and `[rip + label]`).
+    fn resolve_labels(&mut self, label_spans: &[(&'s str, Span)]) {
+        let mut jump = 0;
+        for item in &mut self.items {
+            match item {
+                Item::Jump {
+                    label,
+                    target,
+                    origin,
+                    ..
+                } => {
+                    match self.labels.get(label) {
+                        Some(&t) => *target = t,
+                        None => {
+                            let span = label_spans.get(jump).map_or(origin.span, |&(_, s)| s);
+                            self.errors.push(AsmError {
+                                kind: ErrorKind::UndefinedLabel(label.to_string()),
+                                span,
+                            });
+                        }
+                    }
+                    jump += 1;
+                }
+                Item::Bytes {
+                    fixup: Some(Fixup::RipLabel { label, .. }),
+                    origin,
+                    ..
+                } if !self.labels.contains_key(label) => {
+                    let kind = ErrorKind::UndefinedLabel(label.to_string());
+                    self.errors.push(AsmError {
+                        kind,
+                        span: origin.span,
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Grows short jumps that cannot reach until none changes; returns each item's offset.
+    fn relax(&mut self) -> Vec<u64> {
+        let mut offsets = vec![0u64; self.items.len() + 1];
+        loop {
+            let mut at = 0u64;
+            for (i, item) in self.items.iter().enumerate() {
+                offsets[i] = at;
+                at += u64::from(item.len());
+            }
+            offsets[self.items.len()] = at;
+            let mut changed = false;
+            for (i, item) in self.items.iter_mut().enumerate() {
+                if let Item::Jump {
+                    short: Some(f),
+                    is_short: is_short @ true,
+                    target,
+                    ..
+                } = item
+                {
+                    let end = offsets[i] + u64::from(form_len(f));
+                    let disp = offsets[*target] as i64 - end as i64;
+                    if i8::try_from(disp).is_err() {
+                        *is_short = false;
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                return offsets;
+            }
+        }
+    }
+
+    fn emit(self, src: &str, offsets: &[u64]) -> Result<Assembly, AsmErrors> {
+        let total = offsets.last().copied().unwrap_or(0);
+        if total > u64::from(u32::MAX) {
+            let span = Span::default();
+            return Err(AsmErrors(vec![AsmError {
+                kind: ErrorKind::TooLarge,
+                span,
+            }]));
+        }
+        let mut bytes = Vec::with_capacity(total as usize);
+        let mut entries = Vec::with_capacity(self.items.len());
+        let mut labels = Vec::new();
+        let mut holes = Vec::new();
+        let target_of = |label: &str| self.labels.get(label).map_or(0, |&i| offsets[i] as i64);
+        for (i, item) in self.items.iter().enumerate() {
+            let at = offsets[i];
+            let origin = match item {
+                Item::Label(name) => {
+                    labels.push(Label {
+                        name: Cow::Owned(name.to_string()),
+                        offset: at as u32,
+                    });
+                    continue;
+                }
+                Item::Bytes {
+                    start,
+                    len,
+                    origin,
+                    fixup,
+                } => {
+                    let code = &self.buf[*start as usize..(*start + *len) as usize];
+                    let base = bytes.len();
+                    bytes.extend_from_slice(code);
+                    match *fixup {
+                        Some(Fixup::RipLabel {
+                            at: field,
+                            label,
+                            addend,
+                        }) => {
+                            let next = at as i64 + i64::from(*len);
+                            let disp = (target_of(label) + i64::from(addend) - next) as i32;
+                            let field = base + usize::from(field);
+                            bytes[field..field + 4].copy_from_slice(&disp.to_le_bytes());
+                        }
+                        Some(Fixup::Hole {
+                            at: field,
+                            hole,
+                            bytes: n,
+                        }) => {
+                            holes.push(HolePatch {
+                                hole,
+                                offset: at as u32 + u32::from(field),
+                                bytes: n,
+                                span: origin.span,
+                            });
+                        }
+                        None => {}
+                    }
+                    origin
+                }
+                Item::Jump {
+                    short,
+                    long,
+                    target,
+                    is_short,
+                    origin,
+                    ..
+                } => {
+                    let form = match (short, is_short) {
+                        (Some(f), true) => *f,
+                        _ => *long,
+                    };
+                    let next = at as i64 + i64::from(form_len(form));
+                    let disp = (offsets[*target] as i64 - next) as i32;
+                    bytes.extend_from_slice(&form.prefixes);
+                    bytes.extend_from_slice(&form.opcode);
+                    bytes.extend_from_slice(&disp.to_le_bytes()[..usize::from(form.imm_bytes)]);
+                    origin
+                }
+            };
+            let len = bytes.len() as u32 - at as u32;
+            entries.push(Entry {
+                offset: at as u32,
+                len,
+                line: origin.line,
+                text: origin.text,
+            });
+        }
+        Ok(Assembly {
+            code: Code::new(bytes, entries, labels, src.to_string()),
+            holes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

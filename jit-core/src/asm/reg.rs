@@ -1,0 +1,205 @@
+//! Registers: the general-purpose registers of every width, `xmm0..xmm15` and `rip`.
+//!
+//! A [`Reg`] is its class (which fixes the width) and its 4-bit number as the encoder writes it: the low three bits
+//! go into ModRM/SIB/opcode, the fourth into REX. The legacy high-byte registers `ah ch dh bh` have their own class
+//! because they share numbers 4–7 with `spl bpl sil dil`, which exist only with a REX prefix.
+
+use std::fmt;
+
+/// What kind of register, which also fixes its width.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RegClass {
+    /// `al cl dl bl spl bpl sil dil r8b..r15b`.
+    Byte,
+    /// `ah ch dh bh`: only encodable without a REX prefix.
+    HighByte,
+    /// `ax..r15w`.
+    Word,
+    /// `eax..r15d`.
+    Dword,
+    /// `rax..r15`.
+    Qword,
+    /// `xmm0..xmm15`.
+    Xmm,
+    /// `rip`, only as the base of a memory operand.
+    Rip,
+}
+
+/// A register.
+///
+/// ```
+/// use jit_core::asm::{Reg, RegClass};
+/// let r = Reg::from_name("R12D").unwrap();
+/// assert_eq!((r.class(), r.num()), (RegClass::Dword, 12));
+/// assert_eq!(r.to_string(), "r12d");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Reg {
+    class: RegClass,
+    num: u8,
+}
+
+const QWORD: [&str; 16] = [
+    "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13",
+    "r14", "r15",
+];
+const DWORD: [&str; 16] = [
+    "eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "r8d", "r9d", "r10d", "r11d", "r12d",
+    "r13d", "r14d", "r15d",
+];
+const WORD: [&str; 16] = [
+    "ax", "cx", "dx", "bx", "sp", "bp", "si", "di", "r8w", "r9w", "r10w", "r11w", "r12w", "r13w",
+    "r14w", "r15w",
+];
+const BYTE: [&str; 16] = [
+    "al", "cl", "dl", "bl", "spl", "bpl", "sil", "dil", "r8b", "r9b", "r10b", "r11b", "r12b",
+    "r13b", "r14b", "r15b",
+];
+const HIGH_BYTE: [&str; 4] = ["ah", "ch", "dh", "bh"];
+const XMM: [&str; 16] = [
+    "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+    "xmm11", "xmm12", "xmm13", "xmm14", "xmm15",
+];
+
+impl Reg {
+    /// `rax`.
+    pub const RAX: Reg = Reg::new(RegClass::Qword, 0);
+    /// `rsp`.
+    pub const RSP: Reg = Reg::new(RegClass::Qword, 4);
+    /// `rip`.
+    pub const RIP: Reg = Reg::new(RegClass::Rip, 0);
+
+    /// A register from class and number. Numbers are taken modulo 16 (modulo 4 for high bytes, which are
+    /// numbered 4..=7 as the encoder writes them).
+    pub const fn new(class: RegClass, num: u8) -> Reg {
+        let num = match class {
+            RegClass::HighByte => 4 + num % 4,
+            RegClass::Rip => 0,
+            _ => num % 16,
+        };
+        Reg { class, num }
+    }
+
+    /// Looks a register up by name, ignoring ASCII case.
+    ///
+    /// ```
+    /// use jit_core::asm::Reg;
+    /// assert_eq!(Reg::from_name("sil").unwrap().num(), 6);
+    /// assert!(Reg::from_name("eip").is_none());
+    /// ```
+    pub fn from_name(name: &str) -> Option<Reg> {
+        if name.len() > 5 {
+            return None;
+        }
+        let mut buf = [0u8; 5];
+        let lower = &mut buf[..name.len()];
+        lower.copy_from_slice(name.as_bytes());
+        lower.make_ascii_lowercase();
+        let lower = std::str::from_utf8(lower).ok()?;
+        let find = |names: &[&str], class| {
+            names
+                .iter()
+                .position(|n| *n == lower)
+                .map(|i| Reg::new(class, i as u8))
+        };
+        if lower == "rip" {
+            return Some(Reg::RIP);
+        }
+        find(&QWORD, RegClass::Qword)
+            .or_else(|| find(&DWORD, RegClass::Dword))
+            .or_else(|| find(&WORD, RegClass::Word))
+            .or_else(|| find(&BYTE, RegClass::Byte))
+            .or_else(|| find(&HIGH_BYTE, RegClass::HighByte))
+            .or_else(|| find(&XMM, RegClass::Xmm))
+    }
+
+    /// The register's class.
+    pub const fn class(self) -> RegClass {
+        self.class
+    }
+
+    /// The 4-bit number the encoder writes (4..=7 for `ah ch dh bh`).
+    pub const fn num(self) -> u8 {
+        self.num
+    }
+
+    /// The low three bits, for ModRM, SIB or the opcode.
+    pub const fn low3(self) -> u8 {
+        self.num & 7
+    }
+
+    /// The fourth bit, for REX.R, REX.X or REX.B.
+    pub const fn high_bit(self) -> bool {
+        self.num & 8 != 0
+    }
+
+    /// Width in bits (128 for xmm, 64 for rip).
+    pub const fn bits(self) -> u16 {
+        match self.class {
+            RegClass::Byte | RegClass::HighByte => 8,
+            RegClass::Word => 16,
+            RegClass::Dword => 32,
+            RegClass::Qword | RegClass::Rip => 64,
+            RegClass::Xmm => 128,
+        }
+    }
+
+    /// True for `spl bpl sil dil`, which exist only with a REX prefix.
+    pub const fn needs_rex(self) -> bool {
+        matches!(self.class, RegClass::Byte) && self.num >= 4 && self.num < 8
+    }
+
+    /// True for `ah ch dh bh`, which cannot be encoded with a REX prefix.
+    pub const fn is_high_byte(self) -> bool {
+        matches!(self.class, RegClass::HighByte)
+    }
+
+    /// True for the general-purpose registers (not xmm, not rip).
+    pub const fn is_gpr(self) -> bool {
+        !matches!(self.class, RegClass::Xmm | RegClass::Rip)
+    }
+}
+
+impl fmt::Display for Reg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.num as usize;
+        f.write_str(match self.class {
+            RegClass::Byte => BYTE[n],
+            RegClass::HighByte => HIGH_BYTE[n - 4],
+            RegClass::Word => WORD[n],
+            RegClass::Dword => DWORD[n],
+            RegClass::Qword => QWORD[n],
+            RegClass::Xmm => XMM[n],
+            RegClass::Rip => "rip",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_round_trips() {
+        for names in [&QWORD[..], &DWORD, &WORD, &BYTE, &HIGH_BYTE, &XMM] {
+            for name in names {
+                let r = Reg::from_name(name).unwrap();
+                assert_eq!(r.to_string(), *name);
+                assert_eq!(Reg::from_name(&name.to_uppercase()), Some(r));
+            }
+        }
+    }
+
+    #[test]
+    fn numbers_and_rex_needs() {
+        let r = |n| Reg::from_name(n).unwrap();
+        assert_eq!((r("ah").num(), r("bh").num()), (4, 7));
+        assert!(r("dil").needs_rex() && !r("bl").needs_rex() && !r("r8b").needs_rex());
+        assert!(r("r9").high_bit() && !r("rdi").high_bit());
+        assert_eq!(r("r13").low3(), 5);
+        assert_eq!(r("xmm15").num(), 15);
+        assert_eq!(Reg::from_name("xmm16"), None);
+        assert_eq!(Reg::from_name(""), None);
+        assert_eq!(Reg::from_name("ä"), None);
+    }
+}

@@ -1,0 +1,312 @@
+//! The matcher: which form of the table an instruction's operands fit, and which of several fitting forms to use.
+//!
+//! It does what GNU as 2.40 does without `-O`: among the forms the operands fit, the shortest encoding wins, the
+//! first row among equals. A memory operand without a size takes it from the other operands; where they do not fix
+//! it, the row marked as default (`push`, `pop`, `jmp`, `call`: 64 bits) is taken, else it is an error.
+
+use super::encode::{self, Encoded};
+use super::error::{AsmError, ErrorKind};
+use super::reg::RegClass;
+use super::syntax::{MAX_OPERANDS, Operand, Span, Spanned};
+use super::table::{Attrs, Form, OpKind};
+
+/// What an instruction became.
+#[derive(Clone, Copy, Debug)]
+pub enum Selected<'t, 's> {
+    /// Its bytes (with a fixup if it refers to a label or hole).
+    Encoded(Encoded<'s>),
+    /// A jump or call to a label: its length depends on the distance, settled by layout.
+    Jump {
+        /// The `rel8` form, if the mnemonic has one.
+        short: Option<&'t Form>,
+        /// The `rel32` form.
+        long: &'t Form,
+        /// The target.
+        label: &'s str,
+    },
+}
+
+/// Whether one operand fits one operand kind.
+enum Fit {
+    Yes,
+    No,
+    /// An immediate that would fit this kind if it were between these bounds.
+    OutOfRange(i128, i128),
+}
+
+/// The value to encode for immediate `value` in a `bits`-wide immediate of `form`, or the range it must be in.
+///
+/// Values may be written signed or as the unsigned bit pattern of the operation's width (`add eax, 0xffffffff`
+/// is `add eax, -1`); an immediate narrower than the operation is sign-extended by the CPU, so the value must
+/// survive that. Counts (shifts, bit numbers, `ret`) just have to fit their own width.
+fn immediate(value: i128, bits: u16, form: &Form) -> Result<i64, (i128, i128)> {
+    let signed = |b: u16| (-(1i128 << (b - 1)), (1i128 << (b - 1)) - 1);
+    let either = |b: u16| (-(1i128 << (b - 1)), (1i128 << b) - 1);
+    if form.attrs.contains(Attrs::COUNT) {
+        let (lo, hi) = either(bits);
+        return if (lo..=hi).contains(&value) {
+            Ok(value as i64)
+        } else {
+            Err((lo, hi))
+        };
+    }
+    let width = form.operation_bits();
+    let (lo, hi) = either(width);
+    if !(lo..=hi).contains(&value) {
+        return Err((lo, hi));
+    }
+    // The value as the operation sees it: its low `width` bits, sign-extended.
+    let shift = 128 - u32::from(width);
+    let seen = (value << shift) >> shift;
+    if bits < width {
+        let (lo, hi) = signed(bits);
+        if !(lo..=hi).contains(&seen) {
+            return Err((lo, hi));
+        }
+    }
+    Ok(seen as i64)
+}
+
+fn fit(kind: OpKind, op: &Operand<'_>, form: &Form) -> Fit {
+    use OpKind::*;
+    let yes = |b: bool| if b { Fit::Yes } else { Fit::No };
+    match (kind, op) {
+        (_, Operand::Reg(r)) => {
+            let class = r.class();
+            yes(match kind {
+                R8 | Rm8 => matches!(class, RegClass::Byte | RegClass::HighByte),
+                R16 | Rm16 => class == RegClass::Word,
+                R32 | Rm32 => class == RegClass::Dword,
+                R64 | Rm64 => class == RegClass::Qword,
+                Xmm | XmmM32 | XmmM64 | XmmM128 => class == RegClass::Xmm,
+                Al => class == RegClass::Byte && r.num() == 0,
+                Ax => class == RegClass::Word && r.num() == 0,
+                Eax => class == RegClass::Dword && r.num() == 0,
+                Rax => class == RegClass::Qword && r.num() == 0,
+                Cl => class == RegClass::Byte && r.num() == 1,
+                _ => false,
+            })
+        }
+        (_, Operand::Mem(m)) => match kind.mem_bits() {
+            Some(Some(bits)) => yes(m.size.is_none_or(|s| s.bits() == bits)),
+            Some(None) => Fit::Yes,
+            None => Fit::No,
+        },
+        (One, Operand::Imm(v)) => yes(*v == 1),
+        (_, Operand::Imm(v)) if kind.is_imm() => {
+            match immediate(*v, kind.imm_bits().unwrap_or(64), form) {
+                Ok(_) => Fit::Yes,
+                Err((lo, hi)) => Fit::OutOfRange(lo, hi),
+            }
+        }
+        (_, Operand::Hole(_)) => yes(kind.is_imm()),
+        (_, Operand::Label(_)) => yes(kind.is_rel()),
+        _ => Fit::No,
+    }
+}
+
+/// How an operand is described in "has no form `...`" messages.
+fn describe(op: &Operand<'_>) -> String {
+    match op {
+        Operand::Reg(r) => match r.class() {
+            RegClass::Xmm => "xmm".into(),
+            _ => format!("r{}", r.bits()),
+        },
+        Operand::Mem(m) => match m.size {
+            Some(s) => format!("m{}", s.bits()),
+            None => "m".into(),
+        },
+        Operand::Imm(_) | Operand::Hole(_) => "imm".into(),
+        Operand::Label(_) => "label".into(),
+    }
+}
+
+/// Picks the form for an instruction and encodes it.
+///
+/// `forms` are the mnemonic's forms (empty for an unknown mnemonic), `mnemonic` is as written, `at` the span of
+/// the mnemonic (errors that are about no single operand point there).
+pub fn select<'t, 's>(
+    forms: &'t [Form],
+    mnemonic: Spanned<&str>,
+    ops: &[Spanned<Operand<'s>>],
+) -> Result<Selected<'t, 's>, AsmError> {
+    let err = |kind, span| Err(AsmError { kind, span });
+    if forms.is_empty() {
+        return err(
+            ErrorKind::UnknownMnemonic(mnemonic.node.to_string()),
+            mnemonic.span,
+        );
+    }
+    if let [
+        Spanned {
+            node: Operand::Label(label),
+            ..
+        },
+    ] = ops
+    {
+        let long = forms.iter().find(|f| f.operands == [OpKind::Rel32]);
+        let short = forms.iter().find(|f| f.operands == [OpKind::Rel8]);
+        if let Some(long) = long {
+            return Ok(Selected::Jump { short, long, label });
+        }
+    }
+
+    // Forms the operands fit; meanwhile what went wrong with the others, for the error.
+    let mut fitting: [Option<&Form>; 64] = [None; 64];
+    let mut nfit = 0;
+    let mut range: Option<(i128, i128, usize)> = None; // widest range an out-of-range immediate missed
+    let mut furthest = 0usize; // the operand where the best near-miss failed
+    for form in forms.iter().filter(|f| f.operands.len() == ops.len()) {
+        let mut ok = true;
+        for (i, (kind, op)) in form.operands.iter().zip(ops).enumerate() {
+            match fit(*kind, &op.node, form) {
+                Fit::Yes => continue,
+                Fit::No => furthest = furthest.max(i),
+                Fit::OutOfRange(lo, hi) => {
+                    if range.is_none_or(|(_, h, _)| hi > h) {
+                        range = Some((lo, hi, i));
+                    }
+                }
+            }
+            ok = false;
+            break;
+        }
+        if ok && form.attrs.contains(Attrs::NOT_REG0) {
+            let reg0 = form.roles.iter().zip(ops).any(|(r, o)| {
+                *r == super::table::Role::OpReg
+                    && matches!(o.node, Operand::Reg(reg) if reg.num() == 0)
+            });
+            ok = !reg0;
+        }
+        if ok && nfit < fitting.len() {
+            fitting[nfit] = Some(form);
+            nfit += 1;
+        }
+    }
+    let mut candidates: Vec<&Form> = fitting[..nfit].iter().flatten().copied().collect();
+
+    if candidates.is_empty() {
+        if let Some((min, max, i)) = range
+            && let Operand::Imm(value) = ops[i].node
+        {
+            return err(ErrorKind::ImmediateRange { value, min, max }, ops[i].span);
+        }
+        return Err(no_form(forms, mnemonic, ops, furthest));
+    }
+
+    // A memory operand without a size: the candidates must agree on it.
+    if let Some(i) = ops
+        .iter()
+        .position(|o| matches!(o.node, Operand::Mem(m) if m.size.is_none()))
+    {
+        let size_of = |f: &Form| f.operands[i].mem_bits().flatten();
+        let first = size_of(candidates[0]);
+        if candidates.iter().any(|f| size_of(f) != first) {
+            if candidates.iter().any(|f| f.attrs.contains(Attrs::DEFAULT)) {
+                let default = candidates
+                    .iter()
+                    .find(|f| f.attrs.contains(Attrs::DEFAULT))
+                    .map(|f| size_of(f));
+                candidates.retain(|f| Some(size_of(f)) == default);
+            } else {
+                let mut sizes: Vec<&'static str> = Vec::new();
+                for f in &candidates {
+                    let keyword = match size_of(f) {
+                        Some(8) => "byte",
+                        Some(16) => "word",
+                        Some(32) => "dword",
+                        Some(64) => "qword",
+                        _ => "xmmword",
+                    };
+                    if !sizes.contains(&keyword) {
+                        sizes.push(keyword);
+                    }
+                }
+                let kind = ErrorKind::AmbiguousSize {
+                    mnemonic: mnemonic.node.to_string(),
+                    sizes,
+                };
+                return err(kind, ops[i].span);
+            }
+        }
+    }
+
+    // A runtime value takes the widest immediate the instruction has, as GNU as does for a value it cannot see.
+    if ops.iter().any(|o| matches!(o.node, Operand::Hole(_))) {
+        let widest = candidates.iter().map(|f| f.imm_bytes).max().unwrap_or(0);
+        candidates.retain(|f| f.imm_bytes == widest);
+    }
+
+    let mut plain: [Operand<'s>; MAX_OPERANDS] = [Operand::Imm(0); MAX_OPERANDS];
+    for (slot, op) in plain.iter_mut().zip(ops) {
+        *slot = op.node;
+    }
+    let plain = &plain[..ops.len()];
+    let mut best: Option<Encoded<'s>> = None;
+    let mut first_error: Option<ErrorKind> = None;
+    for form in candidates {
+        let imm = ops
+            .iter()
+            .zip(&form.operands)
+            .find_map(|(op, kind)| match op.node {
+                Operand::Imm(v) if kind.is_imm() => {
+                    immediate(v, kind.imm_bits().unwrap_or(64), form).ok()
+                }
+                _ => None,
+            })
+            .unwrap_or(0);
+        match encode::encode(form, plain, imm, 0) {
+            Ok(e) if best.is_none_or(|b| e.len() < b.len()) => best = Some(e),
+            Ok(_) => {}
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match (best, first_error) {
+        (Some(e), _) => Ok(Selected::Encoded(e)),
+        (None, Some(kind)) => {
+            let at = ops
+                .iter()
+                .find(|o| matches!(o.node, Operand::Reg(r) if r.is_high_byte()))
+                .map_or(mnemonic.span, |o| o.span);
+            err(kind, at)
+        }
+        (None, None) => Err(no_form(forms, mnemonic, ops, furthest)),
+    }
+}
+
+/// "`mov` has no form `mov r64, r8`; expected one of: ..." pointing at the operand that went wrong, or at the
+/// first operand too many.
+fn no_form(
+    forms: &[Form],
+    mnemonic: Spanned<&str>,
+    ops: &[Spanned<Operand<'_>>],
+    furthest: usize,
+) -> AsmError {
+    let most = forms.iter().map(|f| f.operands.len()).max().unwrap_or(0);
+    let span: Span = if ops.len() > most {
+        ops[most].span
+    } else if forms.iter().any(|f| f.operands.len() == ops.len()) {
+        ops.get(furthest).map_or(mnemonic.span, |o| o.span)
+    } else {
+        mnemonic.span
+    };
+    let mut expected: Vec<String> = Vec::new();
+    for f in forms {
+        if !expected.contains(&f.text) {
+            expected.push(f.text.clone());
+        }
+    }
+    let got = ops
+        .iter()
+        .map(|o| describe(&o.node))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let kind = ErrorKind::NoForm {
+        mnemonic: mnemonic.node.to_ascii_lowercase(),
+        got,
+        expected,
+    };
+    AsmError { kind, span }
+}

@@ -1,0 +1,271 @@
+//! The parser's output: statements with a source [`Span`] on every node.
+//!
+//! Both front ends meet here. The runtime assembler parses text into these types; the `jit!` macro turns its
+//! tokens into text with the same grammar and keeps a map from text positions back to its tokens, so an error
+//! found later — by the form matcher or the label resolver — still points at the right token.
+
+use super::reg::Reg;
+use std::fmt;
+
+/// A source position: byte range in the text, and the 1-based line and column (in characters) where it starts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Span {
+    /// Byte offset of the first byte.
+    pub start: u32,
+    /// Byte offset one past the last byte.
+    pub end: u32,
+    /// 1-based line of `start`.
+    pub line: u32,
+    /// 1-based column of `start`, counted in characters.
+    pub col: u32,
+}
+
+impl Span {
+    /// The span from the start of `self` to the end of `other`.
+    pub fn to(self, other: Span) -> Span {
+        Span {
+            end: other.end.max(self.end),
+            ..self
+        }
+    }
+}
+
+/// A value with the span it was parsed from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Spanned<T> {
+    /// The value.
+    pub node: T,
+    /// Where it was written.
+    pub span: Span,
+}
+
+/// An explicit operand size: `byte`, `word`, `dword`, `qword` or `xmmword`, with or without `ptr`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Size {
+    /// 8 bits.
+    Byte,
+    /// 16 bits.
+    Word,
+    /// 32 bits.
+    Dword,
+    /// 64 bits.
+    Qword,
+    /// 128 bits.
+    Xmmword,
+}
+
+impl Size {
+    /// Size in bits.
+    pub const fn bits(self) -> u16 {
+        match self {
+            Size::Byte => 8,
+            Size::Word => 16,
+            Size::Dword => 32,
+            Size::Qword => 64,
+            Size::Xmmword => 128,
+        }
+    }
+
+    /// Looks a size keyword up, ignoring ASCII case (`oword` is NASM's name for `xmmword`).
+    pub fn from_keyword(word: &str) -> Option<Size> {
+        const KEYWORDS: [(&str, Size); 6] = [
+            ("byte", Size::Byte),
+            ("word", Size::Word),
+            ("dword", Size::Dword),
+            ("qword", Size::Qword),
+            ("xmmword", Size::Xmmword),
+            ("oword", Size::Xmmword),
+        ];
+        KEYWORDS
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(word))
+            .map(|&(_, s)| s)
+    }
+
+    /// The size keyword as GNU as and objdump write it.
+    pub const fn keyword(self) -> &'static str {
+        match self {
+            Size::Byte => "byte",
+            Size::Word => "word",
+            Size::Dword => "dword",
+            Size::Qword => "qword",
+            Size::Xmmword => "xmmword",
+        }
+    }
+}
+
+/// A memory operand: `size ptr [base + index*scale + disp]`, `[rip + label]` or `[disp]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mem<'s> {
+    /// The explicit size, if one was written.
+    pub size: Option<Size>,
+    /// Base register (a 64-bit register or `rip`).
+    pub base: Option<Reg>,
+    /// Index register (a 64-bit register other than `rsp`) and its scale (1, 2, 4 or 8).
+    pub index: Option<(Reg, u8)>,
+    /// Displacement, already reduced to the signed 32-bit range the encoding has.
+    pub disp: i32,
+    /// A label whose address is added to the displacement (only with a `rip` base).
+    pub label: Option<&'s str>,
+}
+
+/// One operand of an instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operand<'s> {
+    /// A register.
+    Reg(Reg),
+    /// An immediate as written: anything from `-2^63` to `2^64 - 1`; the form decides what fits.
+    Imm(i128),
+    /// A memory operand.
+    Mem(Mem<'s>),
+    /// A label, as a jump or call target.
+    Label(&'s str),
+    /// `{N}` — an immediate whose value is supplied at run time (the `jit!` macro's `{expr}`).
+    Hole(u32),
+}
+
+/// The width of the items of a data statement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataWidth {
+    /// `db` / `.byte`.
+    Byte = 1,
+    /// `dw` / `.word`.
+    Word = 2,
+    /// `dd` / `.long`.
+    Dword = 4,
+    /// `dq` / `.quad`.
+    Qword = 8,
+}
+
+/// At most this many operands (x86 instructions of the subset have at most three).
+pub const MAX_OPERANDS: usize = 3;
+
+/// A statement's operands, stored inline so parsing an instruction allocates nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Operands<'s> {
+    items: [Option<Spanned<Operand<'s>>>; MAX_OPERANDS],
+    len: u8,
+}
+
+impl<'s> Operands<'s> {
+    /// No operands.
+    pub const fn new() -> Self {
+        Operands {
+            items: [None; MAX_OPERANDS],
+            len: 0,
+        }
+    }
+
+    /// Appends an operand; returns it back when all places are taken.
+    pub fn push(&mut self, op: Spanned<Operand<'s>>) -> Result<(), Spanned<Operand<'s>>> {
+        match self.items.get_mut(self.len as usize) {
+            Some(slot) => {
+                *slot = Some(op);
+                self.len += 1;
+                Ok(())
+            }
+            None => Err(op),
+        }
+    }
+
+    /// Number of operands.
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The operands in order.
+    pub fn iter(&self) -> impl Iterator<Item = &Spanned<Operand<'s>>> + '_ {
+        self.items.iter().flatten()
+    }
+
+    /// The `i`th operand.
+    pub fn get(&self, i: usize) -> Option<&Spanned<Operand<'s>>> {
+        self.items.get(i).and_then(Option::as_ref)
+    }
+}
+
+impl Default for Operands<'_> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What a statement does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StmtKind<'s> {
+    /// `name:` — defines a label at the current offset.
+    Label(&'s str),
+    /// An instruction: its mnemonic (as written) and operands.
+    Instruction {
+        /// The mnemonic as written (any case).
+        mnemonic: Spanned<&'s str>,
+        /// The operands.
+        operands: Operands<'s>,
+    },
+    /// `db 1, 2` / `.quad 5`: literal data.
+    Data {
+        /// Width of each item.
+        width: DataWidth,
+        /// The items, each checked to fit `width`.
+        values: Vec<Spanned<i128>>,
+    },
+}
+
+/// One statement and the span of its text (for a label, the name and colon).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Statement<'s> {
+    /// What it does.
+    pub kind: StmtKind<'s>,
+    /// Its text, without comment and separator.
+    pub span: Span,
+}
+
+impl fmt::Display for Operand<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Operand::Reg(r) => write!(f, "{r}"),
+            Operand::Imm(v) => write!(f, "{v}"),
+            Operand::Label(l) => f.write_str(l),
+            Operand::Hole(n) => write!(f, "{{{n}}}"),
+            Operand::Mem(m) => {
+                if let Some(size) = m.size {
+                    write!(f, "{} ptr ", size.keyword())?;
+                }
+                f.write_str("[")?;
+                let mut first = true;
+                let mut sep = |f: &mut fmt::Formatter<'_>| {
+                    let s = if first { "" } else { " + " };
+                    first = false;
+                    f.write_str(s)
+                };
+                if let Some(b) = m.base {
+                    sep(f)?;
+                    write!(f, "{b}")?;
+                }
+                if let Some((i, s)) = m.index {
+                    sep(f)?;
+                    write!(f, "{i}*{s}")?;
+                }
+                if let Some(l) = m.label {
+                    sep(f)?;
+                    f.write_str(l)?;
+                }
+                if m.disp != 0 || first {
+                    if first {
+                        write!(f, "{:#x}", m.disp)?;
+                    } else if m.disp < 0 {
+                        write!(f, " - {:#x}", -(m.disp as i64))?;
+                    } else {
+                        write!(f, " + {:#x}", m.disp)?;
+                    }
+                }
+                f.write_str("]")
+            }
+        }
+    }
+}

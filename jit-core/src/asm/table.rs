@@ -1,0 +1,1259 @@
+//! The one table of instruction forms, written as the Intel manual writes them.
+//!
+//! Each [`Row`] has the manual's three columns: the opcode (`REX.W 83 /0 ib`), the instruction
+//! (`add r/m64, imm8`) and the operand encoding (`MI`). Rows are parsed once into [`Form`]s, which drive operand
+//! matching, the encoder, the "expected one of" text of errors and the generated list of supported instructions.
+//! Rows whose mnemonic ends in `cc` stand for all sixteen conditions and every alias spelling (`jcc` → `je`, `jz`,
+//! `jne`, ...; `+cc` in the opcode adds the condition's number).
+//!
+//! Opcode column: legacy prefixes (`66`, `F2`, `F3`) in the order they are emitted, `REX.W`, opcode bytes
+//! (`+r` adds a register number, `+cc` a condition), then `/r` or `/digit`, then `ib iw id io` (immediate) or `cb cd`
+//! (relative offset). Operand encodings (Intel's "Op/En"): `ZO` none, `O` register in the opcode, `OI` that plus an
+//! immediate, `I` immediate, `M` ModRM r/m (`M1` with an implicit `1`, `MC` with an implicit `cl`), `MI`, `MR`, `RM`,
+//! `RMI`, `D` relative offset; and one GNU extension the manual lacks, `RI`: `imul r, imm` is `imul r, r, imm`.
+//! Exact registers (`al`, `ax`, `eax`, `rax`, `cl`) and `1` are implicit in the encoding.
+//!
+//! Where GNU as has several encodings for one line, it picks the shortest, and the first row in this table among
+//! equals; the matcher does the same, so row order matters only between rows of equal length.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// One row of the table, as written.
+#[derive(Clone, Copy, Debug)]
+pub struct Row {
+    /// The opcode column, e.g. `REX.W 81 /0 id`.
+    pub opcode: &'static str,
+    /// The instruction column, e.g. `add r/m64, imm32`.
+    pub instruction: &'static str,
+    /// The operand-encoding column, e.g. `MI`.
+    pub op_en: &'static str,
+    /// Extra facts about the row (see the `Attrs` constants).
+    pub attrs: Attrs,
+}
+
+/// Facts about a row that the manual states in prose.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Attrs(u8);
+
+impl Attrs {
+    /// No extra facts.
+    pub const NONE: Attrs = Attrs(0);
+    /// The immediate is a count (shift, bit index, `ret` size), not an operand sign-extended to the operation's
+    /// width: any value of the immediate's own width, signed or unsigned, fits.
+    pub const COUNT: Attrs = Attrs(1);
+    /// The operation is 64 bits wide although no operand says so (`push imm`).
+    pub const WIDTH64: Attrs = Attrs(2);
+    /// The form taken for a memory operand without a size (`push [rax]`, `jmp [rax]`).
+    pub const DEFAULT: Attrs = Attrs(4);
+    /// Does not match when the register in the opcode is number 0: `xchg eax, eax` is not `90` (`nop`).
+    pub const NOT_REG0: Attrs = Attrs(8);
+
+    /// True if every fact of `other` is in `self`.
+    pub const fn contains(self, other: Attrs) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+const COUNT: Attrs = Attrs::COUNT;
+const WIDTH64: Attrs = Attrs::WIDTH64;
+const DEFAULT: Attrs = Attrs::DEFAULT;
+const NOT_REG0: Attrs = Attrs::NOT_REG0;
+
+const fn row(opcode: &'static str, instruction: &'static str, op_en: &'static str) -> Row {
+    Row {
+        opcode,
+        instruction,
+        op_en,
+        attrs: Attrs::NONE,
+    }
+}
+
+const fn row_with(
+    opcode: &'static str,
+    instruction: &'static str,
+    op_en: &'static str,
+    attrs: Attrs,
+) -> Row {
+    Row {
+        opcode,
+        instruction,
+        op_en,
+        attrs,
+    }
+}
+
+/// The condition codes: every spelling and its number, in the order the manual lists them.
+pub const CONDITIONS: [(&str, u8); 30] = [
+    ("o", 0x0),
+    ("no", 0x1),
+    ("b", 0x2),
+    ("c", 0x2),
+    ("nae", 0x2),
+    ("ae", 0x3),
+    ("nb", 0x3),
+    ("nc", 0x3),
+    ("e", 0x4),
+    ("z", 0x4),
+    ("ne", 0x5),
+    ("nz", 0x5),
+    ("be", 0x6),
+    ("na", 0x6),
+    ("a", 0x7),
+    ("nbe", 0x7),
+    ("s", 0x8),
+    ("ns", 0x9),
+    ("p", 0xa),
+    ("pe", 0xa),
+    ("np", 0xb),
+    ("po", 0xb),
+    ("l", 0xc),
+    ("nge", 0xc),
+    ("ge", 0xd),
+    ("nl", 0xd),
+    ("le", 0xe),
+    ("ng", 0xe),
+    ("g", 0xf),
+    ("nle", 0xf),
+];
+
+/// Every instruction form rustyjit encodes. Expected bytes for all of them come from GNU as 2.40; see
+/// `jit-core/tests/data/gnu-as-2.40.tsv`.
+#[rustfmt::skip]
+pub const ROWS: &[Row] = &[
+    // Data movement.
+    row("88 /r", "mov r/m8, r8", "MR"),
+    row("66 89 /r", "mov r/m16, r16", "MR"),
+    row("89 /r", "mov r/m32, r32", "MR"),
+    row("REX.W 89 /r", "mov r/m64, r64", "MR"),
+    row("8A /r", "mov r8, r/m8", "RM"),
+    row("66 8B /r", "mov r16, r/m16", "RM"),
+    row("8B /r", "mov r32, r/m32", "RM"),
+    row("REX.W 8B /r", "mov r64, r/m64", "RM"),
+    row("B0+r ib", "mov r8, imm8", "OI"),
+    row("66 B8+r iw", "mov r16, imm16", "OI"),
+    row("B8+r id", "mov r32, imm32", "OI"),
+    row("REX.W B8+r io", "mov r64, imm64", "OI"),
+    row("C6 /0 ib", "mov r/m8, imm8", "MI"),
+    row("66 C7 /0 iw", "mov r/m16, imm16", "MI"),
+    row("C7 /0 id", "mov r/m32, imm32", "MI"),
+    row("REX.W C7 /0 id", "mov r/m64, imm32", "MI"),
+    row("REX.W B8+r io", "movabs r64, imm64", "OI"),
+
+    row("66 0F B6 /r", "movzx r16, r/m8", "RM"),
+    row("0F B6 /r", "movzx r32, r/m8", "RM"),
+    row("REX.W 0F B6 /r", "movzx r64, r/m8", "RM"),
+    row("0F B7 /r", "movzx r32, r/m16", "RM"),
+    row("REX.W 0F B7 /r", "movzx r64, r/m16", "RM"),
+    row("66 0F BE /r", "movsx r16, r/m8", "RM"),
+    row("0F BE /r", "movsx r32, r/m8", "RM"),
+    row("REX.W 0F BE /r", "movsx r64, r/m8", "RM"),
+    row("0F BF /r", "movsx r32, r/m16", "RM"),
+    row("REX.W 0F BF /r", "movsx r64, r/m16", "RM"),
+    row("REX.W 63 /r", "movsxd r64, r/m32", "RM"),
+
+    row("66 8D /r", "lea r16, m", "RM"),
+    row("8D /r", "lea r32, m", "RM"),
+    row("REX.W 8D /r", "lea r64, m", "RM"),
+
+    row("90", "xchg rax, rax", "ZO"),
+    row("66 90+r", "xchg ax, r16", "O"),
+    row("66 90+r", "xchg r16, ax", "O"),
+    row_with("90+r", "xchg eax, r32", "O", NOT_REG0),
+    row_with("90+r", "xchg r32, eax", "O", NOT_REG0),
+    row("REX.W 90+r", "xchg rax, r64", "O"),
+    row("REX.W 90+r", "xchg r64, rax", "O"),
+    row("86 /r", "xchg r/m8, r8", "MR"),
+    row("86 /r", "xchg r8, r/m8", "RM"),
+    row("66 87 /r", "xchg r/m16, r16", "MR"),
+    row("66 87 /r", "xchg r16, r/m16", "RM"),
+    row("87 /r", "xchg r/m32, r32", "MR"),
+    row("87 /r", "xchg r32, r/m32", "RM"),
+    row("REX.W 87 /r", "xchg r/m64, r64", "MR"),
+    row("REX.W 87 /r", "xchg r64, r/m64", "RM"),
+
+    row("50+r", "push r64", "O"),
+    row("66 50+r", "push r16", "O"),
+    row_with("FF /6", "push r/m64", "M", DEFAULT),
+    row("66 FF /6", "push r/m16", "M"),
+    row_with("6A ib", "push imm8", "I", WIDTH64),
+    row_with("68 id", "push imm32", "I", WIDTH64),
+    row("58+r", "pop r64", "O"),
+    row("66 58+r", "pop r16", "O"),
+    row_with("8F /0", "pop r/m64", "M", DEFAULT),
+    row("66 8F /0", "pop r/m16", "M"),
+
+    // Arithmetic and logic. A sign-extended imm8 row comes before the accumulator row of equal length
+    // (`and ax, 0xff80` is `66 83 e0 80`, not `66 25 80 ff`), as in GNU as.
+    row("66 83 /0 ib", "add r/m16, imm8", "MI"),
+    row("83 /0 ib", "add r/m32, imm8", "MI"),
+    row("REX.W 83 /0 ib", "add r/m64, imm8", "MI"),
+    row("04 ib", "add al, imm8", "I"),
+    row("66 05 iw", "add ax, imm16", "I"),
+    row("05 id", "add eax, imm32", "I"),
+    row("REX.W 05 id", "add rax, imm32", "I"),
+    row("80 /0 ib", "add r/m8, imm8", "MI"),
+    row("66 81 /0 iw", "add r/m16, imm16", "MI"),
+    row("81 /0 id", "add r/m32, imm32", "MI"),
+    row("REX.W 81 /0 id", "add r/m64, imm32", "MI"),
+    row("00 /r", "add r/m8, r8", "MR"),
+    row("66 01 /r", "add r/m16, r16", "MR"),
+    row("01 /r", "add r/m32, r32", "MR"),
+    row("REX.W 01 /r", "add r/m64, r64", "MR"),
+    row("02 /r", "add r8, r/m8", "RM"),
+    row("66 03 /r", "add r16, r/m16", "RM"),
+    row("03 /r", "add r32, r/m32", "RM"),
+    row("REX.W 03 /r", "add r64, r/m64", "RM"),
+
+    row("66 83 /1 ib", "or r/m16, imm8", "MI"),
+    row("83 /1 ib", "or r/m32, imm8", "MI"),
+    row("REX.W 83 /1 ib", "or r/m64, imm8", "MI"),
+    row("0C ib", "or al, imm8", "I"),
+    row("66 0D iw", "or ax, imm16", "I"),
+    row("0D id", "or eax, imm32", "I"),
+    row("REX.W 0D id", "or rax, imm32", "I"),
+    row("80 /1 ib", "or r/m8, imm8", "MI"),
+    row("66 81 /1 iw", "or r/m16, imm16", "MI"),
+    row("81 /1 id", "or r/m32, imm32", "MI"),
+    row("REX.W 81 /1 id", "or r/m64, imm32", "MI"),
+    row("08 /r", "or r/m8, r8", "MR"),
+    row("66 09 /r", "or r/m16, r16", "MR"),
+    row("09 /r", "or r/m32, r32", "MR"),
+    row("REX.W 09 /r", "or r/m64, r64", "MR"),
+    row("0A /r", "or r8, r/m8", "RM"),
+    row("66 0B /r", "or r16, r/m16", "RM"),
+    row("0B /r", "or r32, r/m32", "RM"),
+    row("REX.W 0B /r", "or r64, r/m64", "RM"),
+
+    row("66 83 /2 ib", "adc r/m16, imm8", "MI"),
+    row("83 /2 ib", "adc r/m32, imm8", "MI"),
+    row("REX.W 83 /2 ib", "adc r/m64, imm8", "MI"),
+    row("14 ib", "adc al, imm8", "I"),
+    row("66 15 iw", "adc ax, imm16", "I"),
+    row("15 id", "adc eax, imm32", "I"),
+    row("REX.W 15 id", "adc rax, imm32", "I"),
+    row("80 /2 ib", "adc r/m8, imm8", "MI"),
+    row("66 81 /2 iw", "adc r/m16, imm16", "MI"),
+    row("81 /2 id", "adc r/m32, imm32", "MI"),
+    row("REX.W 81 /2 id", "adc r/m64, imm32", "MI"),
+    row("10 /r", "adc r/m8, r8", "MR"),
+    row("66 11 /r", "adc r/m16, r16", "MR"),
+    row("11 /r", "adc r/m32, r32", "MR"),
+    row("REX.W 11 /r", "adc r/m64, r64", "MR"),
+    row("12 /r", "adc r8, r/m8", "RM"),
+    row("66 13 /r", "adc r16, r/m16", "RM"),
+    row("13 /r", "adc r32, r/m32", "RM"),
+    row("REX.W 13 /r", "adc r64, r/m64", "RM"),
+
+    row("66 83 /3 ib", "sbb r/m16, imm8", "MI"),
+    row("83 /3 ib", "sbb r/m32, imm8", "MI"),
+    row("REX.W 83 /3 ib", "sbb r/m64, imm8", "MI"),
+    row("1C ib", "sbb al, imm8", "I"),
+    row("66 1D iw", "sbb ax, imm16", "I"),
+    row("1D id", "sbb eax, imm32", "I"),
+    row("REX.W 1D id", "sbb rax, imm32", "I"),
+    row("80 /3 ib", "sbb r/m8, imm8", "MI"),
+    row("66 81 /3 iw", "sbb r/m16, imm16", "MI"),
+    row("81 /3 id", "sbb r/m32, imm32", "MI"),
+    row("REX.W 81 /3 id", "sbb r/m64, imm32", "MI"),
+    row("18 /r", "sbb r/m8, r8", "MR"),
+    row("66 19 /r", "sbb r/m16, r16", "MR"),
+    row("19 /r", "sbb r/m32, r32", "MR"),
+    row("REX.W 19 /r", "sbb r/m64, r64", "MR"),
+    row("1A /r", "sbb r8, r/m8", "RM"),
+    row("66 1B /r", "sbb r16, r/m16", "RM"),
+    row("1B /r", "sbb r32, r/m32", "RM"),
+    row("REX.W 1B /r", "sbb r64, r/m64", "RM"),
+
+    row("66 83 /4 ib", "and r/m16, imm8", "MI"),
+    row("83 /4 ib", "and r/m32, imm8", "MI"),
+    row("REX.W 83 /4 ib", "and r/m64, imm8", "MI"),
+    row("24 ib", "and al, imm8", "I"),
+    row("66 25 iw", "and ax, imm16", "I"),
+    row("25 id", "and eax, imm32", "I"),
+    row("REX.W 25 id", "and rax, imm32", "I"),
+    row("80 /4 ib", "and r/m8, imm8", "MI"),
+    row("66 81 /4 iw", "and r/m16, imm16", "MI"),
+    row("81 /4 id", "and r/m32, imm32", "MI"),
+    row("REX.W 81 /4 id", "and r/m64, imm32", "MI"),
+    row("20 /r", "and r/m8, r8", "MR"),
+    row("66 21 /r", "and r/m16, r16", "MR"),
+    row("21 /r", "and r/m32, r32", "MR"),
+    row("REX.W 21 /r", "and r/m64, r64", "MR"),
+    row("22 /r", "and r8, r/m8", "RM"),
+    row("66 23 /r", "and r16, r/m16", "RM"),
+    row("23 /r", "and r32, r/m32", "RM"),
+    row("REX.W 23 /r", "and r64, r/m64", "RM"),
+
+    row("66 83 /5 ib", "sub r/m16, imm8", "MI"),
+    row("83 /5 ib", "sub r/m32, imm8", "MI"),
+    row("REX.W 83 /5 ib", "sub r/m64, imm8", "MI"),
+    row("2C ib", "sub al, imm8", "I"),
+    row("66 2D iw", "sub ax, imm16", "I"),
+    row("2D id", "sub eax, imm32", "I"),
+    row("REX.W 2D id", "sub rax, imm32", "I"),
+    row("80 /5 ib", "sub r/m8, imm8", "MI"),
+    row("66 81 /5 iw", "sub r/m16, imm16", "MI"),
+    row("81 /5 id", "sub r/m32, imm32", "MI"),
+    row("REX.W 81 /5 id", "sub r/m64, imm32", "MI"),
+    row("28 /r", "sub r/m8, r8", "MR"),
+    row("66 29 /r", "sub r/m16, r16", "MR"),
+    row("29 /r", "sub r/m32, r32", "MR"),
+    row("REX.W 29 /r", "sub r/m64, r64", "MR"),
+    row("2A /r", "sub r8, r/m8", "RM"),
+    row("66 2B /r", "sub r16, r/m16", "RM"),
+    row("2B /r", "sub r32, r/m32", "RM"),
+    row("REX.W 2B /r", "sub r64, r/m64", "RM"),
+
+    row("66 83 /6 ib", "xor r/m16, imm8", "MI"),
+    row("83 /6 ib", "xor r/m32, imm8", "MI"),
+    row("REX.W 83 /6 ib", "xor r/m64, imm8", "MI"),
+    row("34 ib", "xor al, imm8", "I"),
+    row("66 35 iw", "xor ax, imm16", "I"),
+    row("35 id", "xor eax, imm32", "I"),
+    row("REX.W 35 id", "xor rax, imm32", "I"),
+    row("80 /6 ib", "xor r/m8, imm8", "MI"),
+    row("66 81 /6 iw", "xor r/m16, imm16", "MI"),
+    row("81 /6 id", "xor r/m32, imm32", "MI"),
+    row("REX.W 81 /6 id", "xor r/m64, imm32", "MI"),
+    row("30 /r", "xor r/m8, r8", "MR"),
+    row("66 31 /r", "xor r/m16, r16", "MR"),
+    row("31 /r", "xor r/m32, r32", "MR"),
+    row("REX.W 31 /r", "xor r/m64, r64", "MR"),
+    row("32 /r", "xor r8, r/m8", "RM"),
+    row("66 33 /r", "xor r16, r/m16", "RM"),
+    row("33 /r", "xor r32, r/m32", "RM"),
+    row("REX.W 33 /r", "xor r64, r/m64", "RM"),
+
+    row("66 83 /7 ib", "cmp r/m16, imm8", "MI"),
+    row("83 /7 ib", "cmp r/m32, imm8", "MI"),
+    row("REX.W 83 /7 ib", "cmp r/m64, imm8", "MI"),
+    row("3C ib", "cmp al, imm8", "I"),
+    row("66 3D iw", "cmp ax, imm16", "I"),
+    row("3D id", "cmp eax, imm32", "I"),
+    row("REX.W 3D id", "cmp rax, imm32", "I"),
+    row("80 /7 ib", "cmp r/m8, imm8", "MI"),
+    row("66 81 /7 iw", "cmp r/m16, imm16", "MI"),
+    row("81 /7 id", "cmp r/m32, imm32", "MI"),
+    row("REX.W 81 /7 id", "cmp r/m64, imm32", "MI"),
+    row("38 /r", "cmp r/m8, r8", "MR"),
+    row("66 39 /r", "cmp r/m16, r16", "MR"),
+    row("39 /r", "cmp r/m32, r32", "MR"),
+    row("REX.W 39 /r", "cmp r/m64, r64", "MR"),
+    row("3A /r", "cmp r8, r/m8", "RM"),
+    row("66 3B /r", "cmp r16, r/m16", "RM"),
+    row("3B /r", "cmp r32, r/m32", "RM"),
+    row("REX.W 3B /r", "cmp r64, r/m64", "RM"),
+
+    row("D0 /0", "rol r/m8, 1", "M1"),
+    row("D2 /0", "rol r/m8, cl", "MC"),
+    row_with("C0 /0 ib", "rol r/m8, imm8", "MI", COUNT),
+    row("66 D1 /0", "rol r/m16, 1", "M1"),
+    row("66 D3 /0", "rol r/m16, cl", "MC"),
+    row_with("66 C1 /0 ib", "rol r/m16, imm8", "MI", COUNT),
+    row("D1 /0", "rol r/m32, 1", "M1"),
+    row("D3 /0", "rol r/m32, cl", "MC"),
+    row_with("C1 /0 ib", "rol r/m32, imm8", "MI", COUNT),
+    row("REX.W D1 /0", "rol r/m64, 1", "M1"),
+    row("REX.W D3 /0", "rol r/m64, cl", "MC"),
+    row_with("REX.W C1 /0 ib", "rol r/m64, imm8", "MI", COUNT),
+
+    row("D0 /1", "ror r/m8, 1", "M1"),
+    row("D2 /1", "ror r/m8, cl", "MC"),
+    row_with("C0 /1 ib", "ror r/m8, imm8", "MI", COUNT),
+    row("66 D1 /1", "ror r/m16, 1", "M1"),
+    row("66 D3 /1", "ror r/m16, cl", "MC"),
+    row_with("66 C1 /1 ib", "ror r/m16, imm8", "MI", COUNT),
+    row("D1 /1", "ror r/m32, 1", "M1"),
+    row("D3 /1", "ror r/m32, cl", "MC"),
+    row_with("C1 /1 ib", "ror r/m32, imm8", "MI", COUNT),
+    row("REX.W D1 /1", "ror r/m64, 1", "M1"),
+    row("REX.W D3 /1", "ror r/m64, cl", "MC"),
+    row_with("REX.W C1 /1 ib", "ror r/m64, imm8", "MI", COUNT),
+
+    row("D0 /2", "rcl r/m8, 1", "M1"),
+    row("D2 /2", "rcl r/m8, cl", "MC"),
+    row_with("C0 /2 ib", "rcl r/m8, imm8", "MI", COUNT),
+    row("66 D1 /2", "rcl r/m16, 1", "M1"),
+    row("66 D3 /2", "rcl r/m16, cl", "MC"),
+    row_with("66 C1 /2 ib", "rcl r/m16, imm8", "MI", COUNT),
+    row("D1 /2", "rcl r/m32, 1", "M1"),
+    row("D3 /2", "rcl r/m32, cl", "MC"),
+    row_with("C1 /2 ib", "rcl r/m32, imm8", "MI", COUNT),
+    row("REX.W D1 /2", "rcl r/m64, 1", "M1"),
+    row("REX.W D3 /2", "rcl r/m64, cl", "MC"),
+    row_with("REX.W C1 /2 ib", "rcl r/m64, imm8", "MI", COUNT),
+
+    row("D0 /3", "rcr r/m8, 1", "M1"),
+    row("D2 /3", "rcr r/m8, cl", "MC"),
+    row_with("C0 /3 ib", "rcr r/m8, imm8", "MI", COUNT),
+    row("66 D1 /3", "rcr r/m16, 1", "M1"),
+    row("66 D3 /3", "rcr r/m16, cl", "MC"),
+    row_with("66 C1 /3 ib", "rcr r/m16, imm8", "MI", COUNT),
+    row("D1 /3", "rcr r/m32, 1", "M1"),
+    row("D3 /3", "rcr r/m32, cl", "MC"),
+    row_with("C1 /3 ib", "rcr r/m32, imm8", "MI", COUNT),
+    row("REX.W D1 /3", "rcr r/m64, 1", "M1"),
+    row("REX.W D3 /3", "rcr r/m64, cl", "MC"),
+    row_with("REX.W C1 /3 ib", "rcr r/m64, imm8", "MI", COUNT),
+
+    row("D0 /4", "shl r/m8, 1", "M1"),
+    row("D2 /4", "shl r/m8, cl", "MC"),
+    row_with("C0 /4 ib", "shl r/m8, imm8", "MI", COUNT),
+    row("66 D1 /4", "shl r/m16, 1", "M1"),
+    row("66 D3 /4", "shl r/m16, cl", "MC"),
+    row_with("66 C1 /4 ib", "shl r/m16, imm8", "MI", COUNT),
+    row("D1 /4", "shl r/m32, 1", "M1"),
+    row("D3 /4", "shl r/m32, cl", "MC"),
+    row_with("C1 /4 ib", "shl r/m32, imm8", "MI", COUNT),
+    row("REX.W D1 /4", "shl r/m64, 1", "M1"),
+    row("REX.W D3 /4", "shl r/m64, cl", "MC"),
+    row_with("REX.W C1 /4 ib", "shl r/m64, imm8", "MI", COUNT),
+
+    row("D0 /4", "sal r/m8, 1", "M1"),
+    row("D2 /4", "sal r/m8, cl", "MC"),
+    row_with("C0 /4 ib", "sal r/m8, imm8", "MI", COUNT),
+    row("66 D1 /4", "sal r/m16, 1", "M1"),
+    row("66 D3 /4", "sal r/m16, cl", "MC"),
+    row_with("66 C1 /4 ib", "sal r/m16, imm8", "MI", COUNT),
+    row("D1 /4", "sal r/m32, 1", "M1"),
+    row("D3 /4", "sal r/m32, cl", "MC"),
+    row_with("C1 /4 ib", "sal r/m32, imm8", "MI", COUNT),
+    row("REX.W D1 /4", "sal r/m64, 1", "M1"),
+    row("REX.W D3 /4", "sal r/m64, cl", "MC"),
+    row_with("REX.W C1 /4 ib", "sal r/m64, imm8", "MI", COUNT),
+
+    row("D0 /5", "shr r/m8, 1", "M1"),
+    row("D2 /5", "shr r/m8, cl", "MC"),
+    row_with("C0 /5 ib", "shr r/m8, imm8", "MI", COUNT),
+    row("66 D1 /5", "shr r/m16, 1", "M1"),
+    row("66 D3 /5", "shr r/m16, cl", "MC"),
+    row_with("66 C1 /5 ib", "shr r/m16, imm8", "MI", COUNT),
+    row("D1 /5", "shr r/m32, 1", "M1"),
+    row("D3 /5", "shr r/m32, cl", "MC"),
+    row_with("C1 /5 ib", "shr r/m32, imm8", "MI", COUNT),
+    row("REX.W D1 /5", "shr r/m64, 1", "M1"),
+    row("REX.W D3 /5", "shr r/m64, cl", "MC"),
+    row_with("REX.W C1 /5 ib", "shr r/m64, imm8", "MI", COUNT),
+
+    row("D0 /7", "sar r/m8, 1", "M1"),
+    row("D2 /7", "sar r/m8, cl", "MC"),
+    row_with("C0 /7 ib", "sar r/m8, imm8", "MI", COUNT),
+    row("66 D1 /7", "sar r/m16, 1", "M1"),
+    row("66 D3 /7", "sar r/m16, cl", "MC"),
+    row_with("66 C1 /7 ib", "sar r/m16, imm8", "MI", COUNT),
+    row("D1 /7", "sar r/m32, 1", "M1"),
+    row("D3 /7", "sar r/m32, cl", "MC"),
+    row_with("C1 /7 ib", "sar r/m32, imm8", "MI", COUNT),
+    row("REX.W D1 /7", "sar r/m64, 1", "M1"),
+    row("REX.W D3 /7", "sar r/m64, cl", "MC"),
+    row_with("REX.W C1 /7 ib", "sar r/m64, imm8", "MI", COUNT),
+
+    row("FE /0", "inc r/m8", "M"),
+    row("66 FF /0", "inc r/m16", "M"),
+    row("FF /0", "inc r/m32", "M"),
+    row("REX.W FF /0", "inc r/m64", "M"),
+
+    row("FE /1", "dec r/m8", "M"),
+    row("66 FF /1", "dec r/m16", "M"),
+    row("FF /1", "dec r/m32", "M"),
+    row("REX.W FF /1", "dec r/m64", "M"),
+
+    row("F6 /2", "not r/m8", "M"),
+    row("66 F7 /2", "not r/m16", "M"),
+    row("F7 /2", "not r/m32", "M"),
+    row("REX.W F7 /2", "not r/m64", "M"),
+
+    row("F6 /3", "neg r/m8", "M"),
+    row("66 F7 /3", "neg r/m16", "M"),
+    row("F7 /3", "neg r/m32", "M"),
+    row("REX.W F7 /3", "neg r/m64", "M"),
+
+    row("F6 /4", "mul r/m8", "M"),
+    row("66 F7 /4", "mul r/m16", "M"),
+    row("F7 /4", "mul r/m32", "M"),
+    row("REX.W F7 /4", "mul r/m64", "M"),
+
+    row("F6 /5", "imul r/m8", "M"),
+    row("66 F7 /5", "imul r/m16", "M"),
+    row("F7 /5", "imul r/m32", "M"),
+    row("REX.W F7 /5", "imul r/m64", "M"),
+
+    row("F6 /6", "div r/m8", "M"),
+    row("66 F7 /6", "div r/m16", "M"),
+    row("F7 /6", "div r/m32", "M"),
+    row("REX.W F7 /6", "div r/m64", "M"),
+
+    row("F6 /7", "idiv r/m8", "M"),
+    row("66 F7 /7", "idiv r/m16", "M"),
+    row("F7 /7", "idiv r/m32", "M"),
+    row("REX.W F7 /7", "idiv r/m64", "M"),
+
+    row("66 0F A3 /r", "bt r/m16, r16", "MR"),
+    row("0F A3 /r", "bt r/m32, r32", "MR"),
+    row("REX.W 0F A3 /r", "bt r/m64, r64", "MR"),
+    row_with("66 0F BA /4 ib", "bt r/m16, imm8", "MI", COUNT),
+    row_with("0F BA /4 ib", "bt r/m32, imm8", "MI", COUNT),
+    row_with("REX.W 0F BA /4 ib", "bt r/m64, imm8", "MI", COUNT),
+
+    row("66 0F AB /r", "bts r/m16, r16", "MR"),
+    row("0F AB /r", "bts r/m32, r32", "MR"),
+    row("REX.W 0F AB /r", "bts r/m64, r64", "MR"),
+    row_with("66 0F BA /5 ib", "bts r/m16, imm8", "MI", COUNT),
+    row_with("0F BA /5 ib", "bts r/m32, imm8", "MI", COUNT),
+    row_with("REX.W 0F BA /5 ib", "bts r/m64, imm8", "MI", COUNT),
+
+    row("66 0F B3 /r", "btr r/m16, r16", "MR"),
+    row("0F B3 /r", "btr r/m32, r32", "MR"),
+    row("REX.W 0F B3 /r", "btr r/m64, r64", "MR"),
+    row_with("66 0F BA /6 ib", "btr r/m16, imm8", "MI", COUNT),
+    row_with("0F BA /6 ib", "btr r/m32, imm8", "MI", COUNT),
+    row_with("REX.W 0F BA /6 ib", "btr r/m64, imm8", "MI", COUNT),
+
+    row("66 0F BB /r", "btc r/m16, r16", "MR"),
+    row("0F BB /r", "btc r/m32, r32", "MR"),
+    row("REX.W 0F BB /r", "btc r/m64, r64", "MR"),
+    row_with("66 0F BA /7 ib", "btc r/m16, imm8", "MI", COUNT),
+    row_with("0F BA /7 ib", "btc r/m32, imm8", "MI", COUNT),
+    row_with("REX.W 0F BA /7 ib", "btc r/m64, imm8", "MI", COUNT),
+
+    row("66 0F BC /r", "bsf r16, r/m16", "RM"),
+    row("0F BC /r", "bsf r32, r/m32", "RM"),
+    row("REX.W 0F BC /r", "bsf r64, r/m64", "RM"),
+
+    row("66 0F BD /r", "bsr r16, r/m16", "RM"),
+    row("0F BD /r", "bsr r32, r/m32", "RM"),
+    row("REX.W 0F BD /r", "bsr r64, r/m64", "RM"),
+
+    row("66 F3 0F B8 /r", "popcnt r16, r/m16", "RM"),
+    row("F3 0F B8 /r", "popcnt r32, r/m32", "RM"),
+    row("F3 REX.W 0F B8 /r", "popcnt r64, r/m64", "RM"),
+
+    row("66 F3 0F BD /r", "lzcnt r16, r/m16", "RM"),
+    row("F3 0F BD /r", "lzcnt r32, r/m32", "RM"),
+    row("F3 REX.W 0F BD /r", "lzcnt r64, r/m64", "RM"),
+
+    row("66 F3 0F BC /r", "tzcnt r16, r/m16", "RM"),
+    row("F3 0F BC /r", "tzcnt r32, r/m32", "RM"),
+    row("F3 REX.W 0F BC /r", "tzcnt r64, r/m64", "RM"),
+
+    row("A8 ib", "test al, imm8", "I"),
+    row("66 A9 iw", "test ax, imm16", "I"),
+    row("A9 id", "test eax, imm32", "I"),
+    row("REX.W A9 id", "test rax, imm32", "I"),
+    row("F6 /0 ib", "test r/m8, imm8", "MI"),
+    row("66 F7 /0 iw", "test r/m16, imm16", "MI"),
+    row("F7 /0 id", "test r/m32, imm32", "MI"),
+    row("REX.W F7 /0 id", "test r/m64, imm32", "MI"),
+    row("84 /r", "test r/m8, r8", "MR"),
+    row("66 85 /r", "test r/m16, r16", "MR"),
+    row("85 /r", "test r/m32, r32", "MR"),
+    row("REX.W 85 /r", "test r/m64, r64", "MR"),
+    // GNU as also takes the register first when the other operand is memory.
+    row("84 /r", "test r8, m8", "RM"),
+    row("66 85 /r", "test r16, m16", "RM"),
+    row("85 /r", "test r32, m32", "RM"),
+    row("REX.W 85 /r", "test r64, m64", "RM"),
+
+    row("66 0F AF /r", "imul r16, r/m16", "RM"),
+    row("0F AF /r", "imul r32, r/m32", "RM"),
+    row("REX.W 0F AF /r", "imul r64, r/m64", "RM"),
+    row("66 6B /r ib", "imul r16, r/m16, imm8", "RMI"),
+    row("66 69 /r iw", "imul r16, r/m16, imm16", "RMI"),
+    row("6B /r ib", "imul r32, r/m32, imm8", "RMI"),
+    row("69 /r id", "imul r32, r/m32, imm32", "RMI"),
+    row("REX.W 6B /r ib", "imul r64, r/m64, imm8", "RMI"),
+    row("REX.W 69 /r id", "imul r64, r/m64, imm32", "RMI"),
+    row("66 6B /r ib", "imul r16, imm8", "RI"),
+    row("66 69 /r iw", "imul r16, imm16", "RI"),
+    row("6B /r ib", "imul r32, imm8", "RI"),
+    row("69 /r id", "imul r32, imm32", "RI"),
+    row("REX.W 6B /r ib", "imul r64, imm8", "RI"),
+    row("REX.W 69 /r id", "imul r64, imm32", "RI"),
+
+    row("0F C8+r", "bswap r32", "O"),
+    row("REX.W 0F C8+r", "bswap r64", "O"),
+
+    // Conditions.
+    row("66 0F 40+cc /r", "cmovcc r16, r/m16", "RM"),
+    row("0F 40+cc /r", "cmovcc r32, r/m32", "RM"),
+    row("REX.W 0F 40+cc /r", "cmovcc r64, r/m64", "RM"),
+    row("0F 90+cc /0", "setcc r/m8", "M"),
+
+    // Control flow. Jumps to labels start as rel8 and grow to rel32 when the target is out of reach.
+    row("70+cc cb", "jcc rel8", "D"),
+    row("0F 80+cc cd", "jcc rel32", "D"),
+    row("EB cb", "jmp rel8", "D"),
+    row("E9 cd", "jmp rel32", "D"),
+    row_with("FF /4", "jmp r/m64", "M", DEFAULT),
+    row("E8 cd", "call rel32", "D"),
+    row_with("FF /2", "call r/m64", "M", DEFAULT),
+    row("C3", "ret", "ZO"),
+    row_with("C2 iw", "ret imm16", "I", COUNT),
+    row("C9", "leave", "ZO"),
+
+    // Miscellaneous.
+    row("90", "nop", "ZO"),
+    row("66 0F 1F /0", "nop r/m16", "M"),
+    row("0F 1F /0", "nop r/m32", "M"),
+    row("REX.W 0F 1F /0", "nop r/m64", "M"),
+    row("CC", "int3", "ZO"),
+    row("0F 0B", "ud2", "ZO"),
+    row("66 98", "cbw", "ZO"),
+    row("98", "cwde", "ZO"),
+    row("REX.W 98", "cdqe", "ZO"),
+    row("66 99", "cwd", "ZO"),
+    row("99", "cdq", "ZO"),
+    row("REX.W 99", "cqo", "ZO"),
+    row("F8", "clc", "ZO"),
+    row("F9", "stc", "ZO"),
+    row("F5", "cmc", "ZO"),
+    row("FC", "cld", "ZO"),
+    row("FD", "std", "ZO"),
+
+    // SSE2 scalar floating point.
+    row("F2 0F 10 /r", "movsd xmm, xmm/m64", "RM"),
+    row("F2 0F 11 /r", "movsd xmm/m64, xmm", "MR"),
+    row("F3 0F 10 /r", "movss xmm, xmm/m32", "RM"),
+    row("F3 0F 11 /r", "movss xmm/m32, xmm", "MR"),
+    row("F3 0F 7E /r", "movq xmm, xmm/m64", "RM"),
+    row("66 0F D6 /r", "movq xmm/m64, xmm", "MR"),
+    row("66 REX.W 0F 6E /r", "movq xmm, r/m64", "RM"),
+    row("66 REX.W 0F 7E /r", "movq r/m64, xmm", "MR"),
+    row("66 0F 6E /r", "movd xmm, r/m32", "RM"),
+    row("66 0F 7E /r", "movd r/m32, xmm", "MR"),
+    row("F2 0F 58 /r", "addsd xmm, xmm/m64", "RM"),
+    row("F2 0F 5C /r", "subsd xmm, xmm/m64", "RM"),
+    row("F2 0F 59 /r", "mulsd xmm, xmm/m64", "RM"),
+    row("F2 0F 5E /r", "divsd xmm, xmm/m64", "RM"),
+    row("F2 0F 51 /r", "sqrtsd xmm, xmm/m64", "RM"),
+    row("F2 0F 5D /r", "minsd xmm, xmm/m64", "RM"),
+    row("F2 0F 5F /r", "maxsd xmm, xmm/m64", "RM"),
+    row("F3 0F 58 /r", "addss xmm, xmm/m32", "RM"),
+    row("F3 0F 5C /r", "subss xmm, xmm/m32", "RM"),
+    row("F3 0F 59 /r", "mulss xmm, xmm/m32", "RM"),
+    row("F3 0F 5E /r", "divss xmm, xmm/m32", "RM"),
+    row("F3 0F 51 /r", "sqrtss xmm, xmm/m32", "RM"),
+    row("F3 0F 5D /r", "minss xmm, xmm/m32", "RM"),
+    row("F3 0F 5F /r", "maxss xmm, xmm/m32", "RM"),
+    row("F2 0F 2A /r", "cvtsi2sd xmm, r/m32", "RM"),
+    row("F2 REX.W 0F 2A /r", "cvtsi2sd xmm, r/m64", "RM"),
+    row("F3 0F 2A /r", "cvtsi2ss xmm, r/m32", "RM"),
+    row("F3 REX.W 0F 2A /r", "cvtsi2ss xmm, r/m64", "RM"),
+    row("F2 0F 2C /r", "cvttsd2si r32, xmm/m64", "RM"),
+    row("F2 REX.W 0F 2C /r", "cvttsd2si r64, xmm/m64", "RM"),
+    row("F3 0F 2C /r", "cvttss2si r32, xmm/m32", "RM"),
+    row("F3 REX.W 0F 2C /r", "cvttss2si r64, xmm/m32", "RM"),
+    row("F2 0F 5A /r", "cvtsd2ss xmm, xmm/m64", "RM"),
+    row("F3 0F 5A /r", "cvtss2sd xmm, xmm/m32", "RM"),
+    row("66 0F 2E /r", "ucomisd xmm, xmm/m64", "RM"),
+    row("0F 2E /r", "ucomiss xmm, xmm/m32", "RM"),
+    row("66 0F 2F /r", "comisd xmm, xmm/m64", "RM"),
+    row("0F 2F /r", "comiss xmm, xmm/m32", "RM"),
+    row("66 0F 57 /r", "xorpd xmm, xmm/m128", "RM"),
+    row("66 0F 54 /r", "andpd xmm, xmm/m128", "RM"),
+    row("66 0F EF /r", "pxor xmm, xmm/m128", "RM"),
+];
+
+/// What an operand position of a form accepts, in the manual's notation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OpKind {
+    /// `r8`: a byte register (`ah..bh` included).
+    R8,
+    /// `r16`.
+    R16,
+    /// `r32`.
+    R32,
+    /// `r64`.
+    R64,
+    /// `r/m8`: a byte register or memory.
+    Rm8,
+    /// `r/m16`.
+    Rm16,
+    /// `r/m32`.
+    Rm32,
+    /// `r/m64`.
+    Rm64,
+    /// `m`: memory of any size (`lea`).
+    M,
+    /// `m8`.
+    M8,
+    /// `m16`.
+    M16,
+    /// `m32`.
+    M32,
+    /// `m64`.
+    M64,
+    /// `al`, implicit in the opcode.
+    Al,
+    /// `ax`, implicit.
+    Ax,
+    /// `eax`, implicit.
+    Eax,
+    /// `rax`, implicit.
+    Rax,
+    /// `cl`, implicit (shift counts).
+    Cl,
+    /// The number `1`, implicit (shift by one).
+    One,
+    /// `imm8`.
+    Imm8,
+    /// `imm16`.
+    Imm16,
+    /// `imm32`.
+    Imm32,
+    /// `imm64`.
+    Imm64,
+    /// `rel8`: a label within a signed byte of the next instruction.
+    Rel8,
+    /// `rel32`: a label.
+    Rel32,
+    /// `xmm`.
+    Xmm,
+    /// `xmm/m32`.
+    XmmM32,
+    /// `xmm/m64`.
+    XmmM64,
+    /// `xmm/m128`.
+    XmmM128,
+}
+
+const KIND_NAMES: [(&str, OpKind); 29] = [
+    ("r8", OpKind::R8),
+    ("r16", OpKind::R16),
+    ("r32", OpKind::R32),
+    ("r64", OpKind::R64),
+    ("r/m8", OpKind::Rm8),
+    ("r/m16", OpKind::Rm16),
+    ("r/m32", OpKind::Rm32),
+    ("r/m64", OpKind::Rm64),
+    ("m", OpKind::M),
+    ("m8", OpKind::M8),
+    ("m16", OpKind::M16),
+    ("m32", OpKind::M32),
+    ("m64", OpKind::M64),
+    ("al", OpKind::Al),
+    ("ax", OpKind::Ax),
+    ("eax", OpKind::Eax),
+    ("rax", OpKind::Rax),
+    ("cl", OpKind::Cl),
+    ("1", OpKind::One),
+    ("imm8", OpKind::Imm8),
+    ("imm16", OpKind::Imm16),
+    ("imm32", OpKind::Imm32),
+    ("imm64", OpKind::Imm64),
+    ("rel8", OpKind::Rel8),
+    ("rel32", OpKind::Rel32),
+    ("xmm", OpKind::Xmm),
+    ("xmm/m32", OpKind::XmmM32),
+    ("xmm/m64", OpKind::XmmM64),
+    ("xmm/m128", OpKind::XmmM128),
+];
+
+impl OpKind {
+    /// The kind a name of the instruction column stands for.
+    pub fn from_name(name: &str) -> Option<OpKind> {
+        KIND_NAMES.iter().find(|(n, _)| *n == name).map(|&(_, k)| k)
+    }
+
+    /// The manual's name of the kind.
+    pub fn name(self) -> &'static str {
+        KIND_NAMES
+            .iter()
+            .find(|(_, k)| *k == self)
+            .map_or("?", |(n, _)| n)
+    }
+
+    /// Exact registers and `1`: fixed by the opcode, not encoded.
+    pub fn is_implicit(self) -> bool {
+        matches!(
+            self,
+            OpKind::Al | OpKind::Ax | OpKind::Eax | OpKind::Rax | OpKind::Cl | OpKind::One
+        )
+    }
+
+    /// Width in bits of the general-purpose value this position holds, if it is one (the operation width).
+    pub fn gpr_bits(self) -> Option<u16> {
+        use OpKind::*;
+        match self {
+            R8 | Rm8 | M8 | Al => Some(8),
+            R16 | Rm16 | M16 | Ax => Some(16),
+            R32 | Rm32 | M32 | Eax => Some(32),
+            R64 | Rm64 | M64 | Rax => Some(64),
+            _ => None,
+        }
+    }
+
+    /// For positions that take memory: the memory size in bits (`None` inside for `m`, any size).
+    pub fn mem_bits(self) -> Option<Option<u16>> {
+        use OpKind::*;
+        match self {
+            M => Some(None),
+            Rm8 | M8 => Some(Some(8)),
+            Rm16 | M16 => Some(Some(16)),
+            Rm32 | M32 | XmmM32 => Some(Some(32)),
+            Rm64 | M64 | XmmM64 => Some(Some(64)),
+            XmmM128 => Some(Some(128)),
+            _ => None,
+        }
+    }
+
+    /// For immediates and relative offsets: the size in bits.
+    pub fn imm_bits(self) -> Option<u16> {
+        match self {
+            OpKind::Imm8 | OpKind::Rel8 => Some(8),
+            OpKind::Imm16 => Some(16),
+            OpKind::Imm32 | OpKind::Rel32 => Some(32),
+            OpKind::Imm64 => Some(64),
+            _ => None,
+        }
+    }
+
+    /// True for `rel8` and `rel32`.
+    pub fn is_rel(self) -> bool {
+        matches!(self, OpKind::Rel8 | OpKind::Rel32)
+    }
+
+    /// True for `imm8..imm64`.
+    pub fn is_imm(self) -> bool {
+        matches!(
+            self,
+            OpKind::Imm8 | OpKind::Imm16 | OpKind::Imm32 | OpKind::Imm64
+        )
+    }
+}
+
+/// How an operand is encoded: Intel's Op/En letters, one per operand that is not implicit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Fixed by the opcode (`al`, `cl`, `1`).
+    Implicit,
+    /// ModRM.rm (register or memory).
+    Rm,
+    /// ModRM.reg.
+    Reg,
+    /// Both ModRM.reg and ModRM.rm (GNU's `imul r, imm`).
+    RegRm,
+    /// Added to the opcode's last byte.
+    OpReg,
+    /// An immediate after the rest.
+    Imm,
+    /// A relative offset to a label.
+    Rel,
+}
+
+/// What goes in ModRM.reg.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModRm {
+    /// No ModRM byte.
+    None,
+    /// `/digit`: an opcode extension.
+    Digit(u8),
+    /// `/r`: a register operand.
+    Reg,
+}
+
+/// One encodable form: a row parsed, with `cc` expanded to one condition spelling.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Form {
+    /// The mnemonic, lowercase (`cmovne`).
+    pub mnemonic: String,
+    /// The instruction column with the expanded mnemonic, for messages and docs (`cmovne r64, r/m64`).
+    pub text: String,
+    /// The operand kinds.
+    pub operands: Vec<OpKind>,
+    /// How each operand is encoded, aligned with `operands`.
+    pub roles: Vec<Role>,
+    /// Legacy prefixes in emission order.
+    pub prefixes: Vec<u8>,
+    /// REX.W.
+    pub rex_w: bool,
+    /// Opcode bytes (`+cc` applied; `+r` is applied when encoding).
+    pub opcode: Vec<u8>,
+    /// `+r`: a register number goes in the low three bits of the last opcode byte.
+    pub plus_r: bool,
+    /// ModRM.reg.
+    pub modrm: ModRm,
+    /// Bytes of the immediate or relative offset (0 if none).
+    pub imm_bytes: u8,
+    /// Extra facts.
+    pub attrs: Attrs,
+    /// Index of the row in [`ROWS`].
+    pub row: usize,
+}
+
+impl Form {
+    /// The width of the operation, for checking immediates: that of the first general-purpose operand, else 64
+    /// for `WIDTH64` rows, else the immediate's own.
+    pub fn operation_bits(&self) -> u16 {
+        self.operands
+            .iter()
+            .find_map(|k| k.gpr_bits())
+            .or_else(|| self.attrs.contains(Attrs::WIDTH64).then_some(64))
+            .unwrap_or(u16::from(self.imm_bytes) * 8)
+    }
+}
+
+/// Parses a row into its forms (one, or one per condition spelling for `cc` rows).
+pub fn parse_row(index: usize, row: &Row) -> Result<Vec<Form>, String> {
+    let (mnemonic, operand_text) = match row.instruction.split_once(' ') {
+        Some((m, rest)) => (m, rest.trim()),
+        None => (row.instruction, ""),
+    };
+    let operands = if operand_text.is_empty() {
+        Vec::new()
+    } else {
+        operand_text
+            .split(',')
+            .map(|name| {
+                OpKind::from_name(name.trim())
+                    .ok_or_else(|| format!("unknown operand kind `{}`", name.trim()))
+            })
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    let letters: Vec<Role> = match row.op_en {
+        "ZO" => vec![],
+        "O" => vec![Role::OpReg],
+        "OI" => vec![Role::OpReg, Role::Imm],
+        "I" => vec![Role::Imm],
+        "M" | "M1" | "MC" => vec![Role::Rm],
+        "MI" => vec![Role::Rm, Role::Imm],
+        "MR" => vec![Role::Rm, Role::Reg],
+        "RM" => vec![Role::Reg, Role::Rm],
+        "RMI" => vec![Role::Reg, Role::Rm, Role::Imm],
+        "RI" => vec![Role::RegRm, Role::Imm],
+        "D" => vec![Role::Rel],
+        other => return Err(format!("unknown operand encoding `{other}`")),
+    };
+    let explicit = operands.iter().filter(|k| !k.is_implicit()).count();
+    if explicit != letters.len() {
+        return Err(format!(
+            "{} operand(s) to encode but `{}` encodes {}",
+            explicit,
+            row.op_en,
+            letters.len()
+        ));
+    }
+    let mut roles = Vec::with_capacity(operands.len());
+    let mut next = letters.iter();
+    for k in &operands {
+        roles.push(if k.is_implicit() {
+            Role::Implicit
+        } else {
+            *next.next().ok_or("operand count")?
+        });
+    }
+
+    let mut prefixes = Vec::new();
+    let mut rex_w = false;
+    let mut opcode = Vec::new();
+    let mut plus_r = false;
+    let mut plus_cc = false;
+    let mut modrm = ModRm::None;
+    let mut imm_bytes = 0u8;
+    let mut rel = false;
+    for word in row.opcode.split_whitespace() {
+        let imm = match word {
+            "ib" | "cb" => 1,
+            "iw" => 2,
+            "id" | "cd" => 4,
+            "io" => 8,
+            _ => 0,
+        };
+        if imm != 0 {
+            imm_bytes = imm;
+            rel = word.starts_with('c');
+        } else if word == "REX.W" {
+            rex_w = true;
+        } else if word == "/r" {
+            modrm = ModRm::Reg;
+        } else if let Some(d) = word.strip_prefix('/') {
+            let d: u8 = d.parse().map_err(|_| format!("bad /digit `{word}`"))?;
+            if d > 7 {
+                return Err(format!("/digit out of range: `{word}`"));
+            }
+            modrm = ModRm::Digit(d);
+        } else {
+            let (hex, suffix) = match word.split_once('+') {
+                Some((h, s)) => (h, Some(s)),
+                None => (word, None),
+            };
+            let byte =
+                u8::from_str_radix(hex, 16).map_err(|_| format!("bad opcode byte `{word}`"))?;
+            match suffix {
+                Some("r") => plus_r = true,
+                Some("cc") => plus_cc = true,
+                Some(s) => return Err(format!("unknown opcode suffix `+{s}`")),
+                None => {}
+            }
+            if opcode.is_empty() && !rex_w && matches!(byte, 0x66 | 0xf2 | 0xf3) {
+                prefixes.push(byte);
+            } else {
+                opcode.push(byte);
+            }
+        }
+    }
+    if opcode.is_empty() {
+        return Err("no opcode byte".into());
+    }
+    check_form(&operands, &roles, modrm, plus_r, imm_bytes, rel, &opcode)?;
+
+    let base = Form {
+        mnemonic: mnemonic.to_ascii_lowercase(),
+        text: row.instruction.to_string(),
+        operands,
+        roles,
+        prefixes,
+        rex_w,
+        opcode,
+        plus_r,
+        modrm,
+        imm_bytes,
+        attrs: row.attrs,
+        row: index,
+    };
+    let Some(stem) = base.mnemonic.strip_suffix("cc").filter(|_| plus_cc) else {
+        if plus_cc || base.mnemonic.ends_with("cc") && base.mnemonic != "cc" {
+            return Err("`cc` in the mnemonic and `+cc` in the opcode go together".into());
+        }
+        return Ok(vec![base]);
+    };
+    Ok(CONDITIONS
+        .iter()
+        .map(|(cond, code)| {
+            let mut form = base.clone();
+            form.mnemonic = format!("{stem}{cond}");
+            form.text = format!("{}{}", form.mnemonic, &row.instruction[mnemonic.len()..]);
+            if let Some(last) = form.opcode.last_mut() {
+                *last += code;
+            }
+            form
+        })
+        .collect())
+}
+
+/// The consistency rules every row must keep.
+fn check_form(
+    operands: &[OpKind],
+    roles: &[Role],
+    modrm: ModRm,
+    plus_r: bool,
+    imm_bytes: u8,
+    rel: bool,
+    opcode: &[u8],
+) -> Result<(), String> {
+    let has = |r: Role| roles.contains(&r);
+    let want_modrm = has(Role::Rm) || has(Role::RegRm);
+    match modrm {
+        ModRm::None if want_modrm => return Err("an r/m operand needs /r or /digit".into()),
+        ModRm::Reg if !(has(Role::Reg) || has(Role::RegRm)) => {
+            return Err("/r without a register operand".into());
+        }
+        ModRm::Digit(_) if has(Role::Reg) => {
+            return Err("/digit with a register operand in ModRM.reg".into());
+        }
+        ModRm::Digit(_) | ModRm::Reg if !want_modrm => {
+            return Err("ModRM without an r/m operand".into());
+        }
+        _ => {}
+    }
+    if plus_r != has(Role::OpReg) {
+        return Err("+r and the O operand encoding go together".into());
+    }
+    if plus_r && opcode.last().is_some_and(|b| b & 7 != 0) {
+        return Err("a +r opcode byte must have zero low bits".into());
+    }
+    for (kind, role) in operands.iter().zip(roles) {
+        let ok = match role {
+            Role::Implicit => kind.is_implicit(),
+            Role::Rm => kind.mem_bits().is_some(),
+            Role::Reg | Role::RegRm | Role::OpReg => {
+                matches!(
+                    kind,
+                    OpKind::R8 | OpKind::R16 | OpKind::R32 | OpKind::R64 | OpKind::Xmm
+                )
+            }
+            Role::Imm => kind.is_imm() && kind.imm_bits() == Some(u16::from(imm_bytes) * 8) && !rel,
+            Role::Rel => kind.is_rel() && kind.imm_bits() == Some(u16::from(imm_bytes) * 8) && rel,
+        };
+        if !ok {
+            return Err(format!(
+                "operand `{}` does not fit its encoding {role:?}",
+                kind.name()
+            ));
+        }
+    }
+    if imm_bytes != 0 && !(has(Role::Imm) || has(Role::Rel)) {
+        return Err("an immediate in the opcode column but none in the operands".into());
+    }
+    Ok(())
+}
+
+/// All forms, grouped by mnemonic.
+pub struct Table {
+    forms: Vec<Form>,
+    by_mnemonic: HashMap<String, (usize, usize)>,
+    /// Rows that did not parse (always empty; a unit test checks it).
+    pub bad_rows: Vec<(usize, String)>,
+}
+
+impl Table {
+    /// The table, parsed on first use.
+    pub fn get() -> &'static Table {
+        static TABLE: OnceLock<Table> = OnceLock::new();
+        TABLE.get_or_init(Table::build)
+    }
+
+    fn build() -> Table {
+        let mut forms = Vec::new();
+        let mut bad_rows = Vec::new();
+        for (i, row) in ROWS.iter().enumerate() {
+            match parse_row(i, row) {
+                Ok(f) => forms.extend(f),
+                Err(e) => bad_rows.push((i, e)),
+            }
+        }
+        // Stable: rows of one mnemonic keep their table order, which breaks ties between equal lengths.
+        forms.sort_by(|a, b| a.mnemonic.cmp(&b.mnemonic));
+        let mut by_mnemonic = HashMap::new();
+        let mut start = 0;
+        for i in 1..=forms.len() {
+            if i == forms.len() || forms[i].mnemonic != forms[start].mnemonic {
+                by_mnemonic.insert(forms[start].mnemonic.clone(), (start, i));
+                start = i;
+            }
+        }
+        Table {
+            forms,
+            by_mnemonic,
+            bad_rows,
+        }
+    }
+
+    /// The forms of a mnemonic (any case); empty if it is unknown.
+    pub fn forms(&self, mnemonic: &str) -> &[Form] {
+        let mut buf = [0u8; 16];
+        let Some(lower) = buf.get_mut(..mnemonic.len()) else {
+            return &[];
+        };
+        lower.copy_from_slice(mnemonic.as_bytes());
+        lower.make_ascii_lowercase();
+        let Ok(lower) = std::str::from_utf8(lower) else {
+            return &[];
+        };
+        match self.by_mnemonic.get(lower) {
+            Some(&(a, b)) => &self.forms[a..b],
+            None => &[],
+        }
+    }
+
+    /// Every form, sorted by mnemonic.
+    pub fn all(&self) -> &[Form] {
+        &self.forms
+    }
+}
+
+/// The list of supported instructions as Markdown, generated from the table (`docs/instructions.md`).
+///
+/// ```
+/// let doc = jit_core::asm::table::supported_instructions_markdown();
+/// assert!(doc.contains("| `add r/m64, imm8` | `REX.W 83 /0 ib` | MI |"));
+/// ```
+pub fn supported_instructions_markdown() -> String {
+    let mut out = String::from(
+        "# Supported instructions\n\n\
+         Generated from the instruction table in `jit-core/src/asm/table.rs` (`cargo run -- forms > \
+         docs/instructions.md`; a test checks this file is current). Each row is written as in the Intel manual. \
+         Mnemonics ending in `cc` stand for every condition: ",
+    );
+    for (i, (c, _)) in CONDITIONS.iter().enumerate() {
+        out.push_str(if i == 0 { "`" } else { ", `" });
+        out.push_str(c);
+        out.push('`');
+    }
+    out.push_str(
+        ".\n\nWhere several rows fit a line, the shortest encoding is used, and the first row among equals, \
+         as GNU as 2.40 does.\n\n| instruction | opcode | operand encoding |\n|---|---|---|\n",
+    );
+    for row in ROWS {
+        out.push_str(&format!(
+            "| `{}` | `{}` | {} |\n",
+            row.instruction, row.opcode, row.op_en
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_row_parses() {
+        assert_eq!(Table::get().bad_rows, Vec::<(usize, String)>::new());
+    }
+
+    #[test]
+    fn every_row_yields_forms_and_conditions_expand() {
+        let table = Table::get();
+        for (i, row) in ROWS.iter().enumerate() {
+            assert!(
+                table.all().iter().any(|f| f.row == i),
+                "row {i} `{}` produced no form",
+                row.instruction
+            );
+        }
+        let jne = table.forms("JNE");
+        assert_eq!(jne.len(), 2);
+        assert_eq!(
+            (jne[0].opcode.as_slice(), jne[1].opcode.as_slice()),
+            (&[0x75][..], &[0x0f, 0x85][..])
+        );
+        assert_eq!(table.forms("cmovnle")[2].text, "cmovnle r64, r/m64");
+        assert_eq!(table.forms("setpo")[0].opcode, [0x0f, 0x9b]);
+    }
+
+    #[test]
+    fn a_row_is_read_as_the_manual_writes_it() {
+        let f = &parse_row(0, &row("F3 REX.W 0F B8 /r", "popcnt r64, r/m64", "RM")).unwrap()[0];
+        assert_eq!(
+            (f.prefixes.as_slice(), f.rex_w, f.opcode.as_slice()),
+            (&[0xf3][..], true, &[0x0f, 0xb8][..])
+        );
+        assert_eq!(f.roles, [Role::Reg, Role::Rm]);
+        let f = &parse_row(0, &row("66 C1 /4 ib", "shl r/m16, imm8", "MI")).unwrap()[0];
+        assert_eq!(
+            (f.modrm, f.imm_bytes, f.operation_bits()),
+            (ModRm::Digit(4), 1, 16)
+        );
+    }
+
+    #[test]
+    fn inconsistent_rows_are_refused() {
+        for (opcode, instruction, op_en) in [
+            ("01", "add r/m32, r32", "MR"),          // no /r
+            ("B9+r id", "mov r32, imm32", "OI"),     // +r byte with low bits set
+            ("83 /0 id", "add r/m32, imm8", "MI"),   // immediate size disagrees
+            ("83 /0 ib", "add r/m32, imm8", "RM"),   // wrong operand encoding
+            ("83 /9 ib", "add r/m32, imm8", "MI"),   // /digit out of range
+            ("0F 40 /r", "cmovcc r32, r/m32", "RM"), // cc without +cc
+            ("XX /r", "add r/m32, r32", "MR"),
+            ("01 /r", "add r/m32, q32", "MR"),
+        ] {
+            assert!(
+                parse_row(0, &row(opcode, instruction, op_en)).is_err(),
+                "{opcode} | {instruction}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_generated_instruction_list_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/instructions.md");
+        let current = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            current == supported_instructions_markdown(),
+            "docs/instructions.md is out of date: run `cargo run -- forms > docs/instructions.md`"
+        );
+    }
+}

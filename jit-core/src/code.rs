@@ -1,0 +1,235 @@
+//! [`Code`]: assembled machine code together with its source map.
+//!
+//! Both front ends produce it: the runtime text assembler ([`crate::assemble`]) builds it from owned data, the
+//! `jit!` macro builds it from `static` arrays (no allocation, nothing encoded at run time). Each emitted
+//! instruction or data statement keeps an [`Entry`] — offset, length, source line and text — so a listing can be
+//! printed and a fault at `+0x7` can be mapped back to the line that emitted it.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// One emitted instruction or data statement: where its bytes are and which source produced them.
+///
+/// The source text is not copied per statement: [`Code::text`] slices it out of the code's source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// Byte offset of the first byte within [`Code::bytes`].
+    pub offset: u32,
+    /// Number of bytes emitted.
+    pub len: u32,
+    /// 1-based source line.
+    pub line: u32,
+    /// Byte range of the statement's text within the source.
+    pub text: (u32, u32),
+}
+
+/// A label defined in the source and the byte offset it stands for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Label {
+    /// The label's name as written.
+    pub name: Cow<'static, str>,
+    /// Byte offset within [`Code::bytes`].
+    pub offset: u32,
+}
+
+/// Assembled machine code: the bytes, the listing (one [`Entry`] per statement) and the labels.
+///
+/// ```
+/// let code = jit_core::assemble("mov rax, 3; ret").unwrap();
+/// assert_eq!(code.bytes(), [0x48, 0xc7, 0xc0, 0x03, 0x00, 0x00, 0x00, 0xc3]);
+/// assert_eq!(code.entries()[1].offset, 7);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Code {
+    bytes: Cow<'static, [u8]>,
+    entries: Cow<'static, [Entry]>,
+    labels: Cow<'static, [Label]>,
+    source: Cow<'static, str>,
+}
+
+impl Code {
+    /// Code from owned parts, as the runtime assembler produces it. `source` is the text the entries' ranges
+    /// point into.
+    ///
+    /// ```
+    /// let entry = jit_core::Entry { offset: 0, len: 1, line: 1, text: (0, 3) };
+    /// let code = jit_core::Code::new(vec![0xc3], vec![entry], vec![], "ret".into());
+    /// assert_eq!(code.text(&code.entries()[0]), "ret");
+    /// ```
+    pub fn new(bytes: Vec<u8>, entries: Vec<Entry>, labels: Vec<Label>, source: String) -> Self {
+        Code {
+            bytes: Cow::Owned(bytes),
+            entries: Cow::Owned(entries),
+            labels: Cow::Owned(labels),
+            source: Cow::Owned(source),
+        }
+    }
+
+    /// Raw bytes without a source map (listing lines show no text).
+    ///
+    /// ```
+    /// let code = jit_core::Code::from_bytes(vec![0xc3]);
+    /// assert_eq!((code.bytes(), code.entries().len()), (&[0xc3][..], 0));
+    /// ```
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        Code::new(bytes, Vec::new(), Vec::new(), String::new())
+    }
+
+    /// Code from `static` parts, as the `jit!` macro emits it: nothing is allocated or copied.
+    ///
+    /// ```
+    /// static BYTES: [u8; 1] = [0xc3];
+    /// static ENTRIES: [jit_core::Entry; 1] = [jit_core::Entry { offset: 0, len: 1, line: 1, text: (0, 3) }];
+    /// let code = jit_core::Code::from_static(&BYTES, &ENTRIES, &[], "ret");
+    /// assert_eq!(code.bytes(), [0xc3]);
+    /// assert_eq!(code.text(&code.entries()[0]), "ret");
+    /// ```
+    pub const fn from_static(
+        bytes: &'static [u8],
+        entries: &'static [Entry],
+        labels: &'static [Label],
+        source: &'static str,
+    ) -> Self {
+        Code {
+            bytes: Cow::Borrowed(bytes),
+            entries: Cow::Borrowed(entries),
+            labels: Cow::Borrowed(labels),
+            source: Cow::Borrowed(source),
+        }
+    }
+
+    /// The source text an entry was assembled from (empty if the range is not in the source).
+    pub fn text(&self, entry: &Entry) -> &str {
+        self.source
+            .get(entry.text.0 as usize..entry.text.1 as usize)
+            .unwrap_or("")
+    }
+
+    /// The whole source text the entries point into.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The machine code.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The bytes, mutable (copied first if they were `static`): used to patch runtime values into `jit!` code.
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        self.bytes.to_mut()
+    }
+
+    /// Number of bytes.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// True when no byte was emitted.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// One entry per emitted instruction or data statement, in offset order.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The labels, in definition order.
+    pub fn labels(&self) -> &[Label] {
+        &self.labels
+    }
+
+    /// The offset a label stands for.
+    ///
+    /// ```
+    /// let code = jit_core::assemble("nop\nend: ret").unwrap();
+    /// assert_eq!(code.label("end"), Some(1));
+    /// ```
+    pub fn label(&self, name: &str) -> Option<u32> {
+        self.labels
+            .iter()
+            .find(|l| l.name == name)
+            .map(|l| l.offset)
+    }
+
+    /// The entry whose bytes contain `offset`, for mapping a fault address back to its source line.
+    ///
+    /// ```
+    /// let code = jit_core::assemble("mov rax, 3\nret").unwrap();
+    /// assert_eq!(code.entry_at(8), None);
+    /// assert_eq!(code.text(code.entry_at(7).unwrap()), "ret");
+    /// assert_eq!(code.entry_at(2).unwrap().line, 1);
+    /// ```
+    pub fn entry_at(&self, offset: u32) -> Option<&Entry> {
+        let i = self.entries.partition_point(|e| e.offset + e.len <= offset);
+        self.entries
+            .get(i)
+            .filter(|e| e.offset <= offset && offset < e.offset + e.len)
+    }
+
+    /// A printable listing: one line per entry with offset, bytes and source, like `objdump -d`.
+    ///
+    /// ```
+    /// let code = jit_core::assemble("mov rax, 3\nend: ret").unwrap();
+    /// assert_eq!(
+    ///     code.listing().to_string(),
+    ///     "   0:  48 c7 c0 03 00 00 00    mov rax, 3\n   7:                          end:\n   7:  c3                      ret\n"
+    /// );
+    /// ```
+    pub fn listing(&self) -> Listing<'_> {
+        Listing(self)
+    }
+}
+
+/// [`Code::listing`]'s display form: one line per instruction or data statement (offset, bytes, source), and a
+/// line per label, like `objdump -d` without wrapping.
+pub struct Listing<'a>(&'a Code);
+
+/// The byte column is at least this many bytes wide, as in objdump; longer instructions widen it.
+const LISTING_MIN_BYTES: usize = 7;
+
+impl fmt::Display for Listing<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let code = self.0;
+        let widest = code
+            .entries()
+            .iter()
+            .map(|e| e.len as usize)
+            .max()
+            .unwrap_or(0);
+        let width = widest.max(LISTING_MIN_BYTES) * 3 + 3;
+        let mut labels = code.labels().iter().peekable();
+        for e in code.entries() {
+            while let Some(l) = labels.next_if(|l| l.offset <= e.offset) {
+                writeln!(f, "{:>4x}:  {:width$}{}:", l.offset, "", l.name)?;
+            }
+            let start = e.offset as usize;
+            let bytes = code
+                .bytes()
+                .get(start..start + e.len as usize)
+                .unwrap_or(&[]);
+            writeln!(
+                f,
+                "{:>4x}:  {:<width$}{}",
+                e.offset,
+                hex_spaced(bytes),
+                code.text(e)
+            )?;
+        }
+        for l in labels {
+            writeln!(f, "{:>4x}:  {:width$}{}:", l.offset, "", l.name)?;
+        }
+        Ok(())
+    }
+}
+
+/// `48 c7 c0 ` — each byte as two lowercase hex digits and a space.
+pub(crate) fn hex_spaced(bytes: &[u8]) -> String {
+    use fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 3);
+    for b in bytes {
+        let _ = write!(s, "{b:02x} ");
+    }
+    s
+}

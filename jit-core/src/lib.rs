@@ -1,0 +1,17 @@
+//! # jit-core
+//!
+//! The engine of rustyjit: an x86-64 assembler (text → statements → instructions → bytes) and executable memory
+//! to run the result. It depends on `libc` only, so the `jit!` macro that builds on it compiles fast.
+//!
+//! ```
+//! let code = jit_core::assemble("mov rax, rdi; add rax, rsi; ret").unwrap();
+//! assert_eq!(code.bytes(), [0x48, 0x89, 0xf8, 0x48, 0x01, 0xf0, 0xc3]);
+//! ```
+
+pub mod asm;
+mod code;
+pub mod mem;
+
+pub use asm::{AsmError, AsmErrors, assemble};
+pub use code::{Code, Entry, Label, Listing};
+pub use mem::{JitFn, JitMemory, MemError, SealedMemory};

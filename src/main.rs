@@ -1,0 +1,195 @@
+//! The `rustyjit` command line: assemble text, run code, print the supported instructions.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use rustyjit::{AsmErrors, Code};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "rustyjit",
+    version,
+    about = "Write, run and test small pieces of x86-64 machine code"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Assemble a file (or standard input) and print a listing, the bytes as hex, or JSON.
+    Asm {
+        /// The assembly file; `-` or nothing reads standard input.
+        file: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Listing)]
+        format: Format,
+    },
+    /// Assemble, load and call code with up to six integer arguments; print the returned rax.
+    Exec {
+        /// The assembly text, statements separated by `;` or newlines.
+        asm: String,
+        /// Integer arguments for rdi, rsi, rdx, rcx, r8, r9 (decimal, 0x hex, negative).
+        #[arg(allow_negative_numbers = true, value_parser = parse_int)]
+        args: Vec<i64>,
+    },
+    /// Print the supported instruction forms as Markdown (this is docs/instructions.md).
+    Forms,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    /// One line per instruction: offset, bytes, source.
+    Listing,
+    /// The bytes only, as lowercase hex.
+    Hex,
+    /// An array of {"line", "offset", "bytes", "text"} objects.
+    Json,
+}
+
+/// An integer argument: decimal or `0x` hex, optionally negative; hex may be the unsigned bit pattern.
+fn parse_int(s: &str) -> Result<i64, String> {
+    let (neg, digits) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    let magnitude = match digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
+        Some(hex) => {
+            u64::from_str_radix(hex, 16).map_err(|e| format!("`{s}` is not a hex number: {e}"))?
+        }
+        None => digits
+            .parse::<u64>()
+            .map_err(|e| format!("`{s}` is not a number: {e}"))?,
+    };
+    if neg {
+        0i64.checked_sub_unsigned(magnitude)
+            .ok_or_else(|| format!("`{s}` is below the 64-bit range"))
+    } else {
+        Ok(magnitude as i64)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Asm { file, format } => asm(file, format),
+        Command::Exec { asm, args } => exec(&asm, &args),
+        Command::Forms => {
+            print!(
+                "{}",
+                rustyjit::asm::table::supported_instructions_markdown()
+            );
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn read_input(file: Option<PathBuf>) -> Result<(String, String), String> {
+    match file {
+        None => read_stdin(),
+        Some(p) if p.as_os_str() == "-" => read_stdin(),
+        Some(p) => {
+            let name = p.display().to_string();
+            std::fs::read_to_string(&p)
+                .map(|text| (name.clone(), text))
+                .map_err(|e| format!("{name}: error: {e}"))
+        }
+    }
+}
+
+fn read_stdin() -> Result<(String, String), String> {
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .map_err(|e| format!("<stdin>: error: {e}"))?;
+    Ok(("<stdin>".into(), text))
+}
+
+fn report(name: &str, errors: &AsmErrors) -> ExitCode {
+    eprint!("{}", errors.with_file(name));
+    ExitCode::FAILURE
+}
+
+fn asm(file: Option<PathBuf>, format: Format) -> ExitCode {
+    let (name, text) = match read_input(file) {
+        Ok(input) => input,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = match rustyjit::assemble(&text) {
+        Ok(code) => code,
+        Err(errors) => return report(&name, &errors),
+    };
+    let out = match format {
+        Format::Listing => code.listing().to_string(),
+        Format::Hex => hex(&code),
+        Format::Json => json(&code),
+    };
+    // A closed pipe (`| head`) is not an error worth a message.
+    let _ = std::io::stdout().lock().write_all(out.as_bytes());
+    ExitCode::SUCCESS
+}
+
+fn hex(code: &Code) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(code.len() * 2 + 1);
+    for &b in code.bytes() {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    out.push('\n');
+    out
+}
+
+fn json(code: &Code) -> String {
+    let items: Vec<serde_json::Value> = code
+        .entries()
+        .iter()
+        .map(|e| {
+            let start = e.offset as usize;
+            let bytes = &code.bytes()[start..start + e.len as usize];
+            serde_json::json!({
+                "line": e.line,
+                "offset": e.offset,
+                "bytes": bytes.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+                "text": code.text(e),
+            })
+        })
+        .collect();
+    let mut out = serde_json::to_string_pretty(&items).unwrap_or_default();
+    out.push('\n');
+    out
+}
+
+fn exec(text: &str, args: &[i64]) -> ExitCode {
+    if args.len() > 6 {
+        eprintln!(
+            "error: at most six integer arguments fit in registers (rdi, rsi, rdx, rcx, r8, r9); got {}",
+            args.len()
+        );
+        return ExitCode::FAILURE;
+    }
+    let code = match rustyjit::assemble(text) {
+        Ok(code) => code,
+        Err(errors) => return report("<arg>", &errors),
+    };
+    let f = match code.load() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // SAFETY: running arbitrary machine code is what `exec` is for; the code came from the user, who accepts
+    // that it may crash the process.
+    let value = unsafe { f.call(args) };
+    println!("{value}");
+    ExitCode::SUCCESS
+}
