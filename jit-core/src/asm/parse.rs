@@ -262,11 +262,14 @@ impl<'s> Parser<'s> {
                     {
                         self.advance();
                     }
-                    if self.tok.tok != Tok::LBracket {
+                    if self.at_ds() {
+                        self.ds_address(Some(size))?
+                    } else if self.tok.tok != Tok::LBracket {
                         self.expected("`[` after the size keyword");
                         return None;
+                    } else {
+                        self.memory(Some(size))?
                     }
-                    self.memory(Some(size))?
                 } else if let Some(reg) = Reg::from_name(text) {
                     self.advance();
                     if self.tok.tok == Tok::Colon {
@@ -282,6 +285,8 @@ impl<'s> Parser<'s> {
                         return None;
                     }
                     Operand::Reg(reg)
+                } else if self.at_ds() {
+                    self.ds_address(None)?
                 } else if text.eq_ignore_ascii_case("ptr") {
                     self.expected("a size keyword (`byte`, `word`, `dword`, `qword`) before `ptr`");
                     return None;
@@ -316,6 +321,40 @@ impl<'s> Parser<'s> {
                 ..start
             },
         })
+    }
+
+    /// At `ds`: objdump writes absolute addresses as `ds:0x1000`. `ds` is the default segment, so it changes
+    /// nothing (GNU as emits no prefix for it either); other segment overrides are refused.
+    fn at_ds(&self) -> bool {
+        self.tok.tok == Tok::Ident && self.lex.text(self.tok.span).eq_ignore_ascii_case("ds")
+    }
+
+    /// `ds:0x1000` or `ds:[...]`; the current token is `ds`.
+    fn ds_address(&mut self, size: Option<Size>) -> Option<Operand<'s>> {
+        self.advance();
+        if self.tok.tok != Tok::Colon {
+            self.expected("`:` after `ds`");
+            return None;
+        }
+        self.advance();
+        if self.tok.tok == Tok::LBracket {
+            return self.memory(size);
+        }
+        let start = self.tok.span;
+        let disp = self.sum()?;
+        match build_mem(size, &[], disp, None) {
+            Ok(mem) => Some(Operand::Mem(mem)),
+            Err((why, _)) => {
+                self.error(
+                    ErrorKind::BadAddress(why),
+                    Span {
+                        end: self.last_end,
+                        ..start
+                    },
+                );
+                None
+            }
+        }
     }
 
     /// `[+|-] number (('+'|'-') number)*`, checked to be within 64 bits (signed or unsigned).
@@ -704,6 +743,11 @@ mod tests {
         }
         let m = mem("inc byte ptr [rbx + rsp]");
         assert_eq!((m.base, m.index), (Some(Reg::RSP), Some((rbx, 1))));
+        assert_eq!(
+            mem("inc qword ptr ds:0x1000"),
+            mem("inc qword ptr [0x1000]")
+        );
+        assert_eq!(mem("inc dword ptr ds:[rax]"), mem("inc dword ptr [rax]"));
         let m = mem("jmp [rcx*2 - 8]");
         assert_eq!(
             (m.base, m.index, m.disp, m.size),

@@ -1,0 +1,216 @@
+//! Differential tests against the real GNU as 2.40 and objdump, when they are installed (CI installs them).
+//!
+//! - `random_lines_match_gnu_as`: thousands of random lines drawn from the instruction table (fixed seed) are
+//!   assembled by both. Lines GNU as refuses or warns about must be refused by rustyjit too; the rest must give
+//!   the same bytes.
+//! - `objdump_text_assembles_back_to_the_same_bytes`: rustyjit's bytes are disassembled with
+//!   `objdump -M intel`, and objdump's text is assembled again: the bytes must not change.
+
+mod common;
+
+use common::{Rng, random_line};
+use std::path::Path;
+use std::process::Command;
+
+const LINES: usize = 4000;
+
+fn have(tool: &str) -> bool {
+    Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Assembles `lines` with GNU as; returns the .text bytes, or the 1-based numbers of the lines it refused or
+/// warned about.
+fn gnu_as(dir: &Path, lines: &[String]) -> Result<Vec<u8>, Vec<usize>> {
+    let src = dir.join("in.s");
+    let obj = dir.join("out.o");
+    let bin = dir.join("out.bin");
+    let mut text = String::from(".intel_syntax noprefix\n");
+    for l in lines {
+        text.push_str(l);
+        text.push('\n');
+    }
+    std::fs::write(&src, text).expect("write temp file");
+    let out = Command::new("as")
+        .arg("--64")
+        .arg("-o")
+        .arg(&obj)
+        .arg(&src)
+        .output()
+        .expect("run as");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut bad: Vec<usize> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix(&format!("{}:", src.display())))
+        .filter_map(|l| l.split(':').next()?.parse::<usize>().ok())
+        .map(|n| n - 1) // the .intel_syntax line
+        .collect();
+    bad.dedup();
+    if !bad.is_empty() || !out.status.success() {
+        assert!(
+            !bad.is_empty(),
+            "as failed without naming a line:\n{stderr}"
+        );
+        return Err(bad);
+    }
+    let status = Command::new("objcopy")
+        .args(["-O", "binary", "--only-section=.text"])
+        .arg(&obj)
+        .arg(&bin)
+        .status()
+        .expect("run objcopy");
+    assert!(status.success());
+    Ok(std::fs::read(&bin).expect("read objcopy output"))
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("rustyjit-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+#[test]
+fn random_lines_match_gnu_as() {
+    if !have("as") || !have("objcopy") {
+        eprintln!("GNU as is not installed: skipping the differential test");
+        return;
+    }
+    let dir = temp_dir("diff");
+    let mut rng = Rng::new(2026);
+    let mut lines: Vec<String> = (0..LINES).map(|_| random_line(&mut rng)).collect();
+
+    // What GNU as refuses, rustyjit must refuse too.
+    let mut failures = Vec::new();
+    let mut refused = 0;
+    if let Err(bad) = gnu_as(&dir, &lines) {
+        for &n in bad.iter().rev() {
+            let line = lines.remove(n - 1);
+            refused += 1;
+            if let Ok(code) = jit_core::assemble(&line) {
+                failures.push(format!(
+                    "{line}\n    gnu as refuses it; rustyjit gives {}",
+                    hex(code.bytes())
+                ));
+            }
+        }
+    }
+    // The rest: the same bytes, line by line.
+    let gnu = gnu_as(&dir, &lines).unwrap_or_else(|bad| panic!("as still refuses lines {bad:?}"));
+    let mut at = 0;
+    for line in &lines {
+        match jit_core::assemble(line) {
+            Ok(code) => {
+                let ours = code.bytes();
+                let theirs = gnu.get(at..at + ours.len()).unwrap_or(&[]);
+                if ours != theirs {
+                    failures.push(format!(
+                        "{line}\n    gnu as:   {}...\n    rustyjit: {}",
+                        hex(theirs),
+                        hex(ours)
+                    ));
+                    break; // offsets after a length mismatch mean nothing
+                }
+                at += ours.len();
+            }
+            Err(e) => {
+                failures.push(format!(
+                    "{line}\n    gnu as accepts it; rustyjit: {}",
+                    e.to_string().trim()
+                ));
+                break;
+            }
+        }
+    }
+    if failures.is_empty() {
+        assert_eq!(at, gnu.len(), "GNU as emitted bytes beyond the last line");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!("{} lines compared, {refused} refused by both", lines.len());
+    assert!(
+        refused < LINES / 4,
+        "too many generated lines are invalid ({refused}); fix the generator"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn objdump_text_assembles_back_to_the_same_bytes() {
+    if !have("objdump") {
+        eprintln!("objdump is not installed: skipping the round trip");
+        return;
+    }
+    let dir = temp_dir("objdump");
+    let mut rng = Rng::new(7);
+    let mut bytes = Vec::new();
+    while bytes.len() < 20_000 {
+        if let Ok(code) = jit_core::assemble(&random_line(&mut rng)) {
+            bytes.extend_from_slice(code.bytes());
+        }
+    }
+    let bin = dir.join("code.bin");
+    std::fs::write(&bin, &bytes).expect("write temp file");
+    let out = Command::new("objdump")
+        .args([
+            "-D",
+            "-b",
+            "binary",
+            "-m",
+            "i386:x86-64",
+            "-M",
+            "intel",
+            "--no-show-raw-insn",
+        ])
+        .arg(&bin)
+        .output()
+        .expect("run objdump");
+    assert!(out.status.success());
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let mut again = Vec::new();
+    let mut failures = Vec::new();
+    let mut count = 0;
+    for line in listing.lines() {
+        // "   1f:\tmov    rax,QWORD PTR [rbx+0x8]"
+        let Some((offset, text)) = line.split_once(":\t") else {
+            continue;
+        };
+        let Ok(offset) = usize::from_str_radix(offset.trim(), 16) else {
+            continue;
+        };
+        count += 1;
+        match jit_core::assemble(text) {
+            Ok(code) => {
+                let expected = bytes.get(offset..offset + code.len()).unwrap_or(&[]);
+                if code.bytes() != expected {
+                    failures.push(format!(
+                        "{text}\n    original: {}\n    again:    {}",
+                        hex(expected),
+                        hex(code.bytes())
+                    ));
+                }
+                again.extend_from_slice(code.bytes());
+            }
+            Err(e) => failures.push(format!("{text}\n    {}", e.to_string().trim())),
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!("{count} instructions round-tripped through objdump");
+    assert!(count > 1000);
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert_eq!(again, bytes);
+}

@@ -1,0 +1,72 @@
+//! Every vector of `tests/data/gnu-as-2.40.tsv` — the bytes GNU as 2.40 gave for each line, made by
+//! `tools/gen-encodings.py` — must come out of rustyjit byte for byte.
+//!
+//! A few lines GNU as accepts are refused on purpose (see `REFUSED`); each must fail with the stated error.
+
+use std::fmt::Write;
+
+const DATA: &str = include_str!("data/gnu-as-2.40.tsv");
+
+/// Lines GNU as accepts that rustyjit refuses, and a piece of the error it gives.
+const REFUSED: &[(&str, &str)] = &[];
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn every_gnu_as_vector_matches() {
+    let mut checked = 0;
+    let mut failures = String::new();
+    let mut nfail = 0;
+    for line in DATA
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let Some((expected, src)) = line.split_once('\t') else {
+            panic!("malformed line in the data file: {line:?}");
+        };
+        checked += 1;
+        if let Some((_, why)) = REFUSED.iter().find(|(s, _)| *s == src) {
+            match jit_core::assemble(src) {
+                Err(e) if e.to_string().contains(why) => continue,
+                other => {
+                    nfail += 1;
+                    let _ = writeln!(
+                        failures,
+                        "{src}: expected an error containing {why:?}, got {other:?}"
+                    );
+                    continue;
+                }
+            }
+        }
+        match jit_core::assemble(src) {
+            Ok(code) if hex(code.bytes()) == expected => {}
+            Ok(code) => {
+                nfail += 1;
+                let _ = writeln!(
+                    failures,
+                    "{src}\n    gnu as:   {expected}\n    rustyjit: {}",
+                    hex(code.bytes())
+                );
+            }
+            Err(e) => {
+                nfail += 1;
+                let _ = writeln!(
+                    failures,
+                    "{src}\n    gnu as:   {expected}\n    rustyjit: {}",
+                    e.to_string().trim()
+                );
+            }
+        }
+    }
+    eprintln!("{checked} vectors checked");
+    assert!(
+        checked > 5000,
+        "only {checked} vectors: is the data file complete?"
+    );
+    assert!(
+        nfail == 0,
+        "{nfail} of {checked} vectors differ from GNU as:\n{failures}"
+    );
+}
