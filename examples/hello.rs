@@ -25,8 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // SAFETY: the memory holds `mov rax, 3; ret`, a complete function under the System V ABI that takes no
     // arguments and returns an i64 in rax; it is executable, and `m` lives until after the call.
-    let mov_rax_3 =
-        unsafe { std::mem::transmute::<*const u8, extern "sysv64" fn() -> i64>(m.as_ptr()) };
+    let mov_rax_3 = unsafe { std::mem::transmute::<*const u8, extern "sysv64" fn() -> i64>(m.as_ptr()) };
     println!("{}", mov_rax_3());
     Ok(())
 }

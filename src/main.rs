@@ -55,13 +55,8 @@ fn parse_int(s: &str) -> Result<i64, String> {
         Some(rest) => (true, rest),
         None => (false, s),
     };
-    let magnitude = match digits
-        .strip_prefix("0x")
-        .or_else(|| digits.strip_prefix("0X"))
-    {
-        Some(hex) => {
-            u64::from_str_radix(hex, 16).map_err(|e| format!("`{s}` is not a hex number: {e}"))?
-        }
+    let magnitude = match digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).map_err(|e| format!("`{s}` is not a hex number: {e}"))?,
         None => digits
             .parse::<u64>()
             .map_err(|e| format!("`{s}` is not a number: {e}"))?,
@@ -80,10 +75,7 @@ fn main() -> ExitCode {
         Command::Asm { file, format } => asm(file, format),
         Command::Exec { asm, args } => exec(&asm, &args),
         Command::Forms => {
-            print!(
-                "{}",
-                rustyjit::asm::table::supported_instructions_markdown()
-            );
+            print!("{}", rustyjit::asm::table::supported_instructions_markdown());
             ExitCode::SUCCESS
         }
     }

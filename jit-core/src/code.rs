@@ -147,10 +147,7 @@ impl Code {
     /// assert_eq!(code.label("end"), Some(1));
     /// ```
     pub fn label(&self, name: &str) -> Option<u32> {
-        self.labels
-            .iter()
-            .find(|l| l.name == name)
-            .map(|l| l.offset)
+        self.labels.iter().find(|l| l.name == name).map(|l| l.offset)
     }
 
     /// The entry whose bytes contain `offset`, for mapping a fault address back to its source line.
@@ -192,12 +189,7 @@ const LISTING_MIN_BYTES: usize = 7;
 impl fmt::Display for Listing<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let code = self.0;
-        let widest = code
-            .entries()
-            .iter()
-            .map(|e| e.len as usize)
-            .max()
-            .unwrap_or(0);
+        let widest = code.entries().iter().map(|e| e.len as usize).max().unwrap_or(0);
         let width = widest.max(LISTING_MIN_BYTES) * 3 + 3;
         let mut labels = code.labels().iter().peekable();
         for e in code.entries() {
@@ -205,17 +197,8 @@ impl fmt::Display for Listing<'_> {
                 writeln!(f, "{:>4x}:  {:width$}{}:", l.offset, "", l.name)?;
             }
             let start = e.offset as usize;
-            let bytes = code
-                .bytes()
-                .get(start..start + e.len as usize)
-                .unwrap_or(&[]);
-            writeln!(
-                f,
-                "{:>4x}:  {:<width$}{}",
-                e.offset,
-                hex_spaced(bytes),
-                code.text(e)
-            )?;
+            let bytes = code.bytes().get(start..start + e.len as usize).unwrap_or(&[]);
+            writeln!(f, "{:>4x}:  {:<width$}{}", e.offset, hex_spaced(bytes), code.text(e))?;
         }
         for l in labels {
             writeln!(f, "{:>4x}:  {:width$}{}:", l.offset, "", l.name)?;

@@ -53,10 +53,7 @@ fn gnu_as(dir: &Path, lines: &[String]) -> Result<Vec<u8>, Vec<usize>> {
         .collect();
     bad.dedup();
     if !bad.is_empty() || !out.status.success() {
-        assert!(
-            !bad.is_empty(),
-            "as failed without naming a line:\n{stderr}"
-        );
+        assert!(!bad.is_empty(), "as failed without naming a line:\n{stderr}");
         return Err(bad);
     }
     let status = Command::new("objcopy")

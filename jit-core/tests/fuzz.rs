@@ -9,8 +9,7 @@ use std::panic;
 const DATA: &str = include_str!("data/gnu-as-2.40.tsv");
 
 const PUNCT: [&str; 18] = [
-    ",", "[", "]", "+", "-", "*", ":", ";", "\n", "{0}", "{", "}", "#", "//", " ", "\t", "ptr",
-    "ds:",
+    ",", "[", "]", "+", "-", "*", ":", ";", "\n", "{0}", "{", "}", "#", "//", " ", "\t", "ptr", "ds:",
 ];
 const WORDS: [&str; 24] = [
     "byte",
@@ -95,9 +94,7 @@ fn mutate(rng: &mut Rng, line: &str) -> String {
                     chars.insert(at, c);
                 }
             }
-            2 if at < chars.len() => {
-                chars[at] = *rng.pick(&['[', ']', ',', '*', '-', '9', 'x', ';', ':', '\n', '{'])
-            }
+            2 if at < chars.len() => chars[at] = *rng.pick(&['[', ']', ',', '*', '-', '9', 'x', ';', ':', '\n', '{']),
             3 => chars.truncate(at),
             _ => {
                 let copy: Vec<char> = chars[at..].to_vec();
@@ -115,10 +112,7 @@ fn check(src: &str) {
         panic!("assembler panicked on {src:?}")
     };
     if let Err(errors) = result {
-        assert!(
-            !errors.is_empty(),
-            "an error result without errors for {src:?}"
-        );
+        assert!(!errors.is_empty(), "an error result without errors for {src:?}");
         let lines = src.split('\n').count() as u32;
         for e in errors.iter() {
             let s = e.span;

@@ -19,10 +19,7 @@ fn every_gnu_as_vector_matches() {
     let mut checked = 0;
     let mut failures = String::new();
     let mut nfail = 0;
-    for line in DATA
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-    {
+    for line in DATA.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
         let Some((expected, src)) = line.split_once('\t') else {
             panic!("malformed line in the data file: {line:?}");
         };
@@ -32,10 +29,7 @@ fn every_gnu_as_vector_matches() {
                 Err(e) if e.to_string().contains(why) => continue,
                 other => {
                     nfail += 1;
-                    let _ = writeln!(
-                        failures,
-                        "{src}: expected an error containing {why:?}, got {other:?}"
-                    );
+                    let _ = writeln!(failures, "{src}: expected an error containing {why:?}, got {other:?}");
                     continue;
                 }
             }
@@ -61,10 +55,7 @@ fn every_gnu_as_vector_matches() {
         }
     }
     eprintln!("{checked} vectors checked");
-    assert!(
-        checked > 5000,
-        "only {checked} vectors: is the data file complete?"
-    );
+    assert!(checked > 5000, "only {checked} vectors: is the data file complete?");
     assert!(
         nfail == 0,
         "{nfail} of {checked} vectors differ from GNU as:\n{failures}"

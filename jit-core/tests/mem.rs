@@ -73,10 +73,7 @@ fn bytes_written_by_index_run_as_the_walk_through_says() {
         m[i] = byte;
     }
     assert_eq!(m[7], 0xc3);
-    assert_eq!(
-        m.as_slice()[..8],
-        [0x48, 0xc7, 0xc0, 0x03, 0x00, 0x00, 0x00, 0xc3]
-    );
+    assert_eq!(m.as_slice()[..8], [0x48, 0xc7, 0xc0, 0x03, 0x00, 0x00, 0x00, 0xc3]);
     // SAFETY: the memory holds `mov rax, 3; ret`.
     assert_eq!(unsafe { call0(m.as_ptr()) }, 3);
 }
@@ -117,10 +114,7 @@ fn a_failed_libc_call_is_an_error_naming_the_call_and_errno() {
         }
     );
     let text = err.to_string();
-    assert!(
-        text.starts_with("The libc call `posix_memalign` failed: "),
-        "{text}"
-    );
+    assert!(text.starts_with("The libc call `posix_memalign` failed: "), "{text}");
     assert!(text.contains("(os error 12)"), "{text}");
     assert!(text.ends_with('.'), "{text}");
 }
@@ -145,10 +139,7 @@ fn every_error_message_is_a_sentence() {
     ];
     for err in errors {
         let text = err.to_string();
-        assert!(
-            text.starts_with(char::is_uppercase) && text.ends_with('.'),
-            "{text}"
-        );
+        assert!(text.starts_with(char::is_uppercase) && text.ends_with('.'), "{text}");
     }
     let forbidden = MemError::ExecForbidden {
         errno: libc::EACCES,
@@ -219,10 +210,7 @@ fn load_of_empty_code_is_just_ret() {
     assert_eq!(unsafe { *f.as_ptr() }, 0xc3);
     // SAFETY: `ret` is a function without arguments or result.
     unsafe { f.as_fn::<extern "sysv64" fn()>()() };
-    assert_eq!(
-        f.dump_offsets().to_string(),
-        format!("+0x0000: {RET_LINE}\n")
-    );
+    assert_eq!(f.dump_offsets().to_string(), format!("+0x0000: {RET_LINE}\n"));
 }
 
 #[test]
@@ -280,8 +268,7 @@ fn as_fn_calls_through_other_signatures() {
 fn jit_fn_dump_offsets_shows_the_code_lines_exactly() {
     // 17 bytes, including every ASCII edge: space, '~', DEL and a high byte.
     let bytes = [
-        0x48, 0xc7, 0xc0, 0x03, 0x00, 0x00, 0x00, 0x20, 0x7e, 0x7f, 0x80, 0x41, 0x7a, 0x30, 0x1f,
-        0x21, 0xc3,
+        0x48, 0xc7, 0xc0, 0x03, 0x00, 0x00, 0x00, 0x20, 0x7e, 0x7f, 0x80, 0x41, 0x7a, 0x30, 0x1f, 0x21, 0xc3,
     ];
     let f = code(&bytes).load().unwrap();
     assert_eq!(
@@ -348,9 +335,7 @@ fn memory_types_can_move_between_threads() {
     send_sync::<JitFn>();
     let f = code(&RETURN_42).load().unwrap();
     // SAFETY: the code is `mov rax, 42; ret`.
-    let got = std::thread::spawn(move || unsafe { f.call(&[]) })
-        .join()
-        .unwrap();
+    let got = std::thread::spawn(move || unsafe { f.call(&[]) }).join().unwrap();
     assert_eq!(got, 42);
 }
 
@@ -423,13 +408,7 @@ fn mdwe_child() -> i32 {
         return 3;
     }
     // SAFETY: `page` is a whole page of our own heap memory.
-    let rwx = unsafe {
-        libc::mprotect(
-            page,
-            size,
-            libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC,
-        )
-    };
+    let rwx = unsafe { libc::mprotect(page, size, libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC) };
     let rwx_errno = errno();
     // SAFETY: as above.
     let rx = unsafe { libc::mprotect(page, size, libc::PROT_READ | libc::PROT_EXEC) };
@@ -471,30 +450,21 @@ fn mdwe_child() -> i32 {
         return 11;
     }
     // SAFETY: the sealed memory holds `mov rax, 3; ret`.
-    if !m
-        .seal()
-        .is_ok_and(|sealed| unsafe { call0(sealed.as_ptr()) } == 3)
-    {
+    if !m.seal().is_ok_and(|sealed| unsafe { call0(sealed.as_ptr()) } == 3) {
         return 12;
     }
 
     // The fallback gives its mappings and descriptors back: 1,000 rounds that kept them would leave 2,000 more
     // mappings (or descriptors); malloc may split its own arena into a few more, hence the small allowance.
-    let fds = || {
-        std::fs::read_dir("/proc/self/fd")
-            .map(Iterator::count)
-            .unwrap_or(0)
-    };
+    let fds = || std::fs::read_dir("/proc/self/fd").map(Iterator::count).unwrap_or(0);
     let maps = || {
         std::fs::read_to_string("/proc/self/maps")
             .map(|m| m.lines().count())
             .unwrap_or(0)
     };
     let code = code(&RETURN_42);
-    let rounds = |count: usize| {
-        (0..count)
-            .all(|_| code.load().is_ok() && JitMemory::new(1).and_then(JitMemory::seal).is_ok())
-    };
+    let rounds =
+        |count: usize| (0..count).all(|_| code.load().is_ok() && JitMemory::new(1).and_then(JitMemory::seal).is_ok());
     if !rounds(100) {
         return 13;
     }
@@ -532,29 +502,20 @@ fn under_mdwe_heap_memory_cannot_execute_and_memory_falls_back_to_a_memfd() {
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0, "fork failed: {}", std::io::Error::last_os_error());
     if pid == 0 {
-        let outcome =
-            std::panic::catch_unwind(mdwe_child).unwrap_or(CHILD_OUTCOMES.len() as i32 - 1);
+        let outcome = std::panic::catch_unwind(mdwe_child).unwrap_or(CHILD_OUTCOMES.len() as i32 - 1);
         // SAFETY: leaves the child at once, without running the parent's exit handlers.
         unsafe { libc::_exit(outcome) };
     }
     let mut status = 0;
     // SAFETY: `pid` is our child and `status` a valid place for its status.
     let waited = unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert_eq!(
-        waited,
-        pid,
-        "waitpid failed: {}",
-        std::io::Error::last_os_error()
-    );
+    assert_eq!(waited, pid, "waitpid failed: {}", std::io::Error::last_os_error());
     assert!(
         libc::WIFEXITED(status),
         "the child did not exit normally (status {status:#x}): it crashed"
     );
     let outcome = usize::try_from(libc::WEXITSTATUS(status)).unwrap();
-    let message = CHILD_OUTCOMES
-        .get(outcome)
-        .copied()
-        .unwrap_or("unknown exit status");
+    let message = CHILD_OUTCOMES.get(outcome).copied().unwrap_or("unknown exit status");
     match outcome {
         0 => {}
         1 => eprintln!("note: {message}; the MDWE fallback was not tested"),

@@ -218,12 +218,7 @@ impl<'s> Encoded<'s> {
 
 /// Encodes an instruction whose operands the matcher found to fit `form`. `imm` is the immediate's value already
 /// checked against the form; `rel` a relative offset for `D` forms. Fails only for `ah..bh` next to a REX prefix.
-pub fn encode<'s>(
-    form: &Form,
-    ops: &[Operand<'s>],
-    imm: i64,
-    rel: i32,
-) -> Result<Encoded<'s>, ErrorKind> {
+pub fn encode<'s>(form: &Form, ops: &[Operand<'s>], imm: i64, rel: i32) -> Result<Encoded<'s>, ErrorKind> {
     let mut reg_field = match form.modrm {
         ModRm::Digit(d) => d,
         _ => 0,
@@ -376,23 +371,11 @@ mod tests {
         assert_eq!(mem_bytes(Some("rbx"), None, 127), [0x43, 0x7f]);
         assert_eq!(mem_bytes(Some("rbx"), None, 128), [0x83, 0x80, 0, 0, 0]);
         assert_eq!(mem_bytes(Some("rbx"), None, -128), [0x43, 0x80]);
-        assert_eq!(
-            mem_bytes(Some("rbx"), None, -129),
-            [0x83, 0x7f, 0xff, 0xff, 0xff]
-        );
+        assert_eq!(mem_bytes(Some("rbx"), None, -129), [0x83, 0x7f, 0xff, 0xff, 0xff]);
         assert_eq!(mem_bytes(Some("rbx"), Some(("rcx", 8)), 0), [0x04, 0xcb]);
-        assert_eq!(
-            mem_bytes(Some("rbp"), Some(("rcx", 1)), 0),
-            [0x44, 0x0d, 0x00]
-        );
-        assert_eq!(
-            mem_bytes(None, Some(("rcx", 2)), 0),
-            [0x04, 0x4d, 0, 0, 0, 0]
-        );
-        assert_eq!(
-            mem_bytes(None, None, 0x1000),
-            [0x04, 0x25, 0x00, 0x10, 0, 0]
-        );
+        assert_eq!(mem_bytes(Some("rbp"), Some(("rcx", 1)), 0), [0x44, 0x0d, 0x00]);
+        assert_eq!(mem_bytes(None, Some(("rcx", 2)), 0), [0x04, 0x4d, 0, 0, 0, 0]);
+        assert_eq!(mem_bytes(None, None, 0x1000), [0x04, 0x25, 0x00, 0x10, 0, 0]);
         assert_eq!(mem_bytes(Some("rip"), None, 0x10), [0x05, 0x10, 0, 0, 0]);
         let m = Mem {
             size: None,

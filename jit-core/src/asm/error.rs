@@ -30,8 +30,13 @@ pub enum ErrorKind {
         /// What was found.
         found: String,
     },
-    /// A mnemonic that is not in the instruction table.
-    UnknownMnemonic(String),
+    /// A mnemonic that is not in the instruction table, and the closest one that is, if any is close.
+    UnknownMnemonic {
+        /// The mnemonic as written.
+        name: String,
+        /// A known mnemonic within two edits.
+        suggestion: Option<String>,
+    },
     /// A mnemonic with operands that match none of its forms.
     NoForm {
         /// The mnemonic.
@@ -95,7 +100,13 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Expected { expected, found } => {
                 write!(f, "expected {expected}, found {found}")
             }
-            ErrorKind::UnknownMnemonic(m) => write!(f, "unknown instruction `{m}`"),
+            ErrorKind::UnknownMnemonic { name, suggestion: None } => write!(f, "unknown instruction `{name}`"),
+            ErrorKind::UnknownMnemonic {
+                name,
+                suggestion: Some(s),
+            } => {
+                write!(f, "unknown instruction `{name}`; did you mean `{s}`?")
+            }
             ErrorKind::NoForm {
                 mnemonic,
                 got,
@@ -104,10 +115,7 @@ impl fmt::Display for ErrorKind {
                 if got.is_empty() {
                     write!(f, "`{mnemonic}` needs operands; expected one of: ")?;
                 } else {
-                    write!(
-                        f,
-                        "`{mnemonic}` has no form `{mnemonic} {got}`; expected one of: "
-                    )?;
+                    write!(f, "`{mnemonic}` has no form `{mnemonic} {got}`; expected one of: ")?;
                 }
                 for (i, form) in expected.iter().enumerate() {
                     let sep = if i == 0 { "" } else { "; " };
@@ -154,9 +162,7 @@ impl fmt::Display for ErrorKind {
                     "data value {value} does not fit {bytes} byte(s); it must be between {lo} and {hi}"
                 )
             }
-            ErrorKind::TooManyOperands => {
-                f.write_str("too many operands; instructions take at most three")
-            }
+            ErrorKind::TooManyOperands => f.write_str("too many operands; instructions take at most three"),
             ErrorKind::TooLarge => f.write_str("the code is larger than 4 GiB"),
         }
     }
@@ -164,11 +170,7 @@ impl fmt::Display for ErrorKind {
 
 impl fmt::Display for AsmError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}: error: {}",
-            self.span.line, self.span.col, self.kind
-        )
+        write!(f, "{}:{}: error: {}", self.span.line, self.span.col, self.kind)
     }
 }
 
@@ -181,7 +183,7 @@ impl std::error::Error for AsmError {}
 /// assert_eq!(errors.len(), 2);
 /// assert_eq!(
 ///     errors.with_file("prog.s").to_string(),
-///     "prog.s:2:1: error: unknown instruction `mvo`\n\
+///     "prog.s:2:1: error: unknown instruction `mvo`; did you mean `mov`?\n\
 ///      prog.s:3:9: error: immediate 256 is out of range; it must be between -128 and 255\n"
 /// );
 /// ```

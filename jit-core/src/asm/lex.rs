@@ -114,10 +114,7 @@ impl<'s> Lexer<'s> {
                     _ => {
                         // Skip the rest of a multi-byte character so spans stay on character boundaries.
                         self.bump_while(|b| b & 0xc0 == 0x80);
-                        let c = self.src[start..self.pos]
-                            .chars()
-                            .next()
-                            .unwrap_or('\u{fffd}');
+                        let c = self.src[start..self.pos].chars().next().unwrap_or('\u{fffd}');
                         Tok::Error(ErrorKind::UnexpectedChar(c))
                     }
                 }
@@ -147,9 +144,7 @@ impl<'s> Lexer<'s> {
 
     /// The text a span covers.
     pub(crate) fn text(&self, span: Span) -> &'s str {
-        self.src
-            .get(span.start as usize..span.end as usize)
-            .unwrap_or("")
+        self.src.get(span.start as usize..span.end as usize).unwrap_or("")
     }
 }
 
@@ -176,11 +171,7 @@ fn parse_number(text: &str) -> Tok {
             continue;
         }
         let digit = (b as char).to_digit(radix);
-        match digit.and_then(|d| {
-            value
-                .checked_mul(u64::from(radix))?
-                .checked_add(u64::from(d))
-        }) {
+        match digit.and_then(|d| value.checked_mul(u64::from(radix))?.checked_add(u64::from(d))) {
             Some(v) => value = v,
             None => return Tok::Error(ErrorKind::BadNumber(text.to_string())),
         }
@@ -222,14 +213,9 @@ mod tests {
         );
         assert_eq!(
             toks("0x1_0000_0000_0000_0000"),
-            [Tok::Error(ErrorKind::BadNumber(
-                "0x1_0000_0000_0000_0000".into()
-            ))]
+            [Tok::Error(ErrorKind::BadNumber("0x1_0000_0000_0000_0000".into()))]
         );
-        assert!(matches!(
-            toks("12abc")[0],
-            Tok::Error(ErrorKind::BadNumber(_))
-        ));
+        assert!(matches!(toks("12abc")[0], Tok::Error(ErrorKind::BadNumber(_))));
     }
 
     #[test]
@@ -259,10 +245,7 @@ mod tests {
     #[test]
     fn unknown_characters_are_tokens_and_columns_count_characters() {
         let mut lx = Lexer::new("é€ x");
-        assert_eq!(
-            lx.next_token().tok,
-            Tok::Error(ErrorKind::UnexpectedChar('é'))
-        );
+        assert_eq!(lx.next_token().tok, Tok::Error(ErrorKind::UnexpectedChar('é')));
         let t = lx.next_token();
         assert_eq!(
             (t.tok, t.span.col, t.span.end - t.span.start),

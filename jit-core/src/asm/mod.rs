@@ -18,9 +18,7 @@ pub mod table;
 pub use error::{AsmError, AsmErrors, ErrorKind, WithFile};
 pub use parse::Parser;
 pub use reg::{Reg, RegClass};
-pub use syntax::{
-    DataWidth, MAX_OPERANDS, Mem, Operand, Operands, Size, Span, Spanned, Statement, StmtKind,
-};
+pub use syntax::{DataWidth, MAX_OPERANDS, Mem, Operand, Operands, Size, Span, Spanned, Statement, StmtKind};
 
 use crate::code::{Code, Entry, Label};
 use encode::Fixup;
@@ -220,10 +218,7 @@ impl<'s> Assembler<'s> {
         for item in &mut self.items {
             match item {
                 Item::Jump {
-                    label,
-                    target,
-                    origin,
-                    ..
+                    label, target, origin, ..
                 } => {
                     match self.labels.get(label) {
                         Some(&t) => *target = t,

@@ -257,9 +257,7 @@ impl<'s> Parser<'s> {
                 let text = self.lex.text(start);
                 if let Some(size) = Size::from_keyword(text) {
                     self.advance();
-                    if self.tok.tok == Tok::Ident
-                        && self.lex.text(self.tok.span).eq_ignore_ascii_case("ptr")
-                    {
+                    if self.tok.tok == Tok::Ident && self.lex.text(self.tok.span).eq_ignore_ascii_case("ptr") {
                         self.advance();
                     }
                     if self.at_ds() {
@@ -273,14 +271,12 @@ impl<'s> Parser<'s> {
                 } else if let Some(reg) = Reg::from_name(text) {
                     self.advance();
                     if self.tok.tok == Tok::Colon {
-                        let why =
-                            "segment overrides are not supported; write the address without `seg:`";
+                        let why = "segment overrides are not supported; write the address without `seg:`";
                         self.error(ErrorKind::BadOperand(why.into()), start.to(self.tok.span));
                         return None;
                     }
                     if reg.class() == RegClass::Rip {
-                        let why =
-                            "`rip` can only be the base of a memory operand, as in `[rip + label]`";
+                        let why = "`rip` can only be the base of a memory operand, as in `[rip + label]`";
                         self.error(ErrorKind::BadOperand(why.into()), start);
                         return None;
                     }
@@ -293,8 +289,7 @@ impl<'s> Parser<'s> {
                 } else {
                     self.advance();
                     if self.tok.tok == Tok::Colon {
-                        let why =
-                            "segment overrides are not supported; write the address without `seg:`";
+                        let why = "segment overrides are not supported; write the address without `seg:`";
                         self.error(ErrorKind::BadOperand(why.into()), start.to(self.tok.span));
                         return None;
                     }
@@ -308,9 +303,7 @@ impl<'s> Parser<'s> {
             }
             Tok::Number(_) | Tok::Plus | Tok::Minus => Operand::Imm(self.sum()?),
             _ => {
-                self.expected(
-                    "an operand (a register, a number, a label or a memory operand `[...]`)",
-                );
+                self.expected("an operand (a register, a number, a label or a memory operand `[...]`)");
                 return None;
             }
         };
@@ -378,11 +371,7 @@ impl<'s> Parser<'s> {
                 return None;
             };
             self.advance();
-            total += if negative {
-                -i128::from(n)
-            } else {
-                i128::from(n)
-            };
+            total += if negative { -i128::from(n) } else { i128::from(n) };
             if total < i128::from(i64::MIN) - (1 << 64) || total > (1 << 65) {
                 break; // far out of range; reported below
             }
@@ -495,11 +484,7 @@ impl<'s> Parser<'s> {
                             }
                         }
                     } else {
-                        disp += if negative {
-                            -i128::from(n)
-                        } else {
-                            i128::from(n)
-                        };
+                        disp += if negative { -i128::from(n) } else { i128::from(n) };
                     }
                 }
                 Tok::RBracket if nregs == 0 && label.is_none() && term.start == open.span.end => {
@@ -615,10 +600,7 @@ fn build_mem<'s>(
             RegClass::Qword => {}
             RegClass::Rip if t.scale.is_none() => {}
             RegClass::Rip => {
-                return Err((
-                    "`rip` cannot be scaled or used as an index".into(),
-                    Some(t.span),
-                ));
+                return Err(("`rip` cannot be scaled or used as an index".into(), Some(t.span)));
             }
             RegClass::Dword => {
                 let why = format!(
@@ -629,10 +611,7 @@ fn build_mem<'s>(
             }
             _ => {
                 return Err((
-                    format!(
-                        "`{}` cannot be used in an address; use a 64-bit register",
-                        t.reg
-                    ),
+                    format!("`{}` cannot be used in an address; use a 64-bit register", t.reg),
                     Some(t.span),
                 ));
             }
@@ -679,10 +658,7 @@ fn build_mem<'s>(
         ));
     }
     if disp < i128::from(i64::MIN) || disp > i128::from(u64::MAX) {
-        return Err((
-            format!("the displacement {disp} does not fit 64 bits"),
-            None,
-        ));
+        return Err((format!("the displacement {disp} does not fit 64 bits"), None));
     }
     let disp64 = disp as i64; // the unsigned bit pattern of a negative number wraps, as in GNU as
     let Ok(disp) = i32::try_from(disp64) else {
@@ -743,16 +719,10 @@ mod tests {
         }
         let m = mem("inc byte ptr [rbx + rsp]");
         assert_eq!((m.base, m.index), (Some(Reg::RSP), Some((rbx, 1))));
-        assert_eq!(
-            mem("inc qword ptr ds:0x1000"),
-            mem("inc qword ptr [0x1000]")
-        );
+        assert_eq!(mem("inc qword ptr ds:0x1000"), mem("inc qword ptr [0x1000]"));
         assert_eq!(mem("inc dword ptr ds:[rax]"), mem("inc dword ptr [rax]"));
         let m = mem("jmp [rcx*2 - 8]");
-        assert_eq!(
-            (m.base, m.index, m.disp, m.size),
-            (None, Some((rcx, 2)), -8, None)
-        );
+        assert_eq!((m.base, m.index, m.disp, m.size), (None, Some((rcx, 2)), -8, None));
         let m = mem("jmp [rip + top + 4]");
         assert_eq!((m.base, m.label, m.disp), (Some(Reg::RIP), Some("top"), 4));
         assert_eq!(mem("jmp [0xffffffffffffffff]").disp, -1);
@@ -784,11 +754,7 @@ mod tests {
         let (stmts, errors) = parse_all(
             "mov rax, [eax]\nmov [rax*3], 1\nadd rax, rbx rcx\nmov [rsp*2], 1\ndb 256\nnop\nmov fs:[rax], 1, 2\nrax: nop",
         );
-        assert_eq!(
-            stmts.len(),
-            2,
-            "only the valid `nop` statements survive: {stmts:?}"
-        );
+        assert_eq!(stmts.len(), 2, "only the valid `nop` statements survive: {stmts:?}");
         assert_eq!(
             errors,
             [

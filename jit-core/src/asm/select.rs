@@ -8,7 +8,7 @@ use super::encode::{self, Encoded};
 use super::error::{AsmError, ErrorKind};
 use super::reg::RegClass;
 use super::syntax::{MAX_OPERANDS, Operand, Span, Spanned};
-use super::table::{Attrs, Form, OpKind};
+use super::table::{Attrs, Form, OpKind, Table};
 
 /// What an instruction became.
 #[derive(Clone, Copy, Debug)]
@@ -93,12 +93,10 @@ fn fit(kind: OpKind, op: &Operand<'_>, form: &Form) -> Fit {
             None => Fit::No,
         },
         (One, Operand::Imm(v)) => yes(*v == 1),
-        (_, Operand::Imm(v)) if kind.is_imm() => {
-            match immediate(*v, kind.imm_bits().unwrap_or(64), form) {
-                Ok(_) => Fit::Yes,
-                Err((lo, hi)) => Fit::OutOfRange(lo, hi),
-            }
-        }
+        (_, Operand::Imm(v)) if kind.is_imm() => match immediate(*v, kind.imm_bits().unwrap_or(64), form) {
+            Ok(_) => Fit::Yes,
+            Err((lo, hi)) => Fit::OutOfRange(lo, hi),
+        },
         (_, Operand::Hole(_)) => yes(kind.is_imm()),
         (_, Operand::Label(_)) => yes(kind.is_rel()),
         _ => Fit::No,
@@ -132,8 +130,12 @@ pub fn select<'t, 's>(
 ) -> Result<Selected<'t, 's>, AsmError> {
     let err = |kind, span| Err(AsmError { kind, span });
     if forms.is_empty() {
+        let suggestion = closest_mnemonic(mnemonic.node);
         return err(
-            ErrorKind::UnknownMnemonic(mnemonic.node.to_string()),
+            ErrorKind::UnknownMnemonic {
+                name: mnemonic.node.to_string(),
+                suggestion,
+            },
             mnemonic.span,
         );
     }
@@ -172,10 +174,10 @@ pub fn select<'t, 's>(
             break;
         }
         if ok && form.attrs.contains(Attrs::NOT_REG0) {
-            let reg0 = form.roles.iter().zip(ops).any(|(r, o)| {
-                *r == super::table::Role::OpReg
-                    && matches!(o.node, Operand::Reg(reg) if reg.num() == 0)
-            });
+            let reg0 =
+                form.roles.iter().zip(ops).any(|(r, o)| {
+                    *r == super::table::Role::OpReg && matches!(o.node, Operand::Reg(reg) if reg.num() == 0)
+                });
             ok = !reg0;
         }
         if ok && nfit < fitting.len() {
@@ -249,9 +251,7 @@ pub fn select<'t, 's>(
             .iter()
             .zip(&form.operands)
             .find_map(|(op, kind)| match op.node {
-                Operand::Imm(v) if kind.is_imm() => {
-                    immediate(v, kind.imm_bits().unwrap_or(64), form).ok()
-                }
+                Operand::Imm(v) if kind.is_imm() => immediate(v, kind.imm_bits().unwrap_or(64), form).ok(),
                 _ => None,
             })
             .unwrap_or(0);
@@ -278,12 +278,7 @@ pub fn select<'t, 's>(
 
 /// "`mov` has no form `mov r64, r8`; expected one of: ..." pointing at the operand that went wrong, or at the
 /// first operand too many.
-fn no_form(
-    forms: &[Form],
-    mnemonic: Spanned<&str>,
-    ops: &[Spanned<Operand<'_>>],
-    furthest: usize,
-) -> AsmError {
+fn no_form(forms: &[Form], mnemonic: Spanned<&str>, ops: &[Spanned<Operand<'_>>], furthest: usize) -> AsmError {
     let most = forms.iter().map(|f| f.operands.len()).max().unwrap_or(0);
     let span: Span = if ops.len() > most {
         ops[most].span
@@ -298,15 +293,73 @@ fn no_form(
             expected.push(f.text.clone());
         }
     }
-    let got = ops
-        .iter()
-        .map(|o| describe(&o.node))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let got = ops.iter().map(|o| describe(&o.node)).collect::<Vec<_>>().join(", ");
     let kind = ErrorKind::NoForm {
         mnemonic: mnemonic.node.to_ascii_lowercase(),
         got,
         expected,
     };
     AsmError { kind, span }
+}
+
+/// The known mnemonic closest to `name`: one edit away for names of up to four letters, two for longer ones
+/// (ties go to the first in alphabetical order).
+fn closest_mnemonic(name: &str) -> Option<String> {
+    let name = name.to_ascii_lowercase();
+    if name.len() < 2 || name.len() > 16 {
+        return None;
+    }
+    let allowed = if name.len() <= 4 { 1 } else { 2 };
+    let mut best: Option<(usize, &str)> = None;
+    for known in Table::get().mnemonics() {
+        if known.len().abs_diff(name.len()) > allowed {
+            continue;
+        }
+        let d = edit_distance(&name, known);
+        if d <= allowed && best.is_none_or(|(b, _)| d < b) {
+            best = Some((d, known));
+        }
+    }
+    best.map(|(_, m)| m.to_string())
+}
+
+/// Levenshtein distance, with a swap of neighbours counting as one edit.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in rows.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        rows[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (rows[i - 1][j] + 1)
+                .min(rows[i][j - 1] + 1)
+                .min(rows[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = d;
+        }
+    }
+    rows[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions_for_typos() {
+        assert_eq!(edit_distance("mvo", "mov"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(closest_mnemonic("MVO").as_deref(), Some("mov"));
+        assert_eq!(closest_mnemonic("jnzz").as_deref(), Some("jnz"));
+        assert_eq!(closest_mnemonic("addsdd").as_deref(), Some("addsd"));
+        assert_eq!(closest_mnemonic("frobnicate"), None);
+        assert_eq!(closest_mnemonic("frob"), None);
+    }
 }

@@ -69,12 +69,7 @@ const fn row(opcode: &'static str, instruction: &'static str, op_en: &'static st
     }
 }
 
-const fn row_with(
-    opcode: &'static str,
-    instruction: &'static str,
-    op_en: &'static str,
-    attrs: Attrs,
-) -> Row {
+const fn row_with(opcode: &'static str, instruction: &'static str, op_en: &'static str, attrs: Attrs) -> Row {
     Row {
         opcode,
         instruction,
@@ -758,10 +753,7 @@ impl OpKind {
 
     /// The manual's name of the kind.
     pub fn name(self) -> &'static str {
-        KIND_NAMES
-            .iter()
-            .find(|(_, k)| *k == self)
-            .map_or("?", |(n, _)| n)
+        KIND_NAMES.iter().find(|(_, k)| *k == self).map_or("?", |(n, _)| n)
     }
 
     /// Exact registers and `1`: fixed by the opcode, not encoded.
@@ -816,10 +808,7 @@ impl OpKind {
 
     /// True for `imm8..imm64`.
     pub fn is_imm(self) -> bool {
-        matches!(
-            self,
-            OpKind::Imm8 | OpKind::Imm16 | OpKind::Imm32 | OpKind::Imm64
-        )
+        matches!(self, OpKind::Imm8 | OpKind::Imm16 | OpKind::Imm32 | OpKind::Imm64)
     }
 }
 
@@ -905,10 +894,7 @@ pub fn parse_row(index: usize, row: &Row) -> Result<Vec<Form>, String> {
     } else {
         operand_text
             .split(',')
-            .map(|name| {
-                OpKind::from_name(name.trim())
-                    .ok_or_else(|| format!("unknown operand kind `{}`", name.trim()))
-            })
+            .map(|name| OpKind::from_name(name.trim()).ok_or_else(|| format!("unknown operand kind `{}`", name.trim())))
             .collect::<Result<Vec<_>, _>>()?
     };
     let letters: Vec<Role> = match row.op_en {
@@ -978,8 +964,7 @@ pub fn parse_row(index: usize, row: &Row) -> Result<Vec<Form>, String> {
                 Some((h, s)) => (h, Some(s)),
                 None => (word, None),
             };
-            let byte =
-                u8::from_str_radix(hex, 16).map_err(|_| format!("bad opcode byte `{word}`"))?;
+            let byte = u8::from_str_radix(hex, 16).map_err(|_| format!("bad opcode byte `{word}`"))?;
             match suffix {
                 Some("r") => plus_r = true,
                 Some("cc") => plus_cc = true,
@@ -1068,19 +1053,13 @@ fn check_form(
             Role::Implicit => kind.is_implicit(),
             Role::Rm => kind.mem_bits().is_some(),
             Role::Reg | Role::RegRm | Role::OpReg => {
-                matches!(
-                    kind,
-                    OpKind::R8 | OpKind::R16 | OpKind::R32 | OpKind::R64 | OpKind::Xmm
-                )
+                matches!(kind, OpKind::R8 | OpKind::R16 | OpKind::R32 | OpKind::R64 | OpKind::Xmm)
             }
             Role::Imm => kind.is_imm() && kind.imm_bits() == Some(u16::from(imm_bytes) * 8) && !rel,
             Role::Rel => kind.is_rel() && kind.imm_bits() == Some(u16::from(imm_bytes) * 8) && rel,
         };
         if !ok {
-            return Err(format!(
-                "operand `{}` does not fit its encoding {role:?}",
-                kind.name()
-            ));
+            return Err(format!("operand `{}` does not fit its encoding {role:?}", kind.name()));
         }
     }
     if imm_bytes != 0 && !(has(Role::Imm) || has(Role::Rel)) {
@@ -1145,6 +1124,16 @@ impl Table {
             Some(&(a, b)) => &self.forms[a..b],
             None => &[],
         }
+    }
+
+    /// Every mnemonic, in alphabetical order.
+    pub fn mnemonics(&self) -> impl Iterator<Item = &str> {
+        let mut last = "";
+        self.forms.iter().map(|f| f.mnemonic.as_str()).filter(move |m| {
+            let new = *m != last;
+            last = m;
+            new
+        })
     }
 
     /// Every form, sorted by mnemonic.
@@ -1222,10 +1211,7 @@ mod tests {
         );
         assert_eq!(f.roles, [Role::Reg, Role::Rm]);
         let f = &parse_row(0, &row("66 C1 /4 ib", "shl r/m16, imm8", "MI")).unwrap()[0];
-        assert_eq!(
-            (f.modrm, f.imm_bytes, f.operation_bits()),
-            (ModRm::Digit(4), 1, 16)
-        );
+        assert_eq!((f.modrm, f.imm_bytes, f.operation_bits()), (ModRm::Digit(4), 1, 16));
     }
 
     #[test]

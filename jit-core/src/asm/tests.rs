@@ -114,10 +114,7 @@ fn labels_and_relaxation() {
     check_bytes("b90a000000ffc975fc", "mov ecx, 10\ntop: dec ecx\njnz top");
     check_bytes("e800000000c3", "call f\nf: ret");
     check_bytes("488d0500000000c3", "lea rax, [rip + x]\nx: ret");
-    check_bytes(
-        "488b0501000000c3c3",
-        "mov rax, qword ptr [rip + x + 1]\nx: ret\nret",
-    );
+    check_bytes("488b0501000000c3c3", "mov rax, qword ptr [rip + x + 1]\nx: ret\nret");
     // 127 bytes of nops: the short form still reaches; 128 do not.
     let nops = |n| "nop\n".repeat(n);
     let near = assemble(&format!("jmp end\n{}end: ret", nops(127))).unwrap();
@@ -130,10 +127,7 @@ fn labels_and_relaxation() {
     assert_eq!(&back.bytes()[127..], [0x0f, 0x84, 0x7b, 0xff, 0xff, 0xff]);
     // Growing the second jump pushes the first out of reach.
     let chain = assemble(&format!("jmp a\njmp b\n{}a: {}b: ret", nops(124), nops(4))).unwrap();
-    assert_eq!(
-        &chain.bytes()[..10],
-        [0xe9, 0x81, 0, 0, 0, 0xe9, 0x80, 0, 0, 0]
-    );
+    assert_eq!(&chain.bytes()[..10], [0xe9, 0x81, 0, 0, 0, 0xe9, 0x80, 0, 0, 0]);
 }
 
 #[test]

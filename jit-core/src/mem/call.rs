@@ -178,11 +178,7 @@ impl JitFn {
 
     /// The bytes the dumps show: the code rounded up to whole lines, at least one.
     fn dumped(&self) -> &[u8] {
-        let end = self
-            .code
-            .len()
-            .max(1)
-            .next_multiple_of(Dump::BYTES_PER_LINE);
+        let end = self.code.len().max(1).next_multiple_of(Dump::BYTES_PER_LINE);
         &self.memory.as_slice()[..end]
     }
 }

@@ -77,9 +77,9 @@ impl fmt::Display for MemError {
                  memory limits (`ulimit -v`) and that the system allows executable memory, then try again.",
                 os(*errno)
             ),
-            MemError::ZeroPages => f.write_str(
-                "Cannot allocate executable memory of zero pages; ask for at least one page.",
-            ),
+            MemError::ZeroPages => {
+                f.write_str("Cannot allocate executable memory of zero pages; ask for at least one page.")
+            }
             MemError::TooLarge { pages } => write!(
                 f,
                 "Cannot allocate {pages} pages of executable memory: their size in bytes does not fit in the \
@@ -110,9 +110,7 @@ impl std::error::Error for MemError {}
 fn pages_len(pages: usize, page_size: usize) -> Result<usize, MemError> {
     match pages {
         0 => Err(MemError::ZeroPages),
-        _ => pages
-            .checked_mul(page_size)
-            .ok_or(MemError::TooLarge { pages }),
+        _ => pages.checked_mul(page_size).ok_or(MemError::TooLarge { pages }),
     }
 }
 
@@ -197,9 +195,7 @@ impl JitMemory {
         // With the memfd fallback the executable view is read+execute already: unmapping the writable one seals it.
         self.alias = None;
         self.region.seal()?;
-        Ok(SealedMemory {
-            region: self.region,
-        })
+        Ok(SealedMemory { region: self.region })
     }
 
     /// The address to run code from: the first byte, where a function starting at offset 0 begins.
@@ -224,10 +220,7 @@ impl JitMemory {
     /// # Ok::<(), jit_core::MemError>(())
     /// ```
     pub fn as_mut_ptr(&mut self) -> *mut u8 {
-        self.alias
-            .as_ref()
-            .map_or(self.region.ptr(), Mapping::ptr)
-            .as_ptr()
+        self.alias.as_ref().map_or(self.region.ptr(), Mapping::ptr).as_ptr()
     }
 
     /// Size in bytes: a whole number of pages.

@@ -32,17 +32,10 @@ fn last_error(call: &'static str) -> MemError {
 ///
 /// They are heap pages made executable with `mprotect`. When the system refuses that (`EACCES` or `EPERM`: MDWE,
 /// SELinux `execheap`), they are a memfd mapped twice; the read+write view comes back too when `writable`.
-pub(super) fn place(
-    len: usize,
-    code: &[u8],
-    writable: bool,
-) -> Result<(Region, Option<Mapping>), MemError> {
+pub(super) fn place(len: usize, code: &[u8], writable: bool) -> Result<(Region, Option<Mapping>), MemError> {
     let block = Block::new(len, page_size()?)?;
     // SAFETY: the block is `len` bytes that only it owns, still read+write as malloc made them.
-    fill(
-        unsafe { slice::from_raw_parts_mut(block.ptr.as_ptr(), len) },
-        code,
-    );
+    fill(unsafe { slice::from_raw_parts_mut(block.ptr.as_ptr(), len) }, code);
     let prot = if writable {
         PROT_READ | PROT_WRITE | PROT_EXEC
     } else {
@@ -91,10 +84,7 @@ fn memfd(len: usize, code: &[u8]) -> Result<(Mapping, Mapping), MemError> {
     }
     let write = Mapping::new(&fd, len, PROT_READ | PROT_WRITE)?;
     // SAFETY: the mapping is `len` read+write bytes that only it owns.
-    fill(
-        unsafe { slice::from_raw_parts_mut(write.ptr.as_ptr(), len) },
-        code,
-    );
+    fill(unsafe { slice::from_raw_parts_mut(write.ptr.as_ptr(), len) }, code);
     let exec = Mapping::new(&fd, len, PROT_READ | PROT_EXEC)?;
     // The mappings keep the memory; the descriptor is no longer needed. Closed by hand to check the result.
     // SAFETY: the descriptor is open and owned here; `into_raw_fd` gave up the `OwnedFd`'s claim to it.
@@ -203,16 +193,7 @@ impl Mapping {
     /// Maps the first `len` bytes of `fd`, shared, with protection `prot`.
     fn new(fd: &OwnedFd, len: usize, prot: c_int) -> Result<Mapping, MemError> {
         // SAFETY: the kernel chooses a fresh address (none given), so no existing memory is replaced.
-        let ptr = unsafe {
-            libc::mmap(
-                ptr::null_mut(),
-                len,
-                prot,
-                libc::MAP_SHARED,
-                fd.as_raw_fd(),
-                0,
-            )
-        };
+        let ptr = unsafe { libc::mmap(ptr::null_mut(), len, prot, libc::MAP_SHARED, fd.as_raw_fd(), 0) };
         match NonNull::new(ptr.cast()) {
             Some(ptr) if ptr.as_ptr() != libc::MAP_FAILED.cast() => Ok(Mapping { ptr, len }),
             _ => Err(last_error("mmap")),

@@ -36,10 +36,6 @@ pub(super) fn page_size() -> Result<usize, MemError> {
     Err(MemError::UnsupportedHost)
 }
 
-pub(super) fn place(
-    _len: usize,
-    _code: &[u8],
-    _writable: bool,
-) -> Result<(Region, Option<Mapping>), MemError> {
+pub(super) fn place(_len: usize, _code: &[u8], _writable: bool) -> Result<(Region, Option<Mapping>), MemError> {
     Err(MemError::UnsupportedHost)
 }

@@ -1,0 +1,130 @@
+//! The `rustyjit` command line, run as a user runs it: the contracts of DESIGN.md for `asm`, `exec` and `forms`.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn rustyjit(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rustyjit"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run rustyjit");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("wait for rustyjit")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).expect("utf-8 output")
+}
+
+const LOOP: &str = "    xor eax, eax\n    mov ecx, 10 # ten\ntop: add rax, rcx\n    dec ecx\n    jnz top\n    ret\n";
+
+#[test]
+fn asm_listing_is_one_line_per_instruction_and_label() {
+    let out = rustyjit(&["asm"], LOOP);
+    assert!(out.status.success());
+    assert_eq!(
+        text(&out.stdout),
+        "   0:  31 c0                   xor eax, eax
+   2:  b9 0a 00 00 00          mov ecx, 10
+   7:                          top:
+   7:  48 01 c8                add rax, rcx
+   a:  ff c9                   dec ecx
+   c:  75 f9                   jnz top
+   e:  c3                      ret
+"
+    );
+}
+
+#[test]
+fn asm_hex_and_json() {
+    let out = rustyjit(&["asm", "-", "--format", "hex"], LOOP);
+    assert_eq!(text(&out.stdout), "31c0b90a0000004801c8ffc975f9c3\n");
+    let out = rustyjit(&["asm", "--format", "json"], "mov rax, 3\n\nret");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    assert_eq!(
+        json,
+        serde_json::json!([
+            {"line": 1, "offset": 0, "bytes": "48c7c003000000", "text": "mov rax, 3"},
+            {"line": 3, "offset": 7, "bytes": "c3", "text": "ret"},
+        ])
+    );
+}
+
+#[test]
+fn asm_reads_a_file_and_names_it_in_errors() {
+    let dir = std::env::temp_dir().join(format!("rustyjit-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("bad.s");
+    std::fs::write(&path, "nop\nmov rax, bl\n  add al, 256\nfrob\n").expect("write");
+    let out = rustyjit(&["asm", path.to_str().expect("utf-8 path")], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "nothing on stdout on errors");
+    let stderr = text(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let p = path.display();
+    assert_eq!(lines.len(), 3, "{stderr}");
+    assert!(lines[0].starts_with(&format!(
+        "{p}:2:10: error: `mov` has no form `mov r64, r8`; expected one of:"
+    )));
+    assert_eq!(
+        lines[1],
+        format!("{p}:3:11: error: immediate 256 is out of range; it must be between -128 and 255")
+    );
+    assert_eq!(lines[2], format!("{p}:4:1: error: unknown instruction `frob`"));
+    let out = rustyjit(&["asm", dir.join("missing.s").to_str().expect("utf-8 path")], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("missing.s: error:"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn asm_errors_on_stdin_are_named_stdin() {
+    let out = rustyjit(&["asm"], "mov rax, [eax]\nret 1, 2\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with("<stdin>:1:11: error: invalid memory operand: 32-bit addresses"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("\n<stdin>:2:8: error: `ret` has no form `ret imm, imm`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn exec_calls_with_arguments() {
+    let out = rustyjit(&["exec", "mov rax, rdi; add rax, rsi; ret", "2", "40"], "");
+    assert_eq!((text(&out.stdout).as_str(), out.status.code()), ("42\n", Some(0)));
+    let out = rustyjit(&["exec", "mov rax, rdi; ret", "-5"], "");
+    assert_eq!(text(&out.stdout), "-5\n");
+    let out = rustyjit(&["exec", "mov rax, rdi; ret", "0xffffffffffffffff"], "");
+    assert_eq!(text(&out.stdout), "-1\n");
+    let out = rustyjit(&["exec", "mov rax, r9; ret", "1", "2", "3", "4", "5", "6"], "");
+    assert_eq!(text(&out.stdout), "6\n");
+    let out = rustyjit(&["exec", "ret", "1", "2", "3", "4", "5", "6", "7"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("at most six"));
+    let out = rustyjit(&["exec", "mov rax, 3; frob"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stderr), "<arg>:1:13: error: unknown instruction `frob`\n");
+}
+
+#[test]
+fn forms_prints_the_generated_list() {
+    let out = rustyjit(&["forms"], "");
+    assert!(out.status.success());
+    assert_eq!(
+        text(&out.stdout),
+        rustyjit::asm::table::supported_instructions_markdown()
+    );
+}
