@@ -61,3 +61,41 @@ fn every_gnu_as_vector_matches() {
         "{nfail} of {checked} vectors differ from GNU as:\n{failures}"
     );
 }
+
+/// Every row of the table is the one chosen for at least one GNU as vector: no row is dead or shadowed by
+/// another.
+#[test]
+fn every_row_is_reachable() {
+    use jit_core::asm::{Parser, StmtKind, select, table};
+    let table = table::Table::get();
+    let mut used = vec![false; table::ROWS.len()];
+    for line in DATA.lines().filter(|l| !l.starts_with('#')) {
+        let Some((_, src)) = line.split_once('\t') else {
+            continue;
+        };
+        let mut parser = Parser::new(src);
+        while let Some(stmt) = parser.next_statement() {
+            let StmtKind::Instruction { mnemonic, operands } = stmt.kind else {
+                continue;
+            };
+            let ops: Vec<_> = operands.iter().copied().collect();
+            match select::select(table.forms(mnemonic.node), mnemonic, &ops) {
+                Ok(select::Selected::Encoded(_, form)) => used[form.row] = true,
+                Ok(select::Selected::Jump { short, long, .. }) => {
+                    used[long.row] = true;
+                    if let Some(s) = short {
+                        used[s.row] = true;
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    let unused: Vec<&str> = table::ROWS
+        .iter()
+        .zip(&used)
+        .filter(|(_, u)| !**u)
+        .map(|(r, _)| r.instruction)
+        .collect();
+    assert!(unused.is_empty(), "rows no vector selects: {unused:?}");
+}

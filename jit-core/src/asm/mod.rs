@@ -172,7 +172,7 @@ impl<'s> Assembler<'s> {
                     });
                     let ops = &ops[..operands.len()];
                     match select::select(table.forms(mnemonic.node), mnemonic, ops) {
-                        Ok(Selected::Encoded(e)) => {
+                        Ok(Selected::Encoded(e, _)) => {
                             let start = self.buf.len() as u32;
                             self.buf.extend_from_slice(e.bytes());
                             let len = e.len() as u32;

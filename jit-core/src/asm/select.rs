@@ -13,8 +13,8 @@ use super::table::{Attrs, Form, OpKind, Table};
 /// What an instruction became.
 #[derive(Clone, Copy, Debug)]
 pub enum Selected<'t, 's> {
-    /// Its bytes (with a fixup if it refers to a label or hole).
-    Encoded(Encoded<'s>),
+    /// Its bytes (with a fixup if it refers to a label or hole), and the form they were made from.
+    Encoded(Encoded<'s>, &'t Form),
     /// A jump or call to a label: its length depends on the distance, settled by layout.
     Jump {
         /// The `rel8` form, if the mnemonic has one.
@@ -244,7 +244,7 @@ pub fn select<'t, 's>(
         *slot = op.node;
     }
     let plain = &plain[..ops.len()];
-    let mut best: Option<Encoded<'s>> = None;
+    let mut best: Option<(Encoded<'s>, &'t Form)> = None;
     let mut first_error: Option<ErrorKind> = None;
     for form in candidates {
         let imm = ops
@@ -256,7 +256,7 @@ pub fn select<'t, 's>(
             })
             .unwrap_or(0);
         match encode::encode(form, plain, imm, 0) {
-            Ok(e) if best.is_none_or(|b| e.len() < b.len()) => best = Some(e),
+            Ok(e) if best.is_none_or(|(b, _)| e.len() < b.len()) => best = Some((e, form)),
             Ok(_) => {}
             Err(e) => {
                 first_error.get_or_insert(e);
@@ -264,7 +264,7 @@ pub fn select<'t, 's>(
         }
     }
     match (best, first_error) {
-        (Some(e), _) => Ok(Selected::Encoded(e)),
+        (Some((e, form)), _) => Ok(Selected::Encoded(e, form)),
         (None, Some(kind)) => {
             let at = ops
                 .iter()
