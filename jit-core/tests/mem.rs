@@ -2,7 +2,9 @@
 //! heap memory (MDWE), and that dropped functions give their memory back.
 //!
 //! Machine code here is written as bytes, with the assembly next to it (encoded by GNU as 2.40), so these tests
-//! depend on nothing but the memory module.
+//! depend on nothing but the memory module. Machine code runs only on x86-64 Linux, so that is where they run.
+
+#![cfg(all(target_arch = "x86_64", target_os = "linux"))]
 
 use jit_core::{Code, JitFn, JitMemory, MemError};
 

@@ -52,6 +52,13 @@ pub struct JitFn {
 
 impl JitFn {
     /// The most arguments [`call`](JitFn::call) passes: one per System V integer argument register.
+    ///
+    /// ```
+    /// let args: Vec<i64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    /// if args.len() > jit_core::JitFn::MAX_ARGS {
+    ///     eprintln!("at most {} arguments, please", jit_core::JitFn::MAX_ARGS);
+    /// }
+    /// ```
     pub const MAX_ARGS: usize = 6;
 
     /// Calls the code at offset 0 with integer arguments in `rdi`, `rsi`, `rdx`, `rcx`, `r8`, `r9` (missing ones
@@ -128,7 +135,8 @@ impl JitFn {
     ///
     /// ```
     /// let f = jit_core::Code::from_bytes(vec![0xc3]).load()?; // ret
-    /// assert_eq!(unsafe { *f.as_ptr() }, 0xc3); // SAFETY: the code's memory is readable while `f` lives.
+    /// // SAFETY: the code's memory is readable while `f` lives.
+    /// assert_eq!(unsafe { *f.as_ptr() }, 0xc3);
     /// # Ok::<(), jit_core::MemError>(())
     /// ```
     pub fn as_ptr(&self) -> *const u8 {

@@ -1,0 +1,351 @@
+//! The expansion: assembled code as `static` data, runtime values patched in, and errors mapped back to tokens.
+//!
+//! A block without runtime values becomes a `Code` over a byte-string literal and two `static` arrays (listing
+//! entries and labels): nothing is encoded or allocated at run time. Each `{expr}` adds
+//! `let value: iN = {expr};` (N from the immediate's width, so a wrong type is rustc's error at the expression)
+//! and copies `value.to_le_bytes()` into the code's bytes.
+
+use crate::source::{Lines, Locate, Piece, Source};
+use jit_core::asm::{AsmError, Assembly, ErrorKind, assemble_with_holes};
+use proc_macro2::{Ident, Literal, Span, TokenStream, TokenTree};
+use quote::quote;
+
+/// Expands `CRATE_PATH; assembly tokens...` (the `jit!` wrapper puts `$crate;` first).
+pub(crate) fn expand(input: TokenStream, locate: &dyn Locate) -> syn::Result<TokenStream> {
+    let (krate, body) = split_crate_path(input)?;
+    let mut source = Source::new(body, locate);
+    let mut errors: Vec<(u32, syn::Error)> = std::mem::take(&mut source.errors)
+        .into_iter()
+        .map(|e| (e.at, e.error))
+        .collect();
+    match assemble_with_holes(&source.text) {
+        Ok(assembly) if errors.is_empty() => return Ok(emit(&krate, &source, &assembly)),
+        Ok(_) => {}
+        // An IDE's expander cannot show where lines break, so the block may only look wrong: leave the verdict
+        // to rustc and give the IDE a well-typed value.
+        Err(_) if errors.is_empty() && source.lines == Lines::Placeholder => return Ok(placeholder(&krate, &source)),
+        Err(asm_errors) => {
+            for e in asm_errors {
+                if !source.is_poisoned(e.span.start) {
+                    errors.push((e.span.start, to_syn(&source, &e)));
+                }
+            }
+        }
+    }
+    errors.sort_by_key(|&(at, _)| at);
+    let mut errors = errors.into_iter().map(|(_, e)| e);
+    let mut all = errors
+        .next()
+        .unwrap_or_else(|| syn::Error::new(Span::call_site(), "jit!: the block could not be assembled"));
+    for e in errors {
+        all.combine(e);
+    }
+    Err(all)
+}
+
+/// Turns every error into its own `compile_error!`, in a block whose value is the last one, so that the
+/// expression has no type of its own to complain about.
+pub(crate) fn compile_errors(errors: syn::Error) -> TokenStream {
+    let calls = errors.into_iter().map(syn::Error::into_compile_error);
+    quote!({ #(#calls);* })
+}
+
+/// Splits the crate path (`$crate` from the `jit!` wrapper) from the assembly tokens at the first `;`.
+fn split_crate_path(input: TokenStream) -> syn::Result<(TokenStream, TokenStream)> {
+    let mut tokens = input.into_iter();
+    let mut krate = TokenStream::new();
+    for t in tokens.by_ref() {
+        match t {
+            TokenTree::Punct(p) if p.as_char() == ';' => return Ok((krate, tokens.collect())),
+            t => krate.extend([t]),
+        }
+    }
+    let why = "`jit_impl!` is an implementation detail: write `rustyjit::jit! { ... }`";
+    Err(syn::Error::new(Span::call_site(), why))
+}
+
+/// An assembler error as a `syn::Error` spanning the tokens its text range covers.
+fn to_syn(source: &Source, e: &AsmError) -> syn::Error {
+    let Some((mut first, mut last)) = source.covering(e.span.start, e.span.end) else {
+        return syn::Error::new(Span::call_site(), &e.kind);
+    };
+    // jit-core reports an undefined `[rip + label]` on its whole statement; the label's own token is better.
+    if let ErrorKind::UndefinedLabel(name) = &e.kind
+        && let Some(p) = source.pieces_between(first, last).find(|p| source.text_of(p) == name)
+    {
+        (first, last) = (p, p);
+    }
+    let mut message = match &e.kind {
+        ErrorKind::Expected { expected, .. } if first.hole => format!(
+            "expected {expected}, found a runtime value: `{{expr}}` can only stand for an immediate operand of an \
+             instruction"
+        ),
+        kind => kind.to_string(),
+    };
+    if first.after_line_break {
+        message.push_str(
+            " (this block's tokens come from several places, such as a `macro_rules!` macro, so line breaks do not \
+             separate its statements: write `;` between them)",
+        );
+    }
+    spanning(first, last, message)
+}
+
+fn spanning(first: &Piece, last: &Piece, message: String) -> syn::Error {
+    if std::ptr::eq(first, last) {
+        return syn::Error::new(first.span, message);
+    }
+    // On stable Rust spans cannot be joined; an error from the first token to the last shows as that range.
+    let ends: TokenStream = [first.span, last.span]
+        .into_iter()
+        .map(|s| TokenTree::Ident(Ident::new("x", s)))
+        .collect();
+    syn::Error::new_spanned(ends, message)
+}
+
+fn private_path(krate: &TokenStream) -> TokenStream {
+    quote!(#krate::__private)
+}
+
+/// The `Code` value for assembled code.
+fn emit(krate: &TokenStream, source: &Source, assembly: &Assembly) -> TokenStream {
+    let p = private_path(krate);
+    let code = &assembly.code;
+    let rust_lines = matches!(source.lines, Lines::Written | Lines::Composed);
+    let entries = code.entries().iter().map(|e| {
+        // The line in the Rust file, so a fault maps to the line the user wrote.
+        let line = match source.piece_at(e.text.0).and_then(|p| p.line) {
+            Some(line) if rust_lines => u32::try_from(line).unwrap_or(e.line),
+            _ => e.line,
+        };
+        let row = [e.offset, e.len, line, e.text.0, e.text.1].map(Literal::u32_unsuffixed);
+        quote!([#(#row),*])
+    });
+    let labels = code.labels().iter().map(|l| {
+        let name = Literal::string(&l.name);
+        let offset = Literal::u32_unsuffixed(l.offset);
+        quote!(#p::Label { name: #p::Cow::Borrowed(#name), offset: #offset })
+    });
+    let n_entries = Literal::usize_unsuffixed(code.entries().len());
+    let n_labels = Literal::usize_unsuffixed(code.labels().len());
+    let bytes = Literal::byte_string(code.bytes());
+    let text = Literal::string(code.source());
+    let build = quote! {{
+        static ENTRIES: [#p::Entry; #n_entries] = #p::entries([#(#entries),*]);
+        static LABELS: [#p::Label; #n_labels] = [#(#labels),*];
+        #p::Code::from_static(#bytes, &ENTRIES, &LABELS, #text)
+    }};
+    if assembly.holes.is_empty() {
+        return build;
+    }
+    // Hygienic names: the user's `{expr}`s cannot see (or be shadowed by) them.
+    let code = Ident::new("code", Span::mixed_site());
+    let value = Ident::new("value", Span::mixed_site());
+    let patches = assembly.holes.iter().filter_map(|h| {
+        let expr = source.holes.get(h.hole as usize)?;
+        let ty = match h.bytes {
+            1 => "i8",
+            2 => "i16",
+            4 => "i32",
+            _ => "i64",
+        };
+        let ty = Ident::new(ty, Span::call_site());
+        let start = h.offset as usize;
+        let [start, end] = [start, start + usize::from(h.bytes)].map(Literal::usize_unsuffixed);
+        Some(quote! {{
+            let #value: ::core::primitive::#ty = #expr;
+            #code.bytes_mut()[#start..#end].copy_from_slice(&#value.to_le_bytes());
+        }})
+    });
+    quote! {{
+        let mut #code = #build;
+        #(#patches)*
+        #code
+    }}
+}
+
+/// An empty `Code` that still evaluates (and so type-checks) every runtime value.
+fn placeholder(krate: &TokenStream, source: &Source) -> TokenStream {
+    let p = private_path(krate);
+    let holes = &source.holes;
+    quote!({ #(let _ = #holes;)* #p::Code::from_static(b"", &[], &[], "") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::Nowhere;
+
+    fn expand_str(src: &str) -> syn::Result<String> {
+        expand(src.parse().unwrap(), &Nowhere).map(|t| t.to_string())
+    }
+
+    fn messages(src: &str) -> Vec<String> {
+        match expand(src.parse().unwrap(), &Nowhere) {
+            Ok(t) => panic!("expected errors, got {t}"),
+            Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn code_is_static_data() {
+        let out = expand_str("::k; mov rax, 3; top: ret").unwrap();
+        assert!(out.contains(r#"b"H\xC7\xC0\x03\0\0\0\xC3""#), "{out}");
+        assert!(out.contains(":: k :: __private :: Code :: from_static"), "{out}");
+        assert!(
+            out.contains("entries ([[0 , 7 , 1 , 0 , 10] , [7 , 1 , 1 , 17 , 20]])"),
+            "{out}"
+        );
+        assert!(out.contains("Cow :: Borrowed (\"top\") , offset : 7"), "{out}");
+        assert!(out.contains("\"mov rax, 3; top: ret\""), "{out}");
+        assert!(!out.contains("bytes_mut"), "{out}");
+    }
+
+    #[test]
+    fn runtime_values_are_typed_by_their_width() {
+        let out = expand_str("$crate; mov eax, {n}; mov rax, {big}; mov al, {b}; ret {r}").unwrap();
+        for (ty, range) in [
+            ("i32", "1 .. 5"),
+            ("i64", "7 .. 15"),
+            ("i8", "16 .. 17"),
+            ("i16", "18 .. 20"),
+        ] {
+            assert!(out.contains(&format!(":: core :: primitive :: {ty}")), "{ty}: {out}");
+            assert!(out.contains(&format!("bytes_mut () [{range}]")), "{range}: {out}");
+        }
+    }
+
+    #[test]
+    fn every_error_is_reported_in_source_order() {
+        let m = messages("k; mov rax, 1, 2; mvo rax, 3; add al, 3u8; jmp nowhere");
+        assert_eq!(m.len(), 4, "{m:?}");
+        assert!(m[0].contains("`mov` has no form"), "{m:?}");
+        assert_eq!(m[1], "unknown instruction `mvo`; did you mean `mov`?");
+        assert!(m[2].contains("no type suffix"), "{m:?}");
+        assert_eq!(m[3], "label `nowhere` is not defined; define it with `nowhere:`");
+    }
+
+    #[test]
+    fn runtime_values_outside_immediates_say_so() {
+        let m = messages("k; mov rax, [rbx + {off}]");
+        assert!(m[0].contains("found a runtime value"), "{m:?}");
+    }
+
+    #[test]
+    fn an_ide_without_positions_gets_a_typed_placeholder_instead_of_errors() {
+        struct Ide;
+        impl Locate for Ide {
+            fn loc(&self, _: Span) -> Option<crate::source::Loc> {
+                Some(crate::source::Loc {
+                    line: 1,
+                    col: 1,
+                    end_line: 1,
+                    end_col: 1,
+                })
+            }
+            fn file(&self, _: Span) -> Option<String> {
+                None
+            }
+            fn source_file(&self, _: Span) -> Option<std::rc::Rc<crate::source::SourceFile>> {
+                None
+            }
+        }
+        // Written on two lines, which the IDE cannot see: no error, an empty `Code`, the value still evaluated.
+        let out = expand("k; mov eax, {n} ret".parse().unwrap(), &Ide)
+            .unwrap()
+            .to_string();
+        assert!(
+            out.contains("let _ = { n } ;") && out.contains("from_static (b\"\""),
+            "{out}"
+        );
+        // What is wrong whatever the lines are is still reported.
+        assert!(expand("k; mov al, 3u8".parse().unwrap(), &Ide).is_err());
+        assert!(
+            expand("k; mov al, 3".parse().unwrap(), &Ide)
+                .unwrap()
+                .to_string()
+                .contains("b\"\\xB0\\x03\"")
+        );
+    }
+
+    #[test]
+    fn random_token_soup_never_panics() {
+        const VOCAB: [&str; 40] = [
+            "mov",
+            "rax",
+            "eax",
+            "al",
+            "ah",
+            "sil",
+            "r15",
+            "rip",
+            "rsp",
+            "qword",
+            "ptr",
+            "byte",
+            ".",
+            "byte",
+            "db",
+            "top",
+            ":",
+            ";",
+            ",",
+            "+",
+            "-",
+            "*",
+            "=",
+            "#",
+            "3",
+            "0x10",
+            "0b2",
+            "3u8",
+            "1.5",
+            "\"s\"",
+            "'c'",
+            "0xffffffffffffffffff",
+            "[",
+            "]",
+            "(1)",
+            "{n}",
+            "{}",
+            "jmp",
+            "ds",
+            "é",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut expanded = 0;
+        for _ in 0..3000 {
+            let len = next() % 14;
+            let words: Vec<&str> = (0..len)
+                .map(|_| VOCAB[(next() % VOCAB.len() as u64) as usize])
+                .collect();
+            let text = format!("k; {}", words.join(" "));
+            if let Ok(tokens) = text.parse::<TokenStream>() {
+                let _ = expand(tokens, &Nowhere);
+                expanded += 1;
+            }
+        }
+        assert!(expanded > 1000, "{expanded} inputs were valid token streams");
+    }
+
+    #[test]
+    fn a_missing_crate_path_is_an_error_not_a_panic() {
+        assert!(messages("mov rax, 3")[0].contains("rustyjit::jit!"));
+        assert!(expand_str("k;").unwrap().contains("from_static (b\"\""));
+    }
+
+    #[test]
+    fn several_errors_become_several_compile_errors_in_one_block() {
+        let mut e = syn::Error::new(Span::call_site(), "a");
+        e.combine(syn::Error::new(Span::call_site(), "b"));
+        let out = compile_errors(e).to_string();
+        assert_eq!(out.matches("compile_error").count(), 2);
+        assert!(out.starts_with('{') && out.contains("} ; :: core"), "{out}");
+    }
+}

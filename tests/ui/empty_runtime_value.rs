@@ -1,0 +1,6 @@
+// `{}` without an expression.
+use rustyjit::jit;
+
+fn main() {
+    let _ = jit! { mov eax, {} };
+}

@@ -1,0 +1,6 @@
+// `rip` as a plain operand: only a memory base.
+use rustyjit::jit;
+
+fn main() {
+    let _ = jit! { mov rax, rip };
+}
