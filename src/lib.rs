@@ -15,6 +15,9 @@
 
 pub use jit_core::*;
 
+#[cfg(feature = "vectors")]
+pub mod vectors;
+
 /// Assembles x86-64 code **at compile time**: `jit!{ mov rax, 3; ret }` is a [`Code`] whose bytes the compiler
 /// computed, and an assembly error is a compile error on the token that is wrong.
 ///

@@ -1,7 +1,7 @@
 //! The `rustyjit` command line: assemble text, run code, print the supported instructions.
 
 use clap::{Parser, Subcommand, ValueEnum};
-use rustyjit::{AsmErrors, Code};
+use rustyjit::{AsmErrors, Code, vectors};
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,6 +34,14 @@ enum Command {
         /// Integer arguments for rdi, rsi, rdx, rcx, r8, r9 (decimal, 0x hex, negative).
         #[arg(allow_negative_numbers = true, value_parser = parse_int)]
         args: Vec<i64>,
+        /// Stop the code after this many milliseconds.
+        #[arg(long, default_value_t = 1000)]
+        timeout_ms: u64,
+    },
+    /// Run vector files or folders of them (default: vectors/); print each case's outcome.
+    Run {
+        /// Vector files (`*.toml`) or folders of them.
+        paths: Vec<PathBuf>,
     },
     /// Print the supported instruction forms as Markdown (this is docs/instructions.md).
     Forms,
@@ -73,7 +81,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Asm { file, format } => asm(file, format),
-        Command::Exec { asm, args } => exec(&asm, &args),
+        Command::Exec { asm, args, timeout_ms } => exec(&asm, &args, timeout_ms),
+        Command::Run { paths } => run(paths),
         Command::Forms => {
             print!("{}", rustyjit::asm::table::supported_instructions_markdown());
             ExitCode::SUCCESS
@@ -160,8 +169,8 @@ fn json(code: &Code) -> String {
     out
 }
 
-fn exec(text: &str, args: &[i64]) -> ExitCode {
-    if args.len() > 6 {
+fn exec(text: &str, args: &[i64], timeout_ms: u64) -> ExitCode {
+    if args.len() > vectors::ARG_REGS.len() {
         eprintln!(
             "error: at most six integer arguments fit in registers (rdi, rsi, rdx, rcx, r8, r9); got {}",
             args.len()
@@ -172,16 +181,93 @@ fn exec(text: &str, args: &[i64]) -> ExitCode {
         Ok(code) => code,
         Err(errors) => return report("<arg>", &errors),
     };
-    let f = match code.load() {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
+    // Run it as a vector case: in a worker process, so a fault or a hang is reported instead of killing us.
+    let mut regs = [0u64; 16];
+    for (&r, &a) in vectors::ARG_REGS.iter().zip(args) {
+        regs[r] = a as u64;
+    }
+    let case = vectors::Case {
+        name: "exec".into(),
+        line: 1,
+        code: Ok(code.clone()),
+        regs,
+        memory: None,
+        expect: vectors::Expect::default(),
+        timeout: std::time::Duration::from_millis(timeout_ms),
+        state: false,
+        preserve: true,
+    };
+    let outcome = vectors::run_cases(std::slice::from_ref(&case)).remove(0);
+    match outcome {
+        vectors::Outcome::Returned { regs, .. } => {
+            println!("{}", regs[0] as i64);
+            ExitCode::SUCCESS
+        }
+        other => {
+            eprintln!("error: {}", other.describe(Some(&code)));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(paths: Vec<PathBuf>) -> ExitCode {
+    use std::io::IsTerminal;
+    let paths = if paths.is_empty() {
+        vec![PathBuf::from("vectors")]
+    } else {
+        paths
+    };
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let paint = |text: &str, code: &str| {
+        if color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
         }
     };
-    // SAFETY: running arbitrary machine code is what `exec` is for; the code came from the user, who accepts
-    // that it may crash the process.
-    let value = unsafe { f.call(args) };
-    println!("{value}");
-    ExitCode::SUCCESS
+    let (mut passed, mut failed, mut bad_files) = (0, 0, 0);
+    let mut out = std::io::stdout().lock();
+    for path in paths {
+        let files = match vectors::vector_files(&path) {
+            Ok(files) => files,
+            Err(e) => {
+                eprintln!("{}: error: cannot read: {e}", path.display());
+                bad_files += 1;
+                continue;
+            }
+        };
+        for file in files {
+            let report = vectors::run_file(&file);
+            for e in &report.errors {
+                eprintln!("{e}");
+            }
+            if !report.errors.is_empty() {
+                bad_files += 1;
+            }
+            for case in &report.cases {
+                let line = case.line();
+                let (word, rest) = line.split_at(4);
+                let word = if case.passed() {
+                    paint(word, "32")
+                } else {
+                    paint(word, "31;1")
+                };
+                let _ = writeln!(
+                    out,
+                    "{word} {}:{}",
+                    file.display(),
+                    rest.strip_prefix(' ').map_or(rest.to_string(), |r| format!(" {r}"))
+                );
+            }
+            let (p, f) = report.counts();
+            passed += p;
+            failed += f;
+        }
+    }
+    let _ = writeln!(out, "{passed} passed, {failed} failed");
+    if failed > 0 || bad_files > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }

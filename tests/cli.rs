@@ -120,6 +120,58 @@ fn exec_calls_with_arguments() {
 }
 
 #[test]
+fn exec_reports_faults_hangs_and_convention_breaks() {
+    let out = rustyjit(&["exec", "xor ecx, ecx\ndiv rcx\nret"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stderr), "error: SIGFPE at +0x2: div rcx\n");
+    let out = rustyjit(&["exec", "top: jmp top", "--timeout-ms", "50"], "");
+    assert_eq!(text(&out.stderr), "error: timed out after 50 ms\n");
+    let out = rustyjit(&["exec", "mov r12, 1; ret"], "");
+    assert!(text(&out.stderr).starts_with("error: broke the calling convention: `r12` changed"));
+}
+
+#[test]
+fn run_prints_every_case_and_the_totals() {
+    let dir = std::env::temp_dir().join(format!("rustyjit-run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(
+        dir.join("a.toml"),
+        "[[case]]\nname = \"three\"\nasm = \"mov eax, 3; ret\"\nreturns = 3\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("b.toml"),
+        "[[case]]\nname = \"x\"\nasm = \"ud2\"\n\n[[case]]\nname = \"y\"\nasm = \"ret\"\n",
+    )
+    .expect("write");
+    std::fs::write(dir.join("c.toml"), "[[case]]\nnme = \"oops\"\n").expect("write");
+    std::fs::write(dir.join("notes.txt"), "not a vector file").expect("write");
+    let out = rustyjit(&["run", dir.to_str().expect("utf-8")], "");
+    assert_eq!(out.status.code(), Some(1));
+    let d = dir.display();
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "PASS {d}/a.toml: three: returned 3 (0x3)\nFAIL {d}/b.toml: x: SIGILL at +0x0: ud2\nPASS {d}/b.toml: y: returned 0 (0x0)\n2 passed, 1 failed\n"
+        )
+    );
+    assert!(
+        text(&out.stderr).starts_with(&format!("{d}/c.toml:2:1: error: unknown field `nme`")),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = rustyjit(&["run", dir.join("a.toml").to_str().expect("utf-8")], "");
+    assert_eq!(
+        (out.status.code(), text(&out.stdout).lines().last()),
+        (Some(0), Some("1 passed, 0 failed"))
+    );
+    let out = rustyjit(&["run", dir.join("missing.toml").to_str().expect("utf-8")], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("missing.toml:1:1: error: cannot read the file"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn forms_prints_the_generated_list() {
     let out = rustyjit(&["forms"], "");
     assert!(out.status.success());

@@ -600,6 +600,8 @@ pub const ROWS: &[Row] = &[
     row("66 99", "cwd", "ZO"),
     row("99", "cdq", "ZO"),
     row("REX.W 99", "cqo", "ZO"),
+    row("9C", "pushfq", "ZO"),
+    row("9D", "popfq", "ZO"),
     row("F8", "clc", "ZO"),
     row("F9", "stc", "ZO"),
     row("F5", "cmc", "ZO"),

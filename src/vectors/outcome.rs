@@ -1,0 +1,36 @@
+//! [`Outcome`]: what running a case did, on any host.
+
+use std::time::Duration;
+
+/// What running a case did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// It returned: rax, every register and the flags as the code left them, and the buffer if it had one.
+    Returned {
+        /// The 16 general registers after the call, in [`REGS`] order (rsp as it was right after `ret`).
+        regs: [u64; 16],
+        /// RFLAGS after the call.
+        flags: u64,
+        /// The memory buffer after the call.
+        memory: Option<Vec<u8>>,
+    },
+    /// It faulted.
+    Faulted {
+        /// The signal.
+        signal: i32,
+        /// Offset of the faulting instruction in the code, if it was in the code.
+        offset: Option<u32>,
+        /// The faulting instruction's address (for faults outside the code).
+        rip: u64,
+    },
+    /// It ran longer than its timeout and was killed.
+    TimedOut(Duration),
+    /// It returned but broke the calling convention.
+    BrokeConvention(String),
+    /// The worker died without a report (for example killed from outside).
+    Died(String),
+    /// The code could not be loaded into executable memory.
+    LoadFailed(String),
+    /// It was not run: the case has errors.
+    NotRun,
+}
