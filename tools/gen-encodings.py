@@ -569,7 +569,7 @@ def gen_jmp_call_indirect(v):
 def gen_misc(v):
     f = "misc"
     for s in ("ret", "int3", "ud2", "leave", "cbw", "cwde", "cdqe", "cwd", "cdq", "cqo",
-              "clc", "stc", "cmc", "cld", "std", "nop", "pushfq", "popfq"):
+              "clc", "stc", "cmc", "cld", "std", "nop", "pushfq", "popfq", "pushf", "popf"):
         v.add(f, s)
     for s, val in (("0", 0), ("8", 8), ("0x10", 0x10), ("255", 255), ("256", 256),
                    ("0x7fff", 0x7FFF), ("0x8000", 0x8000), ("0xffff", 0xFFFF), ("0x10000", 0x10000)):

@@ -602,6 +602,8 @@ pub const ROWS: &[Row] = &[
     row("REX.W 99", "cqo", "ZO"),
     row("9C", "pushfq", "ZO"),
     row("9D", "popfq", "ZO"),
+    row("9C", "pushf", "ZO"),
+    row("9D", "popf", "ZO"),
     row("F8", "clc", "ZO"),
     row("F9", "stc", "ZO"),
     row("F5", "cmc", "ZO"),
