@@ -114,7 +114,7 @@ pub fn memory(rng: &mut Rng, size: Option<&str>) -> String {
                 terms[0] = format!("-{}", terms[0]);
             }
         } else if terms.is_empty() {
-            terms.push(number(rng, disp.abs().max(0x10)));
+            terms.push(number(rng, disp.abs().clamp(0x10, 0x7fff_ffff))); // beyond that GNU as switches to moffs; we refuse
         } else {
             let sign = if disp < 0 { "- " } else { "+ " };
             let last = terms.pop().unwrap_or_default();
