@@ -8,7 +8,7 @@
 # Crates (in WORKDIR, default a new temp dir):
 #   jit-facade  depends on jit-core + jit-macros through a copy of rustyjit's library facade (what a user of the
 #               `jit!` library pays when the package has no CLI dependencies)
-#   jit-package depends on the rustyjit package as it is (its CLI dependencies - clap, serde, toml - included)
+#   jit-package depends on the rustyjit package with default-features = false (no CLI, no vector harness)
 #   dynasm      depends on dynasm + dynasmrt from crates.io (a dev-only comparison, never a dependency of ours)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -84,7 +84,7 @@ EOF
 manifest jit-facade 'facade = { path = "facade" }' >"$work/jit-facade/Cargo.toml"
 jit_source facade >"$work/jit-facade/src/lib.rs"
 
-manifest jit-package "rustyjit = { path = \"$root\" }" >"$work/jit-package/Cargo.toml"
+manifest jit-package "rustyjit = { path = \"$root\", default-features = false }" >"$work/jit-package/Cargo.toml"
 jit_source rustyjit >"$work/jit-package/src/lib.rs"
 
 manifest dynasm "dynasm = \"$dynasm_version\"
