@@ -325,7 +325,8 @@ fn read_some(fd: &OwnedFd, buf: &mut Vec<u8>, deadline: Instant) -> io::Result<O
 }
 
 /// Takes one complete record off the front of `buf`: its words and extra bytes.
-fn next_record(buf: &mut Vec<u8>, words: usize) -> Option<(Vec<u64>, Vec<u8>)> {
+fn next_record(buf: &[u8], at: &mut usize, words: usize) -> Option<(Vec<u64>, Vec<u8>)> {
+    let buf = buf.get(*at..)?;
     let len = u64::from_le_bytes(buf.get(..8)?.try_into().ok()?) as usize;
     let body = buf.get(8..8 + len)?;
     let tag = u64::from_le_bytes(body.get(..8)?.try_into().ok()?);
@@ -340,7 +341,7 @@ fn next_record(buf: &mut Vec<u8>, words: usize) -> Option<(Vec<u64>, Vec<u8>)> {
         .map(|i| u64::from_le_bytes(body[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8])))
         .collect();
     let extra = body[n * 8..].to_vec();
-    buf.drain(..8 + len);
+    *at += 8 + len;
     Some((w, extra))
 }
 
@@ -348,6 +349,11 @@ fn next_record(buf: &mut Vec<u8>, words: usize) -> Option<(Vec<u64>, Vec<u8>)> {
 pub fn run_cases(cases: &[Case]) -> Vec<Outcome> {
     let mut outcomes = vec![Outcome::NotRun; cases.len()];
     let order: Vec<usize> = (0..cases.len()).filter(|&i| cases[i].code.is_ok()).collect();
+    // For each case, the position in `order` of the case after it: where a new worker resumes.
+    let mut after = vec![order.len(); cases.len()];
+    for (p, &i) in order.iter().enumerate() {
+        after[i] = p + 1;
+    }
     let mut next = 0;
     while next < order.len() {
         let first = next;
@@ -375,14 +381,15 @@ pub fn run_cases(cases: &[Case]) -> Vec<Outcome> {
                     // Timed out: the running case hangs (or the worker is stuck between cases).
                     if let Some((i, _)) = running.take() {
                         outcomes[i] = Outcome::TimedOut(cases[i].timeout);
-                        next = order.iter().position(|&o| o == i).map_or(order.len(), |p| p + 1);
+                        next = after[i];
                     }
                     killed = true;
                     break;
                 }
                 Err(_) => ended = true,
             }
-            while let Some((w, extra)) = next_record(&mut buf, 22) {
+            let mut at = 0;
+            while let Some((w, extra)) = next_record(&buf, &mut at, 22) {
                 // START, RESULT and LOAD_FAILED name their case; FAULT is about the running one.
                 let (tag, i) = (w[0], w.get(1).copied().unwrap_or(0) as usize);
                 if tag != FAULT && i >= cases.len() {
@@ -393,11 +400,11 @@ pub fn run_cases(cases: &[Case]) -> Vec<Outcome> {
                     RESULT if w.len() == 22 => {
                         outcomes[i] = returned(&cases[i], &w, extra);
                         running = None;
-                        next = order.iter().position(|&o| o == i).map_or(order.len(), |p| p + 1);
+                        next = after[i];
                     }
                     LOAD_FAILED => {
                         outcomes[i] = Outcome::LoadFailed(String::from_utf8_lossy(&extra).into_owned());
-                        next = order.iter().position(|&o| o == i).map_or(order.len(), |p| p + 1);
+                        next = after[i];
                     }
                     FAULT if w.len() == 6 => {
                         if let Some((i, _)) = running.take() {
@@ -407,19 +414,20 @@ pub fn run_cases(cases: &[Case]) -> Vec<Outcome> {
                             }
                             let offset = (rip >= base && rip - base < len).then(|| (rip - base) as u32);
                             outcomes[i] = Outcome::Faulted { signal, offset, rip };
-                            next = order.iter().position(|&o| o == i).map_or(order.len(), |p| p + 1);
+                            next = after[i];
                         }
                     }
                     _ => {}
                 }
             }
+            buf.drain(..at);
         }
         let how = worker.reap(killed);
         if let Some((i, _)) = running
             && outcomes[i] == Outcome::NotRun
         {
             outcomes[i] = Outcome::Died(how.clone());
-            next = order.iter().position(|&o| o == i).map_or(order.len(), |p| p + 1);
+            next = after[i];
         }
         if next == first {
             // The worker ended without finishing a single case: give up on the rest rather than loop.
