@@ -208,3 +208,33 @@ fn assembly_errors_point_into_the_file_and_other_cases_run() {
         ]
     );
 }
+
+#[test]
+fn snapshots_hold_no_addresses_and_the_alignment_flag_cannot_hurt_the_harness() {
+    let report = run(r#"
+[[case]]
+name = "alignment_check_left_on"
+asm = "pushfq; or dword ptr [rsp], 0x40000; popfq; mov eax, 1; ret"
+returns = 1
+
+[[case]]
+name = "code_on_the_stack"
+asm = "mov eax, 0xc3c3c3c3; push rax; call rsp; pop rcx; ret"
+fault = "SIGSEGV"
+
+[[case]]
+name = "after"
+asm = "mov eax, 2; ret"
+returns = 2
+"#);
+    assert!(report.passed(), "{:?}", lines(&report));
+    let snapshot = report.snapshot();
+    assert!(
+        snapshot.contains("\nSIGSEGV outside the code (at a stack, heap or mapped address)\n"),
+        "{snapshot}"
+    );
+    assert!(
+        lines(&report)[1].starts_with("PASS code_on_the_stack: SIGSEGV at 0x7"),
+        "the CLI line keeps the address"
+    );
+}

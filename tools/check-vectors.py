@@ -8,8 +8,9 @@ For every case of every vector file this tool
     rustyjit harness does (every general register 0 except `args`, `regs` and the `memory` buffer in rdi),
     calls the case, and stores every register and the flags;
   * runs each case in a forked child (a fault kills only the child), twice: once with the arithmetic flags all
-    clear on entry and once with CF PF AF ZF SF OF all set, so a case whose result depends on the flags it
-    happens to start with is caught (the harness does not promise any particular entry flags);
+    clear on entry and the `memory` buffer just before an inaccessible page, once with CF PF AF ZF SF OF all set
+    and the buffer just after one. Both runs must agree, so a case whose result depends on the flags it happens
+    to start with (the harness promises none) or that reads or writes outside its buffer is caught;
   * compares the outcome with `returns`, `memory_after` and `fault`, and checks the calling convention as the
     harness does (rbx, rbp, r12-r15 restored and the stack balanced, unless `preserve = false`).
 
@@ -19,6 +20,7 @@ Exit status 1 on any mismatch or bad case. Needs Python 3.11+, GNU binutils (as,
 
 import argparse
 import concurrent.futures
+import contextlib
 import os
 import pathlib
 import re
@@ -34,14 +36,14 @@ CALLEE_SAVED = [3, 5, 12, 13, 14, 15]  # rbx rbp r12 r13 r14 r15
 KEYS = {"name", "asm", "args", "returns", "bytes", "fault", "timeout_ms", "regs", "memory", "memory_after",
         "state", "preserve"}
 SIGNALS = {"SIGSEGV": 11, "SIGBUS": 7, "SIGILL": 4, "SIGFPE": 8, "SIGTRAP": 5}
-SIGNAMES = {v: k for k, v in SIGNALS.items()} | {14: "SIGALRM (timeout)", 9: "SIGKILL", 6: "SIGABRT"}
+SIGNAMES = {v: k for k, v in SIGNALS.items()} | {9: "SIGKILL", 6: "SIGABRT"}
 # Entry RFLAGS for the two runs: bit 1 (always 1) and IF; then the same with CF PF AF ZF SF OF set.
 ENTRY_FLAGS = [0x202, 0x202 | 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x800]
 MASK = (1 << 64) - 1
 
 # The entry shim: saves the driver's callee-saved registers, loads the case's registers and entry flags from the
 # context, calls the case through [rsp] (so the case starts with rsp = 8 mod 16, as after any call), stores every
-# register and the flags, and restores the driver's stack. Context layout (bytes): regs_in 0, regs_out 128,
+# register and the flags, and restores the driver's stack and flags. Context layout (bytes): regs_in 0, regs_out 128,
 # flags_in 256, flags_out 264, target 272, call_rsp 280, ret_rsp 288. Registers in encoder order (rax rcx rdx rbx
 # rsp rbp rsi rdi r8 .. r15).
 SHIM = r"""
@@ -78,14 +80,15 @@ shim_enter:
     mov qword ptr [r11 + 288], rsp
     mov rsp, qword ptr [r11 + 280]
     add rsp, 8
-    cld
+    push 0x202          # clean flags for the driver: DF clear (the ABI), and AC clear (C code may be unaligned)
+    popfq
     pop r15; pop r14; pop r13; pop r12; pop rbp; pop rbx
     ret
     .section .note.GNU-stack,"",@progbits
 """
 
-# The driver reads one job per line on stdin: `INDEX FLAGS TIMEOUT_MS R0..R15 MEMHEX|-` (numbers in hex), runs
-# case INDEX in a forked child and prints `INDEX ret R0..R15 FLAGS RSPDELTA MEMHEX|-`, `INDEX sig N` or
+# The driver reads one job per line on stdin: `INDEX AT_START FLAGS TIMEOUT_MS R0..R15 MEMHEX|-` (numbers in hex), runs
+# case INDEX in a forked child and prints `INDEX ret R0..R15 FLAGS RSPDELTA BUFFER MEMHEX|-`, `INDEX sig N` or
 # `INDEX died STATUS`.
 DRIVER = r"""
 #include <stdint.h>
@@ -93,6 +96,7 @@ DRIVER = r"""
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -110,6 +114,7 @@ int main(void) {
     while (fgets(line, sizeof line, stdin)) {
         char *p = line;
         long idx = strtol(p, &p, 16);
+        int at_start = (int)strtol(p, &p, 16);
         uint64_t flags = strtoull(p, &p, 16);
         uint64_t timeout_ms = strtoull(p, &p, 16);
         struct ctx c;
@@ -135,7 +140,18 @@ int main(void) {
             setrlimit(RLIMIT_CORE, &nocore);
             struct itimerval t = {{0, 0}, {timeout_ms / 1000, (timeout_ms % 1000) * 1000}};
             setitimer(ITIMER_REAL, &t, NULL);
-            if (mem) c.regs_in[7] = (uint64_t)(uintptr_t)mem;
+            if (mem) {
+                /* The buffer gets inaccessible pages on both sides, and touches one of them (after it, or before it
+                   when at_start), so that a read or write outside the buffer faults here instead of quietly
+                   depending on what the harness's allocator left next to it. */
+                size_t page = 4096, span = (memlen + page - 1) / page * page;
+                char *m = mmap(NULL, span + 2 * page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                if (m == MAP_FAILED || mprotect(m + page, span, PROT_READ | PROT_WRITE) != 0) _exit(4);
+                unsigned char *b = (unsigned char *)(at_start ? m + page : m + page + span - memlen);
+                memcpy(b, mem, memlen);
+                mem = b;
+                c.regs_in[7] = (uint64_t)(uintptr_t)mem;
+            }
             c.flags_in = flags;
             c.target = (uint64_t)(uintptr_t)case_table[idx];
             shim_enter(&c);
@@ -143,7 +159,7 @@ int main(void) {
             memcpy(out, c.regs_out, sizeof c.regs_out);
             out[16] = c.flags_out;
             out[17] = c.ret_rsp - c.call_rsp;
-            out[18] = memlen;
+            out[18] = (uint64_t)(uintptr_t)mem; /* where the buffer was, to recognise pointers into it */
             if (write(fds[1], out, sizeof out) != sizeof out) _exit(3);
             if (memlen && write(fds[1], mem, memlen) != (ssize_t)memlen) _exit(3);
             _exit(0);
@@ -168,14 +184,14 @@ int main(void) {
             printf("%lx died exit-%d\n", idx, WEXITSTATUS(status));
         else {
             printf("%lx ret", idx);
-            for (int i = 0; i < 18; i++) printf(" %llx", (unsigned long long)out[i]);
+            for (int i = 0; i < 19; i++) printf(" %llx", (unsigned long long)out[i]);
             printf(" ");
             if (!memlen) printf("-");
             for (size_t i = 0; i < memlen; i++) printf("%02x", after[i]);
             printf("\n");
         }
         free(after);
-        free(mem);
+        free(mem); /* the parent's copy; the child's is its own mapping */
     }
     return 0;
 }
@@ -291,7 +307,14 @@ def run(cmd, **kw):
     return subprocess.run(cmd, capture_output=True, text=True, **kw)
 
 
+# NASM spellings that rustyjit accepts but GNU as reads differently: `qword [rdi]` is silently `[rdi + 8]` to GNU as
+# (the size keyword without `ptr` is a number), and `db`/`dd` are not directives there.
+NASM_ONLY = re.compile(r"(?im)\b(byte|word|dword|qword|xmmword)\s*\[|(^|[;:])\s*d[bwdq]\s")
+
+
 def assemble(case, work):
+    if m := NASM_ONLY.search(case.asm):
+        return f"NASM-only spelling `{m.group(0).strip()}`: write `qword ptr [..]` and `.byte/.word/.long/.quad`"
     base = work / case.symbol
     base.with_suffix(".s").write_text(gas_source(case))
     r = run(["as", "--64", "-o", str(base.with_suffix(".o")), str(base.with_suffix(".s"))])
@@ -312,6 +335,8 @@ def describe(outcome):
     kind = outcome[0]
     if kind == "ret":
         return f"returned {outcome[1][0]:#x}"
+    if kind == "sig" and outcome[1] == 14:
+        return "timed out (SIGALRM at timeout_ms)"
     if kind == "sig":
         return f"faulted with {SIGNAMES.get(outcome[1], outcome[1])}"
     return f"died ({outcome[1]})"
@@ -324,9 +349,9 @@ def judge(case):
         fails.append(f"bytes: GNU as gives {case.text.hex(' ')}, the case says {case.bytes.hex(' ')}")
     first = case.outcomes[0]
     for o in case.outcomes[1:]:
-        if o != first and not (o[0] == "ret" and first[0] == "ret" and o[1][:16] == first[1][:16]
-                               and o[1][17:] == first[1][17:] and o[2] == first[2]):
-            fails.append(f"depends on the entry flags: {describe(first)} with flags clear, {describe(o)} with them set")
+        if o != first and not (o[0] == "ret" and first[0] == "ret" and comparable(o) == comparable(first)):
+            fails.append(f"depends on the entry flags or on memory outside its buffer: {describe(first)} with flags "
+                         f"clear and a guard page after the buffer, {describe(o)} with flags set and one before")
     kind = first[0]
     if case.fault is not None:
         if kind != "sig" or first[1] != case.fault:
@@ -337,7 +362,8 @@ def judge(case):
         return fails
     regs, mem = first[1], first[2]
     if case.returns is not None and regs[0] != case.returns:
-        fails.append(f"rax is {regs[0]:#x} ({to_signed(regs[0])}), expected {case.returns:#x} ({to_signed(case.returns)})")
+        got, want = regs[0], case.returns
+        fails.append(f"rax is {got:#x} ({to_signed(got)}), expected {want:#x} ({to_signed(want)})")
     if case.memory_after is not None and mem != case.memory_after:
         fails.append(f"memory after is {mem.hex(' ')}, expected {case.memory_after.hex(' ')}")
     if case.preserve:
@@ -347,6 +373,15 @@ def judge(case):
             if regs[r] != case.regs[r]:
                 fails.append(f"{REGS[r]} changed from {case.regs[r]:#x} to {regs[r]:#x} (callee-saved)")
     return fails
+
+
+def comparable(outcome):
+    """A returned outcome without what may differ between the two runs: the flags after the call (the entry flags
+    differ on purpose) and the buffer's address (pointers into the buffer become offsets)."""
+    _, vals, mem = outcome
+    base, end = vals[18], vals[18] + len(mem or b"")
+    regs = tuple(("buffer", v - base) if base and base <= v <= end else v for v in vals[:16])
+    return regs, vals[17], mem
 
 
 def to_signed(v):
@@ -381,8 +416,11 @@ def main():
             c.symbol = f"case_{len(cases)}"
             cases.append(c)
 
-    work_dir = tempfile.mkdtemp(prefix="check-vectors-") if opts.keep else None
-    with (tempfile.TemporaryDirectory(prefix="check-vectors-") if not opts.keep else _nullctx(work_dir)) as wd:
+    if opts.keep:
+        work_ctx = contextlib.nullcontext(tempfile.mkdtemp(prefix="check-vectors-"))
+    else:
+        work_ctx = tempfile.TemporaryDirectory(prefix="check-vectors-")
+    with work_ctx as wd:
         work = pathlib.Path(wd)
         good = [c for c in cases if not c.errors]
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2) * 2) as pool:
@@ -404,11 +442,10 @@ def main():
             return 2
         jobs = []
         for i, c in enumerate(good):
-            for flags in ENTRY_FLAGS:
-                mem = c.memory.hex() if c.memory is not None else "-"
-                if c.memory is not None and not c.memory:
-                    mem = "-"
-                jobs.append(f"{i:x} {flags:x} {c.timeout_ms:x} " + " ".join(f"{r:x}" for r in c.regs) + f" {mem}\n")
+            for at_start, flags in enumerate(ENTRY_FLAGS):
+                mem = c.memory.hex() if c.memory else "-"
+                regs = " ".join(f"{r:x}" for r in c.regs)
+                jobs.append(f"{i:x} {at_start:x} {flags:x} {c.timeout_ms:x} {regs} {mem}\n")
         r = subprocess.run([str(work / "driver")], input="".join(jobs), capture_output=True, text=True)
         if r.returncode != 0:
             print(f"the driver failed ({r.returncode}):\n{r.stderr}", file=sys.stderr)
@@ -417,8 +454,8 @@ def main():
             parts = line.split()
             c = good[int(parts[0], 16)]
             if parts[1] == "ret":
-                vals = [int(x, 16) for x in parts[2:20]]
-                mem = bytes.fromhex(parts[20]) if parts[20] != "-" else (b"" if c.memory is not None else None)
+                vals = [int(x, 16) for x in parts[2:21]]
+                mem = bytes.fromhex(parts[21]) if parts[21] != "-" else (b"" if c.memory is not None else None)
                 c.outcomes.append(("ret", tuple(vals), mem))
             elif parts[1] == "sig":
                 c.outcomes.append(("sig", int(parts[2], 16), None))
@@ -453,20 +490,9 @@ def main():
         print(f"  {str(f):40} {ok_:4} / {n_:<4} ok")
     n_bytes = sum(1 for c in cases if c.bytes is not None)
     print(f"{len(cases) - failed} of {len(cases)} cases agree with GNU as and the CPU "
-          f"({n_bytes} with `bytes`, each run with entry flags {', '.join(hex(f) for f in ENTRY_FLAGS)}); "
+          f"({n_bytes} with `bytes`; each run twice, with entry flags {' and '.join(hex(f) for f in ENTRY_FLAGS)}); "
           f"{failed} failed" + (f", {len(bad)} bad files" if bad else ""))
     return 1 if failed or bad else 0
-
-
-class _nullctx:
-    def __init__(self, v):
-        self.v = v
-
-    def __enter__(self):
-        return self.v
-
-    def __exit__(self, *a):
-        return False
 
 
 if __name__ == "__main__":

@@ -57,6 +57,24 @@ fn hex_bytes(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
 }
 
+/// A description without addresses that change from run to run: a fault outside the code at an address above
+/// the first 64 KiB (a stack or heap address) is shown without it. Low addresses (null and near) stay.
+fn stable(description: String, outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Faulted {
+            signal,
+            offset: None,
+            rip,
+        } if *rip >= 0x1_0000 => {
+            format!(
+                "{} outside the code (at a stack, heap or mapped address)",
+                signal_name(*signal)
+            )
+        }
+        _ => description,
+    }
+}
+
 /// `3 (0x3)`, `-1 (0xffffffffffffffff)`.
 fn value(v: i64) -> String {
     format!("{v} ({:#x})", v as u64)
@@ -225,7 +243,11 @@ impl FileReport {
             if let Some(code) = &case.code {
                 out.push_str(&code.listing().to_string());
             }
-            let _ = writeln!(out, "{}", case.outcome.describe(case.code.as_ref()));
+            let _ = writeln!(
+                out,
+                "{}",
+                stable(case.outcome.describe(case.code.as_ref()), &case.outcome)
+            );
             if let Outcome::Returned { regs, flags, memory } = &case.outcome {
                 if case.state {
                     for row in [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12, 13, 14, 15]] {

@@ -58,7 +58,8 @@ fn trampoline_code(ctx: *mut Context) -> crate::Code {
         mov [r11 + 280], rsp                // equals call_rsp when the code kept the stack balanced
         mov rsp, [r11 + 272]
         add rsp, 8
-        cld                                 // the ABI wants DF clear on return
+        push 0x202                          // the harness's flags: DF clear as the ABI wants, AC clear so
+        popfq                               // its own unaligned accesses cannot fault
         pop r15; pop r14; pop r13; pop r12; pop rbp; pop rbx
         ret
     }
