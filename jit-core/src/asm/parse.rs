@@ -355,17 +355,12 @@ impl<'s> Parser<'s> {
         let start = self.tok.span;
         let mut total: i128 = 0;
         loop {
-            let negative = match self.tok.tok {
-                Tok::Minus => {
-                    self.advance();
-                    true
-                }
-                Tok::Plus => {
-                    self.advance();
-                    false
-                }
-                _ => false,
-            };
+            // Signs, as many as written: `5 + -3`, `- -1`.
+            let mut negative = false;
+            while matches!(self.tok.tok, Tok::Minus | Tok::Plus) {
+                negative ^= self.tok.tok == Tok::Minus;
+                self.advance();
+            }
             let Tok::Number(n) = self.tok.tok else {
                 self.expected("a number");
                 return None;
@@ -409,6 +404,11 @@ impl<'s> Parser<'s> {
             self.advance();
         }
         loop {
+            // A sign after `+`/`-` combines with it, as in GNU as: `[rax + -5]` is `[rax - 5]`.
+            while matches!(self.tok.tok, Tok::Minus | Tok::Plus) {
+                negative ^= self.tok.tok == Tok::Minus;
+                self.advance();
+            }
             let term = self.tok.span;
             match self.tok.tok {
                 Tok::Ident => {
@@ -726,6 +726,9 @@ mod tests {
         let m = mem("jmp [rip + top + 4]");
         assert_eq!((m.base, m.label, m.disp), (Some(Reg::RIP), Some("top"), 4));
         assert_eq!(mem("jmp [0xffffffffffffffff]").disp, -1);
+        assert_eq!(mem("jmp [rax + -5]"), mem("jmp [rax - 5]"));
+        assert_eq!(mem("jmp [rax - -5]"), mem("jmp [rax + 5]"));
+        assert_eq!(one_operand("push 3 + -1"), Operand::Imm(2));
     }
 
     #[test]
