@@ -103,6 +103,36 @@ fn fit(kind: OpKind, op: &Operand<'_>, form: &Form) -> Fit {
     }
 }
 
+/// The forms an instruction fits, kept inline: matching allocates nothing.
+struct Candidates<'t> {
+    items: [Option<&'t Form>; 64],
+    len: usize,
+}
+
+impl<'t> Candidates<'t> {
+    fn iter(&self) -> impl Iterator<Item = &'t Form> + '_ {
+        self.items[..self.len].iter().flatten().copied()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Keeps the forms `keep` accepts, in order.
+    fn retain(&mut self, keep: impl Fn(&Form) -> bool) {
+        let mut n = 0;
+        for i in 0..self.len {
+            if let Some(f) = self.items[i]
+                && keep(f)
+            {
+                self.items[n] = Some(f);
+                n += 1;
+            }
+        }
+        self.len = n;
+    }
+}
+
 /// How an operand is described in "has no form `...`" messages.
 fn describe(op: &Operand<'_>) -> String {
     match op {
@@ -185,7 +215,10 @@ pub fn select<'t, 's>(
             nfit += 1;
         }
     }
-    let mut candidates: Vec<&Form> = fitting[..nfit].iter().flatten().copied().collect();
+    let mut candidates = Candidates {
+        items: fitting,
+        len: nfit,
+    };
 
     if candidates.is_empty() {
         if let Some((min, max, i)) = range
@@ -202,17 +235,17 @@ pub fn select<'t, 's>(
         .position(|o| matches!(o.node, Operand::Mem(m) if m.size.is_none()))
     {
         let size_of = |f: &Form| f.operands[i].mem_bits().flatten();
-        let first = size_of(candidates[0]);
+        let first = candidates.iter().next().and_then(size_of);
         if candidates.iter().any(|f| size_of(f) != first) {
             if candidates.iter().any(|f| f.attrs.contains(Attrs::DEFAULT)) {
                 let default = candidates
                     .iter()
                     .find(|f| f.attrs.contains(Attrs::DEFAULT))
-                    .map(|f| size_of(f));
+                    .map(size_of);
                 candidates.retain(|f| Some(size_of(f)) == default);
             } else {
                 let mut sizes: Vec<&'static str> = Vec::new();
-                for f in &candidates {
+                for f in candidates.iter() {
                     let keyword = match size_of(f) {
                         Some(8) => "byte",
                         Some(16) => "word",
@@ -246,7 +279,7 @@ pub fn select<'t, 's>(
     let plain = &plain[..ops.len()];
     let mut best: Option<(Encoded<'s>, &'t Form)> = None;
     let mut first_error: Option<ErrorKind> = None;
-    for form in candidates {
+    for form in candidates.iter() {
         let imm = ops
             .iter()
             .zip(&form.operands)
