@@ -157,33 +157,17 @@ impl<'s> Parser<'s> {
             return self.data(head, width);
         }
         let mut operands = Operands::new();
-        let mut ok = true;
-        if !self.at_end() {
-            loop {
-                match self.operand() {
-                    Some(op) => {
-                        if let Err(op) = operands.push(op) {
-                            self.error(ErrorKind::TooManyOperands, op.span);
-                            ok = false;
-                        }
+        let ok = self.at_end()
+            || self.comma_list(|p| {
+                let op = p.operand()?;
+                Some(match operands.push(op) {
+                    Ok(()) => true,
+                    Err(op) => {
+                        p.error(ErrorKind::TooManyOperands, op.span);
+                        false
                     }
-                    None => {
-                        ok = false;
-                        self.skip_operand();
-                    }
-                }
-                if self.tok.tok == Tok::Comma {
-                    self.advance();
-                    continue;
-                }
-                if !self.at_end() {
-                    self.expected("`,` or the end of the statement");
-                    self.skip_statement();
-                    ok = false;
-                }
-                break;
-            }
-        }
+                })
+            });
         let span = Span {
             end: self.last_end,
             ..head.span
@@ -198,47 +182,55 @@ impl<'s> Parser<'s> {
         })
     }
 
-    /// `db 1, 2, 3` and friends.
-    fn data(&mut self, head: Token, width: DataWidth) -> Option<Statement<'s>> {
-        let mut values = Vec::new();
+    /// Items separated by `,` up to the end of the statement. `item` parses one: `None` if it could not (the rest
+    /// of that item is skipped), else whether it is valid. True if every item was.
+    fn comma_list(&mut self, mut item: impl FnMut(&mut Self) -> Option<bool>) -> bool {
         let mut ok = true;
         loop {
-            let start = self.tok.span;
-            match self.sum() {
-                Some(value) => {
-                    let span = Span {
-                        end: self.last_end,
-                        ..start
-                    };
-                    let bits = (width as u32) * 8;
-                    if value < -(1i128 << (bits - 1)) || value >= 1i128 << bits {
-                        self.error(
-                            ErrorKind::DataRange {
-                                value,
-                                bytes: width as u8,
-                            },
-                            span,
-                        );
-                        ok = false;
-                    }
-                    values.push(Spanned { node: value, span });
-                }
+            match item(self) {
+                Some(valid) => ok &= valid,
                 None => {
                     ok = false;
                     self.skip_operand();
                 }
             }
-            if self.tok.tok == Tok::Comma {
-                self.advance();
-                continue;
+            if self.tok.tok != Tok::Comma {
+                break;
             }
-            if !self.at_end() {
-                self.expected("`,` or the end of the statement");
-                self.skip_statement();
-                ok = false;
-            }
-            break;
+            self.advance();
         }
+        if !self.at_end() {
+            self.expected("`,` or the end of the statement");
+            self.skip_statement();
+            ok = false;
+        }
+        ok
+    }
+
+    /// `db 1, 2, 3` and friends.
+    fn data(&mut self, head: Token, width: DataWidth) -> Option<Statement<'s>> {
+        let mut values = Vec::new();
+        let ok = self.comma_list(|p| {
+            let start = p.tok.span;
+            let value = p.sum()?;
+            let span = Span {
+                end: p.last_end,
+                ..start
+            };
+            let bits = (width as u32) * 8;
+            values.push(Spanned { node: value, span });
+            let fits = value >= -(1i128 << (bits - 1)) && value < 1i128 << bits;
+            if !fits {
+                p.error(
+                    ErrorKind::DataRange {
+                        value,
+                        bytes: width as u8,
+                    },
+                    span,
+                );
+            }
+            Some(fits)
+        });
         let span = Span {
             end: self.last_end,
             ..head.span
