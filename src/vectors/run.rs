@@ -301,6 +301,16 @@ impl Worker {
     }
 }
 
+/// After a failed `poll` or `read`: an interruption means "nothing yet, go on"; anything else is an error.
+fn interrupted_or_error() -> io::Result<Option<bool>> {
+    let e = io::Error::last_os_error();
+    if e.kind() == io::ErrorKind::Interrupted {
+        Ok(Some(true))
+    } else {
+        Err(e)
+    }
+}
+
 /// Reads whatever the worker sent, waiting at most until `deadline`. `Ok(false)` at the end of the pipe.
 fn read_some(fd: &OwnedFd, buf: &mut Vec<u8>, deadline: Instant) -> io::Result<Option<bool>> {
     let wait = deadline.saturating_duration_since(Instant::now());
@@ -313,12 +323,7 @@ fn read_some(fd: &OwnedFd, buf: &mut Vec<u8>, deadline: Instant) -> io::Result<O
     // SAFETY: `pfd` is one valid pollfd.
     let ready = unsafe { libc::poll(&mut pfd, 1, ms) };
     if ready < 0 {
-        let e = io::Error::last_os_error();
-        return if e.kind() == io::ErrorKind::Interrupted {
-            Ok(Some(true))
-        } else {
-            Err(e)
-        };
+        return interrupted_or_error();
     }
     if ready == 0 {
         return Ok(None);
@@ -327,12 +332,7 @@ fn read_some(fd: &OwnedFd, buf: &mut Vec<u8>, deadline: Instant) -> io::Result<O
     // SAFETY: `chunk` is a writable buffer of its length.
     let n = unsafe { libc::read(fd.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len()) };
     if n < 0 {
-        let e = io::Error::last_os_error();
-        return if e.kind() == io::ErrorKind::Interrupted {
-            Ok(Some(true))
-        } else {
-            Err(e)
-        };
+        return interrupted_or_error();
     }
     buf.extend_from_slice(&chunk[..n as usize]);
     Ok(Some(n > 0))
