@@ -7,7 +7,7 @@ use super::error::ErrorKind;
 use super::syntax::Span;
 
 /// What a token is.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Tok {
     /// A name: mnemonic, register, size keyword, label or directive (`.byte`).
     Ident,
@@ -25,24 +25,64 @@ pub(crate) enum Tok {
     /// A newline or `;`.
     Sep,
     /// Something the lexer could not read.
-    Error(ErrorKind),
+    Error(LexError),
     /// The end of the input.
     Eof,
 }
 
+/// Why a token could not be read. Small, so tokens stay two words; [`LexError::kind`] makes the error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LexError {
+    /// A character that starts no token.
+    UnexpectedChar(char),
+    /// A number with a bad digit or too big for 64 bits; the token's text says which.
+    BadNumber,
+}
+
+impl LexError {
+    /// The error to report for a token with this problem and this text.
+    pub(crate) fn kind(self, text: &str) -> ErrorKind {
+        match self {
+            LexError::UnexpectedChar(c) => ErrorKind::UnexpectedChar(c),
+            LexError::BadNumber => ErrorKind::BadNumber(text.to_string()),
+        }
+    }
+}
+
 /// A token and where it is.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Token {
     pub(crate) tok: Tok,
     pub(crate) span: Span,
 }
 
 /// Splits text into tokens.
+///
+/// Columns count characters, not bytes. Tokens are ASCII, so the lexer keeps the byte offset where the line
+/// starts and the number of UTF-8 continuation bytes seen on the line so far (in comments and unknown
+/// characters): a token's column is its distance from the line start minus those.
 pub(crate) struct Lexer<'s> {
     src: &'s str,
     pos: usize,
     line: u32,
-    col: u32,
+    line_start: usize,
+    continuation_bytes: usize,
+}
+
+/// Bytes that can continue an identifier (and, with digits, a number's token).
+const IDENT: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'$' | b'@');
+        b += 1;
+    }
+    table
+};
+
+fn is_continuation(b: u8) -> bool {
+    b & 0xc0 == 0x80
 }
 
 impl<'s> Lexer<'s> {
@@ -51,7 +91,8 @@ impl<'s> Lexer<'s> {
             src,
             pos: 0,
             line: 1,
-            col: 1,
+            line_start: 0,
+            continuation_bytes: 0,
         }
     }
 
@@ -59,42 +100,47 @@ impl<'s> Lexer<'s> {
         self.src.as_bytes().get(self.pos + ahead).copied()
     }
 
-    /// Advances one byte, keeping line and column (columns count characters, not UTF-8 bytes).
-    fn bump(&mut self) {
-        if let Some(b) = self.peek_byte(0) {
-            self.pos += 1;
-            if b == b'\n' {
-                self.line += 1;
-                self.col = 1;
-            } else if b & 0xc0 != 0x80 {
-                self.col += 1;
-            }
-        }
+    /// Moves past the bytes `keep` accepts; none of them may be a newline.
+    fn skip_while(&mut self, keep: impl Fn(u8) -> bool) {
+        let rest = &self.src.as_bytes()[self.pos..];
+        self.pos += rest.iter().position(|&b| !keep(b)).unwrap_or(rest.len());
     }
 
-    fn bump_while(&mut self, keep: impl Fn(u8) -> bool) {
-        while self.peek_byte(0).is_some_and(&keep) {
-            self.bump();
-        }
+    /// Moves to the end of the line (the newline stays), counting continuation bytes for the columns.
+    fn skip_comment(&mut self) {
+        let rest = &self.src.as_bytes()[self.pos..];
+        let len = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+        self.continuation_bytes += rest[..len].iter().filter(|&&b| is_continuation(b)).count();
+        self.pos += len;
     }
 
     /// The next token.
     pub(crate) fn next_token(&mut self) -> Token {
         loop {
             match self.peek_byte(0) {
-                Some(b' ' | b'\t' | b'\r' | b'\x0c') => self.bump(),
-                Some(b'#') => self.bump_while(|b| b != b'\n'),
-                Some(b'/') if self.peek_byte(1) == Some(b'/') => self.bump_while(|b| b != b'\n'),
+                Some(b' ' | b'\t' | b'\r' | b'\x0c') => self.pos += 1,
+                Some(b'#') => self.skip_comment(),
+                Some(b'/') if self.peek_byte(1) == Some(b'/') => self.skip_comment(),
                 _ => break,
             }
         }
-        let (start, line, col) = (self.pos, self.line, self.col);
+        let start = self.pos;
+        let (line, col) = (
+            self.line,
+            (start - self.line_start - self.continuation_bytes + 1) as u32,
+        );
         let tok = match self.peek_byte(0) {
             None => Tok::Eof,
             Some(b) => {
-                self.bump();
+                self.pos += 1;
                 match b {
-                    b'\n' | b';' => Tok::Sep,
+                    b'\n' => {
+                        self.line += 1;
+                        self.line_start = self.pos;
+                        self.continuation_bytes = 0;
+                        Tok::Sep
+                    }
+                    b';' => Tok::Sep,
                     b',' => Tok::Comma,
                     b'[' => Tok::LBracket,
                     b']' => Tok::RBracket,
@@ -104,18 +150,20 @@ impl<'s> Lexer<'s> {
                     b':' => Tok::Colon,
                     b'{' => self.hole(start),
                     b'0'..=b'9' => {
-                        self.bump_while(|b| b.is_ascii_alphanumeric() || b == b'_');
-                        parse_number(&self.src[start..self.pos])
+                        self.skip_while(|b| b.is_ascii_alphanumeric() || b == b'_');
+                        parse_number(&self.src.as_bytes()[start..self.pos])
                     }
                     b if is_ident_start(b) => {
-                        self.bump_while(is_ident_continue);
+                        self.skip_while(|b| IDENT[usize::from(b)]);
                         Tok::Ident
                     }
                     _ => {
                         // Skip the rest of a multi-byte character so spans stay on character boundaries.
-                        self.bump_while(|b| b & 0xc0 == 0x80);
+                        let before = self.pos;
+                        self.skip_while(is_continuation);
+                        self.continuation_bytes += self.pos - before;
                         let c = self.src[start..self.pos].chars().next().unwrap_or('\u{fffd}');
-                        Tok::Error(ErrorKind::UnexpectedChar(c))
+                        Tok::Error(LexError::UnexpectedChar(c))
                     }
                 }
             }
@@ -131,15 +179,15 @@ impl<'s> Lexer<'s> {
 
     /// `{` was read: expects digits and `}`.
     fn hole(&mut self, start: usize) -> Tok {
-        self.bump_while(|b| b.is_ascii_digit());
+        self.skip_while(|b| b.is_ascii_digit());
         let digits = &self.src[start + 1..self.pos];
         if self.peek_byte(0) == Some(b'}') && !digits.is_empty() {
-            self.bump();
+            self.pos += 1;
             if let Ok(n) = digits.parse() {
                 return Tok::Hole(n);
             }
         }
-        Tok::Error(ErrorKind::UnexpectedChar('{'))
+        Tok::Error(LexError::UnexpectedChar('{'))
     }
 
     /// The text a span covers.
@@ -152,13 +200,8 @@ fn is_ident_start(b: u8) -> bool {
     b.is_ascii_alphabetic() || matches!(b, b'_' | b'.' | b'$' | b'@')
 }
 
-fn is_ident_continue(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'$' | b'@')
-}
-
 /// Decimal, `0x` hex or `0b` binary (any case), `_` allowed between digits. Allocates nothing.
-fn parse_number(text: &str) -> Tok {
-    let bytes = text.as_bytes();
+fn parse_number(bytes: &[u8]) -> Tok {
     let (digits, radix) = match bytes {
         [b'0', b'x' | b'X', rest @ ..] => (rest, 16),
         [b'0', b'b' | b'B', rest @ ..] => (rest, 2),
@@ -173,14 +216,14 @@ fn parse_number(text: &str) -> Tok {
         let digit = (b as char).to_digit(radix);
         match digit.and_then(|d| value.checked_mul(u64::from(radix))?.checked_add(u64::from(d))) {
             Some(v) => value = v,
-            None => return Tok::Error(ErrorKind::BadNumber(text.to_string())),
+            None => return Tok::Error(LexError::BadNumber),
         }
         any = true;
     }
     if any {
         Tok::Number(value)
     } else {
-        Tok::Error(ErrorKind::BadNumber(text.to_string()))
+        Tok::Error(LexError::BadNumber)
     }
 }
 
@@ -211,11 +254,8 @@ mod tests {
                 Tok::Number(0xffff_ffff)
             ]
         );
-        assert_eq!(
-            toks("0x1_0000_0000_0000_0000"),
-            [Tok::Error(ErrorKind::BadNumber("0x1_0000_0000_0000_0000".into()))]
-        );
-        assert!(matches!(toks("12abc")[0], Tok::Error(ErrorKind::BadNumber(_))));
+        assert_eq!(toks("0x1_0000_0000_0000_0000"), [Tok::Error(LexError::BadNumber)]);
+        assert!(matches!(toks("12abc")[0], Tok::Error(LexError::BadNumber)));
     }
 
     #[test]
@@ -245,13 +285,13 @@ mod tests {
     #[test]
     fn unknown_characters_are_tokens_and_columns_count_characters() {
         let mut lx = Lexer::new("é€ x");
-        assert_eq!(lx.next_token().tok, Tok::Error(ErrorKind::UnexpectedChar('é')));
+        assert_eq!(lx.next_token().tok, Tok::Error(LexError::UnexpectedChar('é')));
         let t = lx.next_token();
         assert_eq!(
             (t.tok, t.span.col, t.span.end - t.span.start),
-            (Tok::Error(ErrorKind::UnexpectedChar('€')), 2, 3)
+            (Tok::Error(LexError::UnexpectedChar('€')), 2, 3)
         );
         assert_eq!(lx.next_token().span.col, 4);
-        assert_eq!(toks("{x}")[0], Tok::Error(ErrorKind::UnexpectedChar('{')));
+        assert_eq!(toks("{x}")[0], Tok::Error(LexError::UnexpectedChar('{')));
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod encode;
 mod error;
+mod keymap;
 mod lex;
 mod parse;
 mod reg;

@@ -83,7 +83,7 @@ impl<'s> Parser<'s> {
     fn expected(&mut self, expected: &'static str) {
         let found = self.found();
         let kind = match &self.tok.tok {
-            Tok::Error(kind) => kind.clone(),
+            Tok::Error(e) => e.kind(self.lex.text(self.tok.span)),
             _ => ErrorKind::Expected { expected, found },
         };
         self.error(kind, self.tok.span);

@@ -4,7 +4,9 @@
 //! go into ModRM/SIB/opcode, the fourth into REX. The legacy high-byte registers `ah ch dh bh` have their own class
 //! because they share numbers 4–7 with `spl bpl sil dil`, which exist only with a REX prefix.
 
+use super::keymap::KeyMap;
 use std::fmt;
+use std::sync::OnceLock;
 
 /// What kind of register, which also fixes its width.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -58,6 +60,47 @@ const XMM: [&str; 16] = [
     "xmm14", "xmm15",
 ];
 
+/// Every register name (and `rip`) as a [`name_key`], with its register.
+static BY_KEY: [(u64, Reg); 85] = {
+    const fn put(table: &mut [(u64, Reg); 85], at: &mut usize, names: &[&str], class: RegClass) {
+        let mut i = 0;
+        while i < names.len() {
+            let num = if matches!(class, RegClass::HighByte) { i + 4 } else { i };
+            table[*at] = (name_key_const(names[i].as_bytes()), Reg { class, num: num as u8 });
+            *at += 1;
+            i += 1;
+        }
+    }
+    let mut table = [(0, Reg::RIP); 85];
+    let mut at = 0;
+    put(&mut table, &mut at, &QWORD, RegClass::Qword);
+    put(&mut table, &mut at, &DWORD, RegClass::Dword);
+    put(&mut table, &mut at, &WORD, RegClass::Word);
+    put(&mut table, &mut at, &BYTE, RegClass::Byte);
+    put(&mut table, &mut at, &HIGH_BYTE, RegClass::HighByte);
+    put(&mut table, &mut at, &XMM, RegClass::Xmm);
+    put(&mut table, &mut at, &["rip"], RegClass::Rip);
+    assert!(at == table.len());
+    table
+};
+
+/// A name of one to seven bytes as one integer, ASCII letters lowercased: the bytes, then the length in the low
+/// byte. `None` for longer or empty names.
+pub(crate) fn name_key(name: &[u8]) -> Option<u64> {
+    (1..=7).contains(&name.len()).then(|| name_key_const(name))
+}
+
+/// [`name_key`] for names known to be one to seven bytes long.
+pub(crate) const fn name_key_const(name: &[u8]) -> u64 {
+    let mut key = 0u64;
+    let mut i = 0;
+    while i < name.len() && i < 7 {
+        key = key << 8 | name[i].to_ascii_lowercase() as u64;
+        i += 1;
+    }
+    key << (8 * (8 - i)) | i as u64
+}
+
 impl Reg {
     /// `rax`.
     pub const RAX: Reg = Reg::new(RegClass::Qword, 0);
@@ -85,24 +128,11 @@ impl Reg {
     /// assert!(Reg::from_name("eip").is_none());
     /// ```
     pub fn from_name(name: &str) -> Option<Reg> {
-        if name.len() > 5 {
-            return None;
-        }
-        let mut buf = [0u8; 5];
-        let lower = &mut buf[..name.len()];
-        lower.copy_from_slice(name.as_bytes());
-        lower.make_ascii_lowercase();
-        let lower = std::str::from_utf8(lower).ok()?;
-        let find = |names: &[&str], class| names.iter().position(|n| *n == lower).map(|i| Reg::new(class, i as u8));
-        if lower == "rip" {
-            return Some(Reg::RIP);
-        }
-        find(&QWORD, RegClass::Qword)
-            .or_else(|| find(&DWORD, RegClass::Dword))
-            .or_else(|| find(&WORD, RegClass::Word))
-            .or_else(|| find(&BYTE, RegClass::Byte))
-            .or_else(|| find(&HIGH_BYTE, RegClass::HighByte))
-            .or_else(|| find(&XMM, RegClass::Xmm))
+        static BY_NAME: OnceLock<KeyMap<u8>> = OnceLock::new();
+        let by_name =
+            BY_NAME.get_or_init(|| KeyMap::new((0..).zip(&BY_KEY).map(|(i, &(key, _))| (u128::from(key), i))));
+        let key = name_key(name.as_bytes())?;
+        by_name.get(u128::from(key)).map(|i| BY_KEY[usize::from(i)].1)
     }
 
     /// The register's class.

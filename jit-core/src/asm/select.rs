@@ -8,7 +8,7 @@ use super::encode::{self, Encoded};
 use super::error::{AsmError, ErrorKind};
 use super::reg::RegClass;
 use super::syntax::{MAX_OPERANDS, Operand, Span, Spanned};
-use super::table::{Attrs, Form, OpKind, Table};
+use super::table::{Attrs, Form, ModRm, OpKind, Table};
 
 /// What an instruction became.
 #[derive(Clone, Copy, Debug)]
@@ -24,14 +24,6 @@ pub enum Selected<'t, 's> {
         /// The target.
         label: &'s str,
     },
-}
-
-/// Whether one operand fits one operand kind.
-enum Fit {
-    Yes,
-    No,
-    /// An immediate that would fit this kind if it were between these bounds.
-    OutOfRange(i128, i128),
 }
 
 /// The value to encode for immediate `value` in a `bits`-wide immediate of `form`, or the range it must be in.
@@ -67,69 +59,84 @@ fn immediate(value: i128, bits: u16, form: &Form) -> Result<i64, (i128, i128)> {
     Ok(seen as i64)
 }
 
-fn fit(kind: OpKind, op: &Operand<'_>, form: &Form) -> Fit {
+/// The operand kinds `op` can be, as a set of [`OpKind::bit`]s. An immediate is in every immediate kind here;
+/// whether its value fits is checked per form by [`immediates_fit`].
+fn kinds_of(op: &Operand<'_>) -> u32 {
     use OpKind::*;
-    let yes = |b: bool| if b { Fit::Yes } else { Fit::No };
-    match (kind, op) {
-        (_, Operand::Reg(r)) => {
-            let class = r.class();
-            yes(match kind {
-                R8 | Rm8 => matches!(class, RegClass::Byte | RegClass::HighByte),
-                R16 | Rm16 => class == RegClass::Word,
-                R32 | Rm32 => class == RegClass::Dword,
-                R64 | Rm64 => class == RegClass::Qword,
-                Xmm | XmmM32 | XmmM64 | XmmM128 => class == RegClass::Xmm,
-                Al => class == RegClass::Byte && r.num() == 0,
-                Ax => class == RegClass::Word && r.num() == 0,
-                Eax => class == RegClass::Dword && r.num() == 0,
-                Rax => class == RegClass::Qword && r.num() == 0,
-                Cl => class == RegClass::Byte && r.num() == 1,
-                _ => false,
-            })
+    const MEM: u32 = OpKind::set(&[M, M8, M16, M32, M64, Rm8, Rm16, Rm32, Rm64, XmmM32, XmmM64, XmmM128]);
+    const IMM: u32 = OpKind::set(&[Imm8, Imm16, Imm32, Imm64]);
+    match op {
+        Operand::Reg(r) => {
+            let (kinds, fixed) = match r.class() {
+                RegClass::Byte => (OpKind::set(&[R8, Rm8]), [Al, Cl].get(usize::from(r.num()))),
+                RegClass::HighByte => (OpKind::set(&[R8, Rm8]), None),
+                RegClass::Word => (OpKind::set(&[R16, Rm16]), [Ax].get(usize::from(r.num()))),
+                RegClass::Dword => (OpKind::set(&[R32, Rm32]), [Eax].get(usize::from(r.num()))),
+                RegClass::Qword => (OpKind::set(&[R64, Rm64]), [Rax].get(usize::from(r.num()))),
+                RegClass::Xmm => (OpKind::set(&[Xmm, XmmM32, XmmM64, XmmM128]), None),
+                RegClass::Rip => (0, None),
+            };
+            kinds | fixed.map_or(0, |k| k.bit())
         }
-        (_, Operand::Mem(m)) => match kind.mem_bits() {
-            Some(Some(bits)) => yes(m.size.is_none_or(|s| s.bits() == bits)),
-            Some(None) => Fit::Yes,
-            None => Fit::No,
+        Operand::Mem(m) => match m.size.map(|s| s.bits()) {
+            None => MEM,
+            Some(8) => OpKind::set(&[M, M8, Rm8]),
+            Some(16) => OpKind::set(&[M, M16, Rm16]),
+            Some(32) => OpKind::set(&[M, M32, Rm32, XmmM32]),
+            Some(64) => OpKind::set(&[M, M64, Rm64, XmmM64]),
+            Some(_) => OpKind::set(&[M, XmmM128]),
         },
-        (One, Operand::Imm(v)) => yes(*v == 1),
-        (_, Operand::Imm(v)) if kind.is_imm() => match immediate(*v, kind.imm_bits().unwrap_or(64), form) {
-            Ok(_) => Fit::Yes,
-            Err((lo, hi)) => Fit::OutOfRange(lo, hi),
-        },
-        (_, Operand::Hole(_)) => yes(kind.is_imm()),
-        (_, Operand::Label(_)) => yes(kind.is_rel()),
-        _ => Fit::No,
+        Operand::Imm(1) => IMM | One.bit(),
+        Operand::Imm(_) | Operand::Hole(_) => IMM,
+        Operand::Label(_) => OpKind::set(&[Rel8, Rel32]),
     }
 }
 
-/// The forms an instruction fits, kept inline: matching allocates nothing.
+/// Whether every immediate operand's value fits its position in `form`; else the range the first one that does
+/// not must be in, and its position. Kept out of line: the matcher's loop over forms stays small.
+#[inline(never)]
+fn immediates_fit(form: &Form, ops: &[Spanned<Operand<'_>>]) -> Result<(), (i128, i128, usize)> {
+    for (i, (kind, op)) in form.operands.iter().zip(ops).enumerate() {
+        if let Operand::Imm(v) = op.node
+            && kind.is_imm()
+        {
+            immediate(v, kind.imm_bits().unwrap_or(64), form).map_err(|(lo, hi)| (lo, hi, i))?;
+        }
+    }
+    Ok(())
+}
+
+/// The forms an instruction fits: a set of positions in its mnemonic's forms (at most 64 forms a mnemonic, which
+/// a table test checks). Matching allocates nothing.
 struct Candidates<'t> {
-    items: [Option<&'t Form>; 64],
-    len: usize,
+    forms: &'t [Form],
+    set: u64,
 }
 
 impl<'t> Candidates<'t> {
     fn iter(&self) -> impl Iterator<Item = &'t Form> + '_ {
-        self.items[..self.len].iter().flatten().copied()
+        let mut set = self.set;
+        std::iter::from_fn(move || {
+            let i = set.trailing_zeros() as usize;
+            set &= set.wrapping_sub(1);
+            self.forms.get(i)
+        })
     }
 
     fn is_empty(&self) -> bool {
-        self.len == 0
+        self.set == 0
     }
 
-    /// Keeps the forms `keep` accepts, in order.
+    /// Keeps the forms `keep` accepts.
     fn retain(&mut self, keep: impl Fn(&Form) -> bool) {
-        let mut n = 0;
-        for i in 0..self.len {
-            if let Some(f) = self.items[i]
-                && keep(f)
-            {
-                self.items[n] = Some(f);
-                n += 1;
+        let mut set = self.set;
+        while set != 0 {
+            let i = set.trailing_zeros() as usize;
+            set &= set - 1;
+            if !self.forms.get(i).is_some_and(&keep) {
+                self.set &= !(1 << i);
             }
         }
-        self.len = n;
     }
 }
 
@@ -184,24 +191,29 @@ pub fn select<'t, 's>(
     }
 
     // Forms the operands fit; meanwhile what went wrong with the others, for the error.
-    let mut fitting: [Option<&Form>; 64] = [None; 64];
-    let mut nfit = 0;
+    let mut kinds = [0u32; MAX_OPERANDS];
+    for (k, op) in kinds.iter_mut().zip(ops) {
+        *k = kinds_of(&op.node);
+    }
+    let has_imm = ops.iter().any(|o| matches!(o.node, Operand::Imm(_)));
+    let mut candidates = Candidates { forms, set: 0 };
     let mut range: Option<(i128, i128, usize)> = None; // widest range an out-of-range immediate missed
     let mut furthest = 0usize; // the operand where the best near-miss failed
-    for form in forms.iter().filter(|f| f.operands.len() == ops.len()) {
+    for (at, form) in forms.iter().enumerate().take(64) {
+        if form.operands.len() != ops.len() {
+            continue;
+        }
+        // The cheap test first: each operand can be the kind its position takes.
+        if let Some(i) = (0..ops.len()).find(|&i| kinds[i] & form.kind_bits[i] == 0) {
+            furthest = furthest.max(i);
+            continue;
+        }
         let mut ok = true;
-        for (i, (kind, op)) in form.operands.iter().zip(ops).enumerate() {
-            match fit(*kind, &op.node, form) {
-                Fit::Yes => continue,
-                Fit::No => furthest = furthest.max(i),
-                Fit::OutOfRange(lo, hi) => {
-                    if range.is_none_or(|(_, h, _)| hi > h) {
-                        range = Some((lo, hi, i));
-                    }
-                }
+        if has_imm && let Err((lo, hi, i)) = immediates_fit(form, ops) {
+            if range.is_none_or(|(_, h, _)| hi > h) {
+                range = Some((lo, hi, i));
             }
             ok = false;
-            break;
         }
         if ok && form.attrs.contains(Attrs::NOT_REG0) {
             let reg0 =
@@ -210,15 +222,10 @@ pub fn select<'t, 's>(
                 });
             ok = !reg0;
         }
-        if ok && nfit < fitting.len() {
-            fitting[nfit] = Some(form);
-            nfit += 1;
+        if ok {
+            candidates.set |= 1 << at;
         }
     }
-    let mut candidates = Candidates {
-        items: fitting,
-        len: nfit,
-    };
 
     if candidates.is_empty() {
         if let Some((min, max, i)) = range
@@ -277,18 +284,31 @@ pub fn select<'t, 's>(
         *slot = op.node;
     }
     let plain = &plain[..ops.len()];
+    // The shortest encoding wins, the first form among equals. Lengths are computed without encoding; only the
+    // winner is encoded (debug builds encode every candidate and check the computed lengths).
+    let common = CommonLen::of(plain);
+    let mut best: Option<(usize, &'t Form)> = None;
+    for form in candidates.iter() {
+        let len = common.len(form);
+        if cfg!(debug_assertions)
+            && let Ok(e) = encode::encode(form, plain, imm_for(form, ops), 0)
+        {
+            debug_assert_eq!(len, e.len(), "computed length of `{}`", form.text);
+        }
+        if best.is_none_or(|(b, _)| len < b) {
+            best = Some((len, form));
+        }
+    }
+    if let Some((_, form)) = best
+        && let Ok(e) = encode::encode(form, plain, imm_for(form, ops), 0)
+    {
+        return Ok(Selected::Encoded(e, form));
+    }
+    // The shortest cannot be encoded (`ah` next to a REX prefix): the shortest that can, else the first error.
     let mut best: Option<(Encoded<'s>, &'t Form)> = None;
     let mut first_error: Option<ErrorKind> = None;
     for form in candidates.iter() {
-        let imm = ops
-            .iter()
-            .zip(&form.operands)
-            .find_map(|(op, kind)| match op.node {
-                Operand::Imm(v) if kind.is_imm() => immediate(v, kind.imm_bits().unwrap_or(64), form).ok(),
-                _ => None,
-            })
-            .unwrap_or(0);
-        match encode::encode(form, plain, imm, 0) {
+        match encode::encode(form, plain, imm_for(form, ops), 0) {
             Ok(e) if best.is_none_or(|(b, _)| e.len() < b.len()) => best = Some((e, form)),
             Ok(_) => {}
             Err(e) => {
@@ -306,6 +326,60 @@ pub fn select<'t, 's>(
             err(kind, at)
         }
         (None, None) => Err(no_form(forms, mnemonic, ops, furthest)),
+    }
+}
+
+/// The immediate to encode for `form`: the value of the operand in its immediate position, checked against it.
+fn imm_for(form: &Form, ops: &[Spanned<Operand<'_>>]) -> i64 {
+    ops.iter()
+        .zip(&form.operands)
+        .find_map(|(op, kind)| match op.node {
+            Operand::Imm(v) if kind.is_imm() => immediate(v, kind.imm_bits().unwrap_or(64), form).ok(),
+            _ => None,
+        })
+        .unwrap_or(0)
+}
+
+/// What the encoded length of an instruction owes to its operands rather than its form: whether a REX prefix
+/// is needed even without REX.W, and the bytes a memory operand adds after ModRM (SIB and displacement).
+///
+/// Neither depends on the form: a register r8..r15 or `spl..dil` needs a REX prefix in any role, and the
+/// registers a form fixes (`al`, `cl`, `ax`, `eax`, `rax`) never do.
+struct CommonLen {
+    rex: bool,
+    mem: usize,
+}
+
+impl CommonLen {
+    fn of(ops: &[Operand<'_>]) -> CommonLen {
+        let mut common = CommonLen { rex: false, mem: 0 };
+        for op in ops {
+            match op {
+                Operand::Reg(r) => common.rex |= r.high_bit() || r.needs_rex(),
+                Operand::Mem(m) => {
+                    let e = encode::encode_mem(m);
+                    common.rex |= e.rex_x || e.rex_b;
+                    common.mem = usize::from(e.sib.is_some())
+                        + match e.disp {
+                            encode::Disp::None => 0,
+                            encode::Disp::Imm8(_) => 1,
+                            encode::Disp::Imm32(_) => 4,
+                        };
+                }
+                _ => {}
+            }
+        }
+        common
+    }
+
+    /// The length of the instruction encoded with `form`.
+    fn len(&self, form: &Form) -> usize {
+        let modrm = if form.modrm == ModRm::None { 0 } else { 1 + self.mem };
+        form.prefixes.len()
+            + usize::from(form.rex_w || self.rex)
+            + form.opcode.len()
+            + modrm
+            + usize::from(form.imm_bytes)
     }
 }
 

@@ -68,18 +68,17 @@ impl Size {
 
     /// Looks a size keyword up, ignoring ASCII case (`oword` is NASM's name for `xmmword`).
     pub fn from_keyword(word: &str) -> Option<Size> {
-        const KEYWORDS: [(&str, Size); 6] = [
-            ("byte", Size::Byte),
-            ("word", Size::Word),
-            ("dword", Size::Dword),
-            ("qword", Size::Qword),
-            ("xmmword", Size::Xmmword),
-            ("oword", Size::Xmmword),
+        use super::reg::{name_key, name_key_const as key};
+        const KEYWORDS: [(u64, Size); 6] = [
+            (key(b"qword"), Size::Qword),
+            (key(b"dword"), Size::Dword),
+            (key(b"byte"), Size::Byte),
+            (key(b"word"), Size::Word),
+            (key(b"xmmword"), Size::Xmmword),
+            (key(b"oword"), Size::Xmmword),
         ];
-        KEYWORDS
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(word))
-            .map(|&(_, s)| s)
+        let word = name_key(word.as_bytes())?;
+        KEYWORDS.iter().find(|&&(k, _)| k == word).map(|&(_, s)| s)
     }
 
     /// The size keyword as GNU as and objdump write it.

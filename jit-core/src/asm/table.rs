@@ -16,7 +16,8 @@
 //! Where GNU as has several encodings for one line, it picks the shortest, and the first row in this table among
 //! equals; the matcher does the same, so row order matters only between rows of equal length.
 
-use std::collections::HashMap;
+use super::keymap::KeyMap;
+use super::syntax::MAX_OPERANDS;
 use std::sync::OnceLock;
 
 /// One row of the table, as written.
@@ -814,6 +815,22 @@ impl OpKind {
     pub fn is_imm(self) -> bool {
         matches!(self, OpKind::Imm8 | OpKind::Imm16 | OpKind::Imm32 | OpKind::Imm64)
     }
+
+    /// This kind's bit in a set of kinds (`1 << discriminant`; there are fewer than 32 kinds).
+    pub const fn bit(self) -> u32 {
+        1 << self as u32
+    }
+
+    /// The set of these kinds, as [`OpKind::bit`]s.
+    pub const fn set(kinds: &[OpKind]) -> u32 {
+        let mut set = 0;
+        let mut i = 0;
+        while i < kinds.len() {
+            set |= kinds[i].bit();
+            i += 1;
+        }
+        set
+    }
 }
 
 /// How an operand is encoded: Intel's Op/En letters, one per operand that is not implicit.
@@ -873,12 +890,20 @@ pub struct Form {
     pub attrs: Attrs,
     /// Index of the row in [`ROWS`].
     pub row: usize,
+    /// The width of the operation, for checking immediates (see [`Form::operation_bits`]).
+    pub op_bits: u16,
+    /// Each operand's kind as an [`OpKind::bit`] (0 past the last operand), for the matcher's first, cheap test.
+    pub kind_bits: [u32; MAX_OPERANDS],
 }
 
 impl Form {
     /// The width of the operation, for checking immediates: that of the first general-purpose operand, else 64
     /// for `WIDTH64` rows, else the immediate's own.
     pub fn operation_bits(&self) -> u16 {
+        self.op_bits
+    }
+
+    fn compute_operation_bits(&self) -> u16 {
         self.operands
             .iter()
             .find_map(|k| k.gpr_bits())
@@ -987,7 +1012,7 @@ pub fn parse_row(index: usize, row: &Row) -> Result<Vec<Form>, String> {
     }
     check_form(&operands, &roles, modrm, plus_r, imm_bytes, rel, &opcode)?;
 
-    let base = Form {
+    let mut base = Form {
         mnemonic: mnemonic.to_ascii_lowercase(),
         text: row.instruction.to_string(),
         operands,
@@ -1000,7 +1025,16 @@ pub fn parse_row(index: usize, row: &Row) -> Result<Vec<Form>, String> {
         imm_bytes,
         attrs: row.attrs,
         row: index,
+        op_bits: 0,
+        kind_bits: [0; MAX_OPERANDS],
     };
+    base.op_bits = base.compute_operation_bits();
+    if base.operands.len() > MAX_OPERANDS {
+        return Err(format!("more than {MAX_OPERANDS} operands"));
+    }
+    for (bits, kind) in base.kind_bits.iter_mut().zip(&base.operands) {
+        *bits = kind.bit();
+    }
     let Some(stem) = base.mnemonic.strip_suffix("cc").filter(|_| plus_cc) else {
         if plus_cc || base.mnemonic.ends_with("cc") && base.mnemonic != "cc" {
             return Err("`cc` in the mnemonic and `+cc` in the opcode go together".into());
@@ -1075,9 +1109,24 @@ fn check_form(
 /// All forms, grouped by mnemonic.
 pub struct Table {
     forms: Vec<Form>,
-    by_mnemonic: HashMap<String, (usize, usize)>,
+    /// The range of each mnemonic's forms, by [`mnemonic_key`].
+    by_mnemonic: KeyMap<(u32, u32)>,
     /// Rows that did not parse (always empty; a unit test checks it).
     pub bad_rows: Vec<(usize, String)>,
+}
+
+/// A mnemonic of one to fifteen bytes as one integer, ASCII letters lowercased: the bytes, then the length in
+/// the low byte. Looking a mnemonic up compares integers, not strings.
+fn mnemonic_key(name: &str) -> Option<u128> {
+    let bytes = name.as_bytes();
+    if !(1..=15).contains(&bytes.len()) {
+        return None;
+    }
+    let mut key = [0u8; 16];
+    key[..bytes.len()].copy_from_slice(bytes);
+    key[..bytes.len()].make_ascii_lowercase();
+    key[15] = bytes.len() as u8;
+    Some(u128::from_be_bytes(key))
 }
 
 impl Table {
@@ -1098,14 +1147,20 @@ impl Table {
         }
         // Stable: rows of one mnemonic keep their table order, which breaks ties between equal lengths.
         forms.sort_by(|a, b| a.mnemonic.cmp(&b.mnemonic));
-        let mut by_mnemonic = HashMap::new();
+        let mut by_mnemonic = Vec::new();
         let mut start = 0;
         for i in 1..=forms.len() {
             if i == forms.len() || forms[i].mnemonic != forms[start].mnemonic {
-                by_mnemonic.insert(forms[start].mnemonic.clone(), (start, i));
+                match mnemonic_key(&forms[start].mnemonic) {
+                    // The matcher keeps a mnemonic's fitting forms as a 64-bit set.
+                    Some(_) if i - start > 64 => bad_rows.push((forms[start].row, "more than 64 forms".into())),
+                    Some(key) => by_mnemonic.push((key, (start as u32, i as u32))),
+                    None => bad_rows.push((forms[start].row, "mnemonic longer than 15 bytes".into())),
+                }
                 start = i;
             }
         }
+        let by_mnemonic = KeyMap::new(by_mnemonic);
         Table {
             forms,
             by_mnemonic,
@@ -1115,17 +1170,8 @@ impl Table {
 
     /// The forms of a mnemonic (any case); empty if it is unknown.
     pub fn forms(&self, mnemonic: &str) -> &[Form] {
-        let mut buf = [0u8; 16];
-        let Some(lower) = buf.get_mut(..mnemonic.len()) else {
-            return &[];
-        };
-        lower.copy_from_slice(mnemonic.as_bytes());
-        lower.make_ascii_lowercase();
-        let Ok(lower) = std::str::from_utf8(lower) else {
-            return &[];
-        };
-        match self.by_mnemonic.get(lower) {
-            Some(&(a, b)) => &self.forms[a..b],
+        match mnemonic_key(mnemonic).and_then(|key| self.by_mnemonic.get(key)) {
+            Some((a, b)) => &self.forms[a as usize..b as usize],
             None => &[],
         }
     }

@@ -1,0 +1,188 @@
+//! Text assembly throughput (issue 6, item 2): `rustyjit asm FILE --format hex` against GNU as (`as --64`) on the
+//! same generated file, whole process to whole process, and the library's `assemble` on the same text in-process.
+//!
+//! Reproduce: `cargo bench --bench asm`. Target: rustyjit ≥ 20× GNU as's speed at 200,000 lines.
+//!
+//! The input mixes the common instructions of compiled code in equal thirds: ALU register/register (`add rax,
+//! rcx`), register/immediate (`sub ebx, 1000`) and loads with a displacement (`mov rdx, qword ptr [rsi + 24]`),
+//! drawn with a fixed seed. Before timing, each size is assembled once by both and the bytes compared (`objcopy`
+//! extracts GNU's `.text`).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::LazyLock;
+
+fn main() {
+    divan::main();
+}
+
+const SIZES: [usize; 5] = [1_000, 10_000, 100_000, 200_000, 1_000_000];
+
+const REG64: [&str; 16] = [
+    "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
+];
+const REG32: [&str; 16] = [
+    "eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "r8d", "r9d", "r10d", "r11d", "r12d", "r13d", "r14d",
+    "r15d",
+];
+const ALU: [&str; 9] = ["add", "sub", "and", "or", "xor", "cmp", "adc", "sbb", "mov"];
+
+/// splitmix64: a small, fixed-seed generator so every run assembles the same text.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[(self.next() % items.len() as u64) as usize]
+    }
+}
+
+/// `n` lines of the mix, one instruction a line.
+fn source(n: usize) -> String {
+    let mut rng = Rng(0x5eed);
+    let mut text = String::with_capacity(n * 28);
+    for i in 0..n {
+        let regs = if rng.next() % 4 == 0 { &REG32 } else { &REG64 };
+        let op = rng.pick(&ALU);
+        let dst = rng.pick(regs);
+        match i % 3 {
+            0 => writeln!(text, "{op} {dst}, {}", rng.pick(regs)),
+            1 => {
+                let imm = match rng.next() % 3 {
+                    0 => rng.next() % 128,
+                    1 => rng.next() % 100_000,
+                    _ => rng.next() % 0x7fff_ffff,
+                };
+                writeln!(text, "{op} {dst}, {imm}")
+            }
+            _ => {
+                let ptr = if regs[0] == "eax" { "dword" } else { "qword" };
+                let disp = (rng.next() % 512) as i64 * 8 - 2048;
+                let (sign, disp) = if disp < 0 { ('-', -disp) } else { ('+', disp) };
+                writeln!(text, "mov {dst}, {ptr} ptr [{} {sign} {disp}]", rng.pick(&REG64))
+            }
+        }
+        .expect("writing to a String");
+    }
+    text
+}
+
+/// The generated inputs of one size: rustyjit's file, GNU as's (the same lines after `.intel_syntax noprefix`).
+struct Input {
+    text: String,
+    ours: PathBuf,
+    gnu: PathBuf,
+    object: PathBuf,
+}
+
+static DIR: LazyLock<PathBuf> = LazyLock::new(|| {
+    let dir = std::env::temp_dir().join(format!("rustyjit-bench-asm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory for the bench inputs");
+    dir
+});
+
+static INPUTS: LazyLock<Vec<Input>> = LazyLock::new(|| {
+    SIZES
+        .iter()
+        .map(|&n| {
+            let text = source(n);
+            let ours = DIR.join(format!("{n}.s"));
+            let gnu = DIR.join(format!("{n}.gnu.s"));
+            std::fs::write(&ours, &text).expect("writing the bench input");
+            std::fs::write(&gnu, format!(".intel_syntax noprefix\n{text}")).expect("writing the bench input");
+            let input = Input {
+                text,
+                ours,
+                gnu,
+                object: DIR.join(format!("{n}.o")),
+            };
+            check_same_bytes(&input);
+            input
+        })
+        .collect()
+});
+
+fn input(n: usize) -> &'static Input {
+    INPUTS
+        .iter()
+        .find(|i| i.ours.ends_with(format!("{n}.s")))
+        .expect("a generated size")
+}
+
+fn rustyjit(input: &Path, stdout: Stdio) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_rustyjit"))
+        .arg("asm")
+        .arg(input)
+        .args(["--format", "hex"])
+        .stdout(stdout)
+        .spawn()
+        .expect("starting rustyjit")
+}
+
+fn gnu_as(input: &Input) {
+    let status = Command::new("as")
+        .args(["--64", "-o"])
+        .arg(&input.object)
+        .arg(&input.gnu)
+        .status()
+        .expect("starting GNU as");
+    assert!(status.success(), "GNU as failed on {}", input.gnu.display());
+}
+
+/// Both assemblers produce the same bytes for `input`.
+fn check_same_bytes(input: &Input) {
+    let out = rustyjit(&input.ours, Stdio::piped())
+        .wait_with_output()
+        .expect("running rustyjit");
+    assert!(out.status.success(), "rustyjit asm failed on {}", input.ours.display());
+    let hex: String = String::from_utf8(out.stdout)
+        .expect("hex output")
+        .split_whitespace()
+        .collect();
+    let ours: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex digits"))
+        .collect();
+    gnu_as(input);
+    let text = input.object.with_extension("bin");
+    let status = Command::new("objcopy")
+        .args(["-O", "binary", "--only-section=.text"])
+        .arg(&input.object)
+        .arg(&text)
+        .status()
+        .expect("starting objcopy");
+    assert!(status.success());
+    let gnu = std::fs::read(&text).expect("GNU's .text");
+    assert!(ours == gnu, "rustyjit and GNU as differ on {}", input.ours.display());
+}
+
+/// `rustyjit asm FILE --format hex`, output to /dev/null.
+#[divan::bench(args = SIZES, sample_count = 10, sample_size = 1)]
+fn rustyjit_process(n: usize) {
+    let input = input(n);
+    let status = rustyjit(&input.ours, Stdio::null()).wait().expect("running rustyjit");
+    assert!(status.success());
+}
+
+/// `as --64 -o FILE.o FILE.s`.
+#[divan::bench(args = SIZES, sample_count = 10, sample_size = 1)]
+fn gnu_as_process(n: usize) {
+    gnu_as(input(n));
+}
+
+/// `jit_core::assemble` on the same text, in this process.
+#[divan::bench(args = SIZES, sample_count = 10, sample_size = 1)]
+fn assemble_in_process(bencher: divan::Bencher, n: usize) {
+    let text = &input(n).text;
+    bencher
+        .counter(divan::counter::ItemsCount::new(n))
+        .bench(|| rustyjit::assemble(divan::black_box(text)).expect("the bench input assembles"));
+}
