@@ -9,6 +9,10 @@ impl Code {
     /// Copies the bytes onto fresh page-aligned pages filled with `0xC3` (`ret`) and makes them read+execute only.
     /// Empty code is fine: it is just `ret`.
     ///
+    /// Each load costs an allocation and two `mprotect`s (one here, one when the [`JitFn`] drops), and each live
+    /// `JitFn` takes two of the process's memory mappings, whose default limit (`vm.max_map_count`, 65,530) allows
+    /// about 32,000 at once. For many functions, load them into an [`Arena`](crate::Arena) instead.
+    ///
     /// # Errors
     ///
     /// [`MemError::Libc`] when a libc call fails, [`MemError::ExecForbidden`] when the system forbids executable
@@ -83,30 +87,10 @@ impl JitFn {
     /// assert_eq!(unsafe { f.call(&[50, 8]) }, 42);
     /// # Ok::<(), jit_core::MemError>(())
     /// ```
+    #[inline]
     pub unsafe fn call(&self, args: &[i64]) -> i64 {
-        assert!(
-            args.len() <= Self::MAX_ARGS,
-            "JitFn::call passes at most {} arguments, but {} were given",
-            Self::MAX_ARGS,
-            args.len()
-        );
-        let mut regs = [0; Self::MAX_ARGS];
-        regs[..args.len()].copy_from_slice(args);
-        let [rdi, rsi, rdx, rcx, r8, r9] = regs;
-        #[cfg(target_arch = "x86_64")]
-        {
-            type Six = extern "sysv64" fn(i64, i64, i64, i64, i64, i64) -> i64;
-            // SAFETY: the caller promises a System V function of at most six integer arguments returning in rax;
-            // passing unused registers is harmless to it.
-            let f = unsafe { self.as_fn::<Six>() };
-            f(rdi, rsi, rdx, rcx, r8, r9)
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            let _ = (rdi, rsi, rdx, rcx, r8, r9);
-            // No JitFn exists on this host: the memory type has no values here.
-            match self.memory.region {}
-        }
+        // SAFETY: the memory holds the code, read+execute, while `self` lives; the caller promises the rest.
+        unsafe { call_six(self.as_ptr(), args, "JitFn::call", self.memory.region.callable()) }
     }
 
     /// The code as a function pointer of type `F`, such as `extern "sysv64" fn(f64, f64) -> f64`, for signatures
@@ -128,7 +112,7 @@ impl JitFn {
     /// ```
     pub unsafe fn as_fn<F: JitSignature>(&self) -> F {
         // SAFETY: the caller promises that `F` is the code's signature; the pointer is the code's first byte.
-        unsafe { <F as sealed::FromPtr>::from_ptr(self.as_ptr()) }
+        unsafe { fn_from_ptr(self.as_ptr()) }
     }
 
     /// The address of the code's first byte.
@@ -189,6 +173,62 @@ impl JitFn {
         let end = self.code.len().max(1).next_multiple_of(Dump::BYTES_PER_LINE);
         &self.memory.as_slice()[..end]
     }
+}
+
+/// Calls the code at `ptr` with `args` in `rdi`, `rsi`, `rdx`, `rcx`, `r8`, `r9` (missing ones are 0) and returns
+/// `rax`: the one six-register call behind [`JitFn::call`] and [`ArenaFn::call`](super::ArenaFn::call). `caller`
+/// names the method in the panic message; `callable` proves that code can run on this host.
+///
+/// # Safety
+///
+/// `ptr` must be the first byte of executable code with the duties listed at [`JitFn::call`].
+///
+/// # Panics
+///
+/// When `args` has more than [`JitFn::MAX_ARGS`] values.
+#[inline]
+pub(super) unsafe fn call_six(ptr: *const u8, args: &[i64], caller: &'static str, callable: sys::Callable) -> i64 {
+    if args.len() > JitFn::MAX_ARGS {
+        too_many_args(caller, args.len());
+    }
+    let mut regs = [0; JitFn::MAX_ARGS];
+    regs[..args.len()].copy_from_slice(args);
+    let [rdi, rsi, rdx, rcx, r8, r9] = regs;
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    {
+        let _ = callable;
+        type Six = extern "sysv64" fn(i64, i64, i64, i64, i64, i64) -> i64;
+        // SAFETY: the caller promises a System V function of at most six integer arguments returning in rax at
+        // `ptr`; passing unused registers is harmless to it.
+        let f = unsafe { <Six as sealed::FromPtr>::from_ptr(ptr) };
+        f(rdi, rsi, rdx, rcx, r8, r9)
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    {
+        let _ = (ptr, rdi, rsi, rdx, rcx, r8, r9);
+        // No code can be loaded on this host: the proof has no values here.
+        match callable {}
+    }
+}
+
+/// The code at `ptr` as a function pointer of type `F`.
+///
+/// # Safety
+///
+/// `ptr` must be the first byte of code with signature `F`.
+pub(super) unsafe fn fn_from_ptr<F: JitSignature>(ptr: *const u8) -> F {
+    // SAFETY: forwarded to the caller.
+    unsafe { <F as sealed::FromPtr>::from_ptr(ptr) }
+}
+
+/// The panic of [`call_six`], out of the way of the call itself.
+#[cold]
+#[inline(never)]
+fn too_many_args(caller: &str, given: usize) -> ! {
+    panic!(
+        "{caller} passes at most {} arguments, but {given} were given",
+        JitFn::MAX_ARGS
+    )
 }
 
 /// A function-pointer type that loaded code can be called through: `extern "sysv64" fn(A, B, ...) -> R` with up

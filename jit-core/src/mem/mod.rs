@@ -6,6 +6,7 @@
 //!   or executable, never both, and the types say which.
 //! - [`Code::load`](crate::Code::load) copies assembled code onto fresh sealed pages and returns a [`JitFn`], which
 //!   calls it with the System V calling convention and frees the pages on drop.
+//! - [`Arena`] packs many functions onto shared pages and seals them a batch at a time; [`ArenaFn`] calls one.
 //! - [`Dump`] shows memory as a debugger's `memory read` does.
 //!
 //! Systems that forbid executable heap memory (`prctl(PR_SET_MDWE)`, SELinux's `execheap`) refuse the `mprotect`.
@@ -16,6 +17,7 @@
 //! Machine code runs only on x86-64 Linux. On other hosts [`JitMemory::new`] and `load` return
 //! [`MemError::UnsupportedHost`] and no memory is ever made executable; assembling works everywhere.
 
+mod arena;
 mod call;
 mod dump;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
@@ -24,6 +26,7 @@ mod sys;
 #[path = "unsupported.rs"]
 mod sys;
 
+pub use arena::{Arena, ArenaFn};
 pub use call::{Arg, JitFn, JitSignature, Ret};
 pub use dump::Dump;
 
@@ -71,6 +74,19 @@ impl fmt::Display for MemError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let os = |errno: i32| std::io::Error::from_raw_os_error(errno);
         match self {
+            MemError::Libc {
+                call: "mprotect",
+                errno,
+            } if os(*errno).kind() == std::io::ErrorKind::OutOfMemory => {
+                write!(
+                    f,
+                    "The libc call `mprotect` failed: {}. The process has most likely reached its limit of memory \
+                     mappings (`vm.max_map_count`, 65530 by default): every function loaded with `Code::load` and \
+                     still alive takes two. Load many functions into one `Arena` instead, or raise the limit with \
+                     `sysctl vm.max_map_count`.",
+                    os(*errno)
+                )
+            }
             MemError::Libc { call, errno } => write!(
                 f,
                 "The libc call `{call}` failed: {}. Executable memory could not be set up; check the process's \

@@ -4,21 +4,61 @@
 
 use super::MemError;
 use libc::{PROT_EXEC, PROT_READ, PROT_WRITE, c_int};
+use std::ops::Range;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::ptr::{self, NonNull};
 use std::slice;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// The `ret` instruction, which fills every byte that is not code.
 const RET: u8 = 0xc3;
 
-/// The system's page size, from `sysconf(_SC_PAGESIZE)`.
+/// The page size once read; 0 until then.
+static PAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
+
+/// Set once the system has refused to make heap memory executable (`EACCES` or `EPERM`). That never changes back
+/// within a process (MDWE cannot be turned off, nor a SELinux domain left), so from then on the memfd fallback is
+/// used at once, without another refused `mprotect`.
+static EXEC_HEAP_FORBIDDEN: AtomicBool = AtomicBool::new(false);
+
+/// The system's page size, from `sysconf(_SC_PAGESIZE)`, read once per process.
 pub(super) fn page_size() -> Result<usize, MemError> {
-    // SAFETY: sysconf only reads a configuration value.
-    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    match usize::try_from(size) {
-        Ok(size) if size > 0 => Ok(size),
-        _ => Err(last_error("sysconf(_SC_PAGESIZE)")),
+    match PAGE_SIZE.load(Ordering::Relaxed) {
+        0 => {
+            // SAFETY: sysconf only reads a configuration value.
+            let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+            match usize::try_from(size) {
+                Ok(size) if size > 0 => {
+                    PAGE_SIZE.store(size, Ordering::Relaxed);
+                    Ok(size)
+                }
+                _ => Err(last_error("sysconf(_SC_PAGESIZE)")),
+            }
+        }
+        size => Ok(size),
     }
+}
+
+/// The `errno` of a refused attempt to make heap memory executable, remembered for the rest of the process.
+fn forbidden(err: &MemError) -> Option<i32> {
+    match *err {
+        MemError::Libc {
+            errno: errno @ (libc::EACCES | libc::EPERM),
+            ..
+        } => {
+            EXEC_HEAP_FORBIDDEN.store(true, Ordering::Relaxed);
+            Some(errno)
+        }
+        _ => None,
+    }
+}
+
+/// The memfd fallback of `len` bytes holding `code`, or the error that says both ways failed.
+fn fallback(len: usize, code: &[u8], errno: i32) -> Result<(Mapping, Mapping), MemError> {
+    memfd(len, code).map_err(|fallback| MemError::ExecForbidden {
+        errno,
+        fallback: Box::new(fallback),
+    })
 }
 
 /// The error for a libc call that just failed and set `errno`.
@@ -33,6 +73,10 @@ fn last_error(call: &'static str) -> MemError {
 /// They are heap pages made executable with `mprotect`. When the system refuses that (`EACCES` or `EPERM`: MDWE,
 /// SELinux `execheap`), they are a memfd mapped twice; the read+write view comes back too when `writable`.
 pub(super) fn place(len: usize, code: &[u8], writable: bool) -> Result<(Region, Option<Mapping>), MemError> {
+    if EXEC_HEAP_FORBIDDEN.load(Ordering::Relaxed) {
+        let (exec, write) = fallback(len, code, libc::EACCES)?;
+        return Ok((Region::Memfd(exec), writable.then_some(write)));
+    }
     let block = Block::new(len, page_size()?)?;
     // SAFETY: the block is `len` bytes that only it owns, still read+write as malloc made them.
     fill(unsafe { slice::from_raw_parts_mut(block.ptr.as_ptr(), len) }, code);
@@ -43,19 +87,41 @@ pub(super) fn place(len: usize, code: &[u8], writable: bool) -> Result<(Region, 
     };
     match block.protect(prot) {
         Ok(()) => Ok((Region::Heap(block), None)),
-        Err(MemError::Libc {
-            errno: errno @ (libc::EACCES | libc::EPERM),
-            ..
-        }) => {
+        Err(err) => {
+            let errno = forbidden(&err).ok_or(err)?;
             drop(block);
-            let (exec, write) = memfd(len, code).map_err(|fallback| MemError::ExecForbidden {
-                errno,
-                fallback: Box::new(fallback),
-            })?;
+            let (exec, write) = fallback(len, code, errno)?;
             Ok((Region::Memfd(exec), writable.then_some(write)))
         }
-        Err(err) => Err(err),
     }
+}
+
+/// `len` bytes (whole pages) of `0xC3` (`ret`) to write code into piece by piece and make executable by page
+/// ranges with [`Region::protect`]: `(region, None)` for heap pages, read+write until protected, or, where the
+/// system forbids executable heap memory, `(read+execute view, Some(read+write view))` of a memfd.
+///
+/// With `check_exec`, whether heap pages may become executable is tried first on the block's first page
+/// (read+execute, then read+write again), so that code is not written where it could never be sealed. Once the
+/// system has refused, every later call uses the memfd at once.
+pub(super) fn writable(len: usize, check_exec: bool) -> Result<(Region, Option<Mapping>), MemError> {
+    if EXEC_HEAP_FORBIDDEN.load(Ordering::Relaxed) {
+        let (exec, write) = fallback(len, &[], libc::EACCES)?;
+        return Ok((Region::Memfd(exec), Some(write)));
+    }
+    let page = page_size()?;
+    let block = Block::new(len, page)?;
+    if check_exec {
+        if let Err(err) = block.protect_range(0..page, PROT_READ | PROT_EXEC) {
+            let errno = forbidden(&err).ok_or(err)?;
+            drop(block);
+            let (exec, write) = fallback(len, &[], errno)?;
+            return Ok((Region::Memfd(exec), Some(write)));
+        }
+        block.protect_range(0..page, PROT_READ | PROT_WRITE)?;
+    }
+    // SAFETY: the block is `len` bytes that only it owns, read+write again.
+    fill(unsafe { slice::from_raw_parts_mut(block.ptr.as_ptr(), len) }, &[]);
+    Ok((Region::Heap(block), None))
 }
 
 /// Writes `code` at the start of `bytes` and `0xC3` (`ret`) over the rest.
@@ -127,7 +193,27 @@ impl Region {
             Region::Memfd(_) => Ok(()),
         }
     }
+
+    /// Makes the pages `range` (byte offsets, whole pages within the region) read+execute when `exec`, read+write
+    /// otherwise. A memfd's executable view stays as it is: it is written through the other view.
+    pub(super) fn protect(&self, range: Range<usize>, exec: bool) -> Result<(), MemError> {
+        match self {
+            Region::Heap(block) if exec => block.protect_range(range, PROT_READ | PROT_EXEC),
+            Region::Heap(block) => block.protect_range(range, PROT_READ | PROT_WRITE),
+            Region::Memfd(_) => Ok(()),
+        }
+    }
+
+    /// The proof, for handles to code in this region, that code can be called on this host.
+    pub(super) fn callable(&self) -> Callable {
+        Callable(())
+    }
 }
+
+/// Carried by handles to loaded code as proof that code can be called on this host; on other hosts the type has
+/// no values.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Callable(());
 
 /// Whole pages from `posix_memalign`. Drop makes them read+write again before `free`: glibc writes into freed
 /// blocks, and freeing read+execute memory would crash.
@@ -159,8 +245,15 @@ impl Block {
     }
 
     fn protect(&self, prot: c_int) -> Result<(), MemError> {
-        // SAFETY: the range is whole pages of this block, which only it owns and nothing borrows across this call.
-        match unsafe { libc::mprotect(self.ptr.as_ptr().cast(), self.len, prot) } {
+        self.protect_range(0..self.len, prot)
+    }
+
+    /// Sets the protection of the byte range `range` (whole pages) of the block.
+    fn protect_range(&self, range: Range<usize>, prot: c_int) -> Result<(), MemError> {
+        debug_assert!(range.start <= range.end && range.end <= self.len);
+        // SAFETY: the range is whole pages of this block (callers pass page multiples within it), which only it
+        // owns; whoever reads or writes them does so around this call, never across it.
+        match unsafe { libc::mprotect(self.ptr.as_ptr().add(range.start).cast(), range.len(), prot) } {
             0 => Ok(()),
             _ => Err(last_error("mprotect")),
         }

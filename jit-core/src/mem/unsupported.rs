@@ -2,6 +2,7 @@
 //! can be allocated, so the types below have no values and no code is ever made executable.
 
 use super::MemError;
+use std::ops::Range;
 use std::ptr::NonNull;
 
 /// Has no values on this host.
@@ -11,6 +12,10 @@ pub(super) enum Region {}
 /// Has no values on this host.
 #[derive(Debug)]
 pub(super) enum Mapping {}
+
+/// Has no values on this host: nothing can be called.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Callable {}
 
 impl Region {
     pub(super) fn ptr(&self) -> NonNull<u8> {
@@ -22,6 +27,14 @@ impl Region {
     }
 
     pub(super) fn seal(&self) -> Result<(), MemError> {
+        match *self {}
+    }
+
+    pub(super) fn protect(&self, _range: Range<usize>, _exec: bool) -> Result<(), MemError> {
+        match *self {}
+    }
+
+    pub(super) fn callable(&self) -> Callable {
         match *self {}
     }
 }
@@ -37,5 +50,9 @@ pub(super) fn page_size() -> Result<usize, MemError> {
 }
 
 pub(super) fn place(_len: usize, _code: &[u8], _writable: bool) -> Result<(Region, Option<Mapping>), MemError> {
+    Err(MemError::UnsupportedHost)
+}
+
+pub(super) fn writable(_len: usize, _check_exec: bool) -> Result<(Region, Option<Mapping>), MemError> {
     Err(MemError::UnsupportedHost)
 }
