@@ -8,72 +8,18 @@
 //! drawn with a fixed seed. Before timing, each size is assembled once by both and the bytes compared (`objcopy`
 //! extracts GNU's `.text`).
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::LazyLock;
+
+mod common;
+use common::source;
 
 fn main() {
     divan::main();
 }
 
 const SIZES: [usize; 5] = [1_000, 10_000, 100_000, 200_000, 1_000_000];
-
-const REG64: [&str; 16] = [
-    "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
-];
-const REG32: [&str; 16] = [
-    "eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "r8d", "r9d", "r10d", "r11d", "r12d", "r13d", "r14d",
-    "r15d",
-];
-const ALU: [&str; 9] = ["add", "sub", "and", "or", "xor", "cmp", "adc", "sbb", "mov"];
-
-/// splitmix64: a small, fixed-seed generator so every run assembles the same text.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[(self.next() % items.len() as u64) as usize]
-    }
-}
-
-/// `n` lines of the mix, one instruction a line.
-fn source(n: usize) -> String {
-    let mut rng = Rng(0x5eed);
-    let mut text = String::with_capacity(n * 28);
-    for i in 0..n {
-        let regs = if rng.next() % 4 == 0 { &REG32 } else { &REG64 };
-        let op = rng.pick(&ALU);
-        let dst = rng.pick(regs);
-        match i % 3 {
-            0 => writeln!(text, "{op} {dst}, {}", rng.pick(regs)),
-            1 => {
-                let imm = match rng.next() % 3 {
-                    0 => rng.next() % 128,
-                    1 => rng.next() % 100_000,
-                    _ => rng.next() % 0x7fff_ffff,
-                };
-                writeln!(text, "{op} {dst}, {imm}")
-            }
-            _ => {
-                let ptr = if regs[0] == "eax" { "dword" } else { "qword" };
-                let disp = (rng.next() % 512) as i64 * 8 - 2048;
-                let (sign, disp) = if disp < 0 { ('-', -disp) } else { ('+', disp) };
-                writeln!(text, "mov {dst}, {ptr} ptr [{} {sign} {disp}]", rng.pick(&REG64))
-            }
-        }
-        .expect("writing to a String");
-    }
-    text
-}
 
 /// The generated inputs of one size: rustyjit's file, GNU as's (the same lines after `.intel_syntax noprefix`).
 struct Input {

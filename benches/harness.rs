@@ -1,13 +1,45 @@
-//! Harness benchmark: 10,000 generated vector cases run with isolation (the forked worker, as `rustyjit run`
-//! does) against the same cases called in-process without isolation. Reproduce: `cargo bench --bench harness`.
-//! Target (issues 5 and 6): isolation ≤ 2 s wall for 10,000 cases, and ≤ 1.5× the in-process run.
+//! Harness benchmark: N generated vector cases run with isolation (the forked worker, as `rustyjit run` does)
+//! against the same cases called in-process without isolation, for N = 1,000 to 1,000,000. Both sides run in the
+//! same bench process, so their ratio holds on a noisy machine. Parsing and assembling the cases is done once per
+//! N, outside the timed part, and each side's results are checked once, also outside it.
+//!
+//! Reproduce: `cargo bench --bench harness`. Target (issue 6, item 4): isolation ≤ 1.5× the in-process run and
+//! ≤ 2 s wall for 10,000 cases; item 6: both grow linearly with N.
 
-use rustyjit::vectors::{Outcome, VectorFile, run_cases};
+use rustyjit::vectors::{Case, Outcome, VectorFile, run_cases};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
 
+fn main() {
+    divan::main();
+}
+
+/// One group per case count, so each count's two sides run one after the other (groups run in the natural order
+/// of their names: 1,000 first) and a count's cases are the only ones in memory while it runs: a fork copies
+/// the page tables of the whole harness, so cases of another count left in memory would slow the isolated side.
+macro_rules! sizes {
+    ($($group:ident: $n:expr),* $(,)?) => {$(
+        mod $group {
+            /// With isolation: every case in a forked worker, as `rustyjit run` does.
+            #[divan::bench(sample_count = 5, sample_size = 1)]
+            fn isolated(bencher: divan::Bencher) {
+                super::isolated(bencher, $n);
+            }
+
+            /// The same cases in-process without isolation: load and call each in a loop.
+            #[divan::bench(sample_count = 5, sample_size = 1)]
+            fn in_process(bencher: divan::Bencher) {
+                super::in_process(bencher, $n);
+            }
+        }
+    )*};
+}
+
+sizes!(cases_1000: 1_000, cases_10000: 10_000, cases_100000: 100_000, cases_1000000: 1_000_000);
+
+/// `n` generated cases, each a small function of its two arguments with a known result.
 fn cases_text(n: usize) -> String {
-    let mut text = String::new();
+    let mut text = String::with_capacity(n * 120);
     for i in 0..n {
         text.push_str(&format!(
             "[[case]]\nname = \"c{i}\"\nasm = \"mov rax, rdi; add rax, {}; imul rax, rsi; ret\"\nargs = [{i}, 3]\nreturns = {}\n\n",
@@ -18,46 +50,55 @@ fn cases_text(n: usize) -> String {
     text
 }
 
-fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
-    let mut best = Duration::MAX;
-    let mut last = None;
-    for _ in 0..runs {
-        let t = Instant::now();
-        let out = f();
-        best = best.min(t.elapsed());
-        last = Some(out);
+/// The parsed and assembled cases for `n`: built on first use, kept while benches ask for the same `n`, dropped
+/// when they move on to another.
+fn cases(n: usize) -> Arc<VectorFile> {
+    static CURRENT: Mutex<Option<(usize, Arc<VectorFile>)>> = Mutex::new(None);
+    let mut current = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((m, file)) = current.as_ref()
+        && *m == n
+    {
+        return file.clone();
     }
-    (best, last.expect("at least one run"))
+    *current = None;
+    let file = VectorFile::parse(Path::new("bench.toml"), &cases_text(n));
+    assert!(file.errors.is_empty(), "{:?}", file.errors.first());
+    assert!(file.cases.iter().all(|c| c.code.is_ok()), "every case assembles");
+    let file = Arc::new(file);
+    *current = Some((n, file.clone()));
+    file
 }
 
-fn main() {
-    for n in [1_000, 10_000, 100_000] {
-        let text = cases_text(n);
-        let (parse, file) = best_of(3, || VectorFile::parse(Path::new("bench.toml"), &text));
-        assert!(file.errors.is_empty());
-        let (isolated, outcomes) = best_of(3, || run_cases(&file.cases));
-        for (case, outcome) in file.cases.iter().zip(&outcomes) {
-            let Outcome::Returned { regs, .. } = outcome else {
-                panic!("{}: {outcome:?}", case.name)
-            };
-            assert_eq!(Some(regs[0] as i64), case.expect.returns, "{}", case.name);
-        }
-        let (in_process, sum) = best_of(3, || {
-            let mut sum = 0i64;
-            for case in &file.cases {
-                let f = case.code.as_ref().expect("assembled").load().expect("load");
-                // SAFETY: the generated code is a System V function of two integer arguments.
-                sum = sum.wrapping_add(unsafe { f.call(&[case.regs[7] as i64, case.regs[6] as i64]) });
-            }
-            sum
-        });
-        std::hint::black_box(sum);
-        println!(
-            "{n:>7} cases: parse+assemble {:>8.1} ms | isolated run {:>8.1} ms | in-process {:>8.1} ms | ratio {:.2}x",
-            parse.as_secs_f64() * 1e3,
-            isolated.as_secs_f64() * 1e3,
-            in_process.as_secs_f64() * 1e3,
-            isolated.as_secs_f64() / in_process.as_secs_f64()
-        );
+/// The in-process side: load each case's code on fresh pages and call it, no isolation. The sum of the results.
+fn call_all(cases: &[Case]) -> i64 {
+    let mut sum = 0i64;
+    for case in cases {
+        let Ok(code) = &case.code else { continue };
+        let f = code.load().expect("load");
+        // SAFETY: the generated code is a System V function of two integer arguments (rdi, rsi) that returns.
+        sum = sum.wrapping_add(unsafe { f.call(&[case.regs[7] as i64, case.regs[6] as i64]) });
     }
+    sum
+}
+
+fn isolated(bencher: divan::Bencher, n: usize) {
+    let file = cases(n);
+    let cases = &file.cases[..];
+    for (case, outcome) in cases.iter().zip(&run_cases(cases)) {
+        let Outcome::Returned { regs, .. } = outcome else {
+            panic!("{}: {outcome:?}", case.name)
+        };
+        assert_eq!(Some(regs[0] as i64), case.expect.returns, "{}", case.name);
+    }
+    bencher.bench_local(|| run_cases(divan::black_box(cases)));
+}
+
+fn in_process(bencher: divan::Bencher, n: usize) {
+    let file = cases(n);
+    let cases = &file.cases[..];
+    let want = cases
+        .iter()
+        .fold(0i64, |sum, c| sum.wrapping_add(c.expect.returns.expect("returns")));
+    assert_eq!(call_all(cases), want);
+    bencher.bench_local(|| call_all(divan::black_box(cases)));
 }
