@@ -126,6 +126,8 @@ struct Assembler<'s> {
     buf: Vec<u8>,
     errors: Vec<AsmError>,
     labels: HashMap<&'s str, usize>,
+    /// The number of jumps to labels: without any, the code is `buf` as it is.
+    jumps: usize,
 }
 
 impl<'s> Assembler<'s> {
@@ -175,7 +177,7 @@ impl<'s> Assembler<'s> {
                     match select::select(table.forms(mnemonic.node), mnemonic, ops) {
                         Ok(Selected::Encoded(e, _)) => {
                             let start = self.buf.len() as u32;
-                            self.buf.extend_from_slice(e.bytes());
+                            e.append_to(&mut self.buf);
                             let len = e.len() as u32;
                             self.items.push(Item::Bytes {
                                 start,
@@ -189,6 +191,7 @@ impl<'s> Assembler<'s> {
                                 label_spans.push((label, op.span));
                             }
                             let is_short = short.is_some();
+                            self.jumps += 1;
                             self.items.push(Item::Jump {
                                 short,
                                 long,
@@ -282,7 +285,7 @@ impl<'s> Assembler<'s> {
         }
     }
 
-    fn emit(self, src: &str, offsets: &[u64]) -> Result<Assembly, AsmErrors> {
+    fn emit(mut self, src: &str, offsets: &[u64]) -> Result<Assembly, AsmErrors> {
         let total = offsets.last().copied().unwrap_or(0);
         if total > u64::from(u32::MAX) {
             let span = Span::default();
@@ -291,7 +294,14 @@ impl<'s> Assembler<'s> {
                 span,
             }]));
         }
-        let mut bytes = Vec::with_capacity(total as usize);
+        // Without jumps every item's bytes are already where they belong: `buf` is the code, and only fixups are
+        // patched in it. With jumps, the items are copied out in order with the jumps between them.
+        let in_place = self.jumps == 0;
+        let mut bytes = if in_place {
+            std::mem::take(&mut self.buf)
+        } else {
+            Vec::with_capacity(total as usize)
+        };
         let mut entries = Vec::with_capacity(self.items.len());
         let mut labels = Vec::new();
         let mut holes = Vec::new();
@@ -312,9 +322,13 @@ impl<'s> Assembler<'s> {
                     origin,
                     fixup,
                 } => {
-                    let code = &self.buf[*start as usize..(*start + *len) as usize];
-                    let base = bytes.len();
-                    bytes.extend_from_slice(code);
+                    let base = if in_place {
+                        *start as usize
+                    } else {
+                        let base = bytes.len();
+                        bytes.extend_from_slice(&self.buf[*start as usize..(*start + *len) as usize]);
+                        base
+                    };
                     match *fixup {
                         Some(Fixup::RipLabel {
                             at: field,
@@ -362,7 +376,7 @@ impl<'s> Assembler<'s> {
                     origin
                 }
             };
-            let len = bytes.len() as u32 - at as u32;
+            let len = (offsets[i + 1] - at) as u32;
             entries.push(Entry {
                 offset: at as u32,
                 len,
