@@ -128,12 +128,12 @@ impl<'t> Candidates<'t> {
     }
 
     /// Keeps the forms `keep` accepts.
-    fn retain(&mut self, keep: impl Fn(&Form) -> bool) {
+    fn retain(&mut self, mut keep: impl FnMut(&Form) -> bool) {
         let mut set = self.set;
         while set != 0 {
             let i = set.trailing_zeros() as usize;
             set &= set - 1;
-            if !self.forms.get(i).is_some_and(&keep) {
+            if !self.forms.get(i).is_some_and(&mut keep) {
                 self.set &= !(1 << i);
             }
         }
@@ -190,42 +190,37 @@ pub fn select<'t, 's>(
         }
     }
 
-    // Forms the operands fit; meanwhile what went wrong with the others, for the error.
-    let mut kinds = [0u32; MAX_OPERANDS];
+    // The cheap test first, on every form: each position's operand can be the kind the form takes there (or
+    // neither has an operand there). A few bit operations a form, no branches on the operands.
+    let mut kinds = [OpKind::NO_OPERAND; MAX_OPERANDS];
     for (k, op) in kinds.iter_mut().zip(ops) {
         *k = kinds_of(&op.node);
     }
-    let has_imm = ops.iter().any(|o| matches!(o.node, Operand::Imm(_)));
-    let mut candidates = Candidates { forms, set: 0 };
-    let mut range: Option<(i128, i128, usize)> = None; // widest range an out-of-range immediate missed
-    let mut furthest = 0usize; // the operand where the best near-miss failed
+    let mut shaped = 0u64;
     for (at, form) in forms.iter().enumerate().take(64) {
-        if form.operands.len() != ops.len() {
-            continue;
+        if (0..MAX_OPERANDS).all(|i| kinds[i] & form.kind_bits[i] != 0) {
+            shaped |= 1 << at;
         }
-        // The cheap test first: each operand can be the kind its position takes.
-        if let Some(i) = (0..ops.len()).find(|&i| kinds[i] & form.kind_bits[i] == 0) {
-            furthest = furthest.max(i);
-            continue;
-        }
-        let mut ok = true;
+    }
+    // Then, on the few that pass, what depends on the values: immediate ranges, and `+r` forms that exclude
+    // register 0 (`xchg eax, eax`).
+    let has_imm = ops.iter().any(|o| matches!(o.node, Operand::Imm(_)));
+    let mut candidates = Candidates { forms, set: shaped };
+    let mut range: Option<(i128, i128, usize)> = None; // the widest range an out-of-range immediate missed
+    candidates.retain(|form| {
         if has_imm && let Err((lo, hi, i)) = immediates_fit(form, ops) {
             if range.is_none_or(|(_, h, _)| hi > h) {
                 range = Some((lo, hi, i));
             }
-            ok = false;
+            return false;
         }
-        if ok && form.attrs.contains(Attrs::NOT_REG0) {
-            let reg0 =
-                form.roles.iter().zip(ops).any(|(r, o)| {
-                    *r == super::table::Role::OpReg && matches!(o.node, Operand::Reg(reg) if reg.num() == 0)
-                });
-            ok = !reg0;
-        }
-        if ok {
-            candidates.set |= 1 << at;
-        }
-    }
+        !(form.attrs.contains(Attrs::NOT_REG0)
+            && form
+                .roles
+                .iter()
+                .zip(ops)
+                .any(|(r, o)| *r == super::table::Role::OpReg && matches!(o.node, Operand::Reg(reg) if reg.num() == 0)))
+    });
 
     if candidates.is_empty() {
         if let Some((min, max, i)) = range
@@ -233,7 +228,7 @@ pub fn select<'t, 's>(
         {
             return err(ErrorKind::ImmediateRange { value, min, max }, ops[i].span);
         }
-        return Err(no_form(forms, mnemonic, ops, furthest));
+        return Err(no_form(forms, mnemonic, ops, furthest(forms, ops.len(), &kinds)));
     }
 
     // A memory operand without a size: the candidates must agree on it.
@@ -325,8 +320,18 @@ pub fn select<'t, 's>(
                 .map_or(mnemonic.span, |o| o.span);
             err(kind, at)
         }
-        (None, None) => Err(no_form(forms, mnemonic, ops, furthest)),
+        (None, None) => Err(no_form(forms, mnemonic, ops, furthest(forms, ops.len(), &kinds))),
     }
+}
+
+/// For an error: the operand where the nearest miss among the forms of `count` operands went wrong.
+fn furthest(forms: &[Form], count: usize, kinds: &[u32; MAX_OPERANDS]) -> usize {
+    forms
+        .iter()
+        .filter(|f| f.operands.len() == count)
+        .filter_map(|f| (0..count).find(|&i| kinds[i] & f.kind_bits[i] == 0))
+        .max()
+        .unwrap_or(0)
 }
 
 /// The immediate to encode for `form`: the value of the operand in its immediate position, checked against it.

@@ -718,6 +718,11 @@ pub enum OpKind {
     XmmM128,
 }
 
+const _: () = assert!(
+    (OpKind::XmmM128 as u32) < 31,
+    "OpKind::bit and NO_OPERAND need fewer than 31 kinds"
+);
+
 const KIND_NAMES: [(&str, OpKind); 29] = [
     ("r8", OpKind::R8),
     ("r16", OpKind::R16),
@@ -816,10 +821,14 @@ impl OpKind {
         matches!(self, OpKind::Imm8 | OpKind::Imm16 | OpKind::Imm32 | OpKind::Imm64)
     }
 
-    /// This kind's bit in a set of kinds (`1 << discriminant`; there are fewer than 32 kinds).
+    /// This kind's bit in a set of kinds (`1 << discriminant`; there are fewer than 31 kinds).
     pub const fn bit(self) -> u32 {
         1 << self as u32
     }
+
+    /// The bit that stands for "no operand" in a set of kinds: a form with two operands has it in its third
+    /// position, and so does an instruction written with two, so positions compare alike whether used or not.
+    pub const NO_OPERAND: u32 = 1 << 31;
 
     /// The set of these kinds, as [`OpKind::bit`]s.
     pub const fn set(kinds: &[OpKind]) -> u32 {
@@ -892,7 +901,8 @@ pub struct Form {
     pub row: usize,
     /// The width of the operation, for checking immediates (see [`Form::operation_bits`]).
     pub op_bits: u16,
-    /// Each operand's kind as an [`OpKind::bit`] (0 past the last operand), for the matcher's first, cheap test.
+    /// Each operand's kind as an [`OpKind::bit`] ([`OpKind::NO_OPERAND`] past the last operand), for the
+    /// matcher's first, cheap test.
     pub kind_bits: [u32; MAX_OPERANDS],
 }
 
@@ -1026,7 +1036,7 @@ pub fn parse_row(index: usize, row: &Row) -> Result<Vec<Form>, String> {
         attrs: row.attrs,
         row: index,
         op_bits: 0,
-        kind_bits: [0; MAX_OPERANDS],
+        kind_bits: [OpKind::NO_OPERAND; MAX_OPERANDS],
     };
     base.op_bits = base.compute_operation_bits();
     if base.operands.len() > MAX_OPERANDS {
