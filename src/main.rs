@@ -124,7 +124,7 @@ fn asm(file: Option<PathBuf>, format: Format) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let code = match rustyjit::assemble(&text) {
+    let code = match rustyjit::asm::assemble_string(text) {
         Ok(code) => code,
         Err(errors) => return report(&name, &errors),
     };

@@ -68,16 +68,41 @@ pub struct Assembly {
 /// assert_eq!((a.holes[0].offset, a.holes[0].bytes), (1, 4));
 /// ```
 pub fn assemble_with_holes(src: &str) -> Result<Assembly, AsmErrors> {
-    Assembler::default().run(src)
+    let (parts, holes) = Assembler::default().run(src)?;
+    Ok(Assembly {
+        code: parts.into_code(src.to_string()),
+        holes,
+    })
 }
 
-/// Where a statement came from, for its listing entry.
-#[derive(Clone, Copy)]
-struct Origin {
-    line: u32,
-    text: (u32, u32),
-    span: Span,
+/// [`assemble`] for text the caller owns: the text becomes the code's source as it is, without a copy (the
+/// command line assembles whole files this way).
+///
+/// ```
+/// let code = jit_core::asm::assemble_string("mov rax, 3; ret".to_string()).unwrap();
+/// assert_eq!(code.bytes(), [0x48, 0xc7, 0xc0, 0x03, 0x00, 0x00, 0x00, 0xc3]);
+/// assert_eq!(code.source(), "mov rax, 3; ret");
+/// ```
+pub fn assemble_string(src: String) -> Result<Code, AsmErrors> {
+    let (parts, _) = Assembler::default().run(&src)?;
+    Ok(parts.into_code(src))
 }
+
+/// Everything of a [`Code`] but its source.
+struct Parts {
+    bytes: Vec<u8>,
+    entries: Vec<Entry>,
+    labels: Vec<Label>,
+}
+
+impl Parts {
+    fn into_code(self, source: String) -> Code {
+        Code::new(self.bytes, self.entries, self.labels, source)
+    }
+}
+
+/// Where a statement came from, for its listing entry (line and text range) and its errors.
+type Origin = Span;
 
 enum Item<'s> {
     /// Bytes already encoded, in `Assembler::buf[start..start + len]`.
@@ -131,17 +156,13 @@ struct Assembler<'s> {
 }
 
 impl<'s> Assembler<'s> {
-    fn run(mut self, src: &'s str) -> Result<Assembly, AsmErrors> {
+    fn run(mut self, src: &'s str) -> Result<(Parts, Vec<HolePatch>), AsmErrors> {
         let table: &'static Table = Table::get();
         let mut parser = Parser::new(src);
         let mut label_spans: Vec<(&'s str, Span)> = Vec::new();
         while let Some(stmt) = parser.next_statement() {
             self.errors.append(&mut parser.take_errors());
-            let origin = Origin {
-                line: stmt.span.line,
-                text: (stmt.span.start, stmt.span.end),
-                span: stmt.span,
-            };
+            let origin: Origin = stmt.span;
             match stmt.kind {
                 StmtKind::Label(name) => {
                     if self.labels.insert(name, self.items.len()).is_some() {
@@ -213,7 +234,7 @@ impl<'s> Assembler<'s> {
             return Err(AsmErrors(self.errors));
         }
         let offsets = self.relax();
-        self.emit(src, &offsets)
+        self.emit(&offsets)
     }
 
     /// Points every jump at its label's item; reports undefined labels (jumps and `[rip + label]`).
@@ -227,7 +248,7 @@ impl<'s> Assembler<'s> {
                     match self.labels.get(label) {
                         Some(&t) => *target = t,
                         None => {
-                            let span = label_spans.get(jump).map_or(origin.span, |&(_, s)| s);
+                            let span = label_spans.get(jump).map_or(*origin, |&(_, s)| s);
                             self.errors.push(AsmError {
                                 kind: ErrorKind::UndefinedLabel(label.to_string()),
                                 span,
@@ -242,10 +263,7 @@ impl<'s> Assembler<'s> {
                     ..
                 } if !self.labels.contains_key(label) => {
                     let kind = ErrorKind::UndefinedLabel(label.to_string());
-                    self.errors.push(AsmError {
-                        kind,
-                        span: origin.span,
-                    });
+                    self.errors.push(AsmError { kind, span: *origin });
                 }
                 _ => {}
             }
@@ -285,7 +303,7 @@ impl<'s> Assembler<'s> {
         }
     }
 
-    fn emit(mut self, src: &str, offsets: &[u64]) -> Result<Assembly, AsmErrors> {
+    fn emit(mut self, offsets: &[u64]) -> Result<(Parts, Vec<HolePatch>), AsmErrors> {
         let total = offsets.last().copied().unwrap_or(0);
         if total > u64::from(u32::MAX) {
             let span = Span::default();
@@ -349,7 +367,7 @@ impl<'s> Assembler<'s> {
                                 hole,
                                 offset: at as u32 + u32::from(field),
                                 bytes: n,
-                                span: origin.span,
+                                span: *origin,
                             });
                         }
                         None => {}
@@ -381,13 +399,10 @@ impl<'s> Assembler<'s> {
                 offset: at as u32,
                 len,
                 line: origin.line,
-                text: origin.text,
+                text: (origin.start, origin.end),
             });
         }
-        Ok(Assembly {
-            code: Code::new(bytes, entries, labels, src.to_string()),
-            holes,
-        })
+        Ok((Parts { bytes, entries, labels }, holes))
     }
 }
 
