@@ -7,7 +7,7 @@ use std::time::Duration;
 pub enum Outcome {
     /// It returned: rax, every register and the flags as the code left them, and the buffer if it had one.
     Returned {
-        /// The 16 general registers after the call, in [`REGS`] order (rsp as it was right after `ret`).
+        /// The 16 general registers after the call, in [`REGS`](crate::vectors::REGS) order (rsp as it was right after `ret`).
         regs: [u64; 16],
         /// RFLAGS after the call.
         flags: u64,
