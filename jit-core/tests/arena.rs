@@ -7,7 +7,10 @@
 
 #![cfg(all(target_arch = "x86_64", target_os = "linux"))]
 
+mod process;
+
 use jit_core::{Arena, ArenaFn, Code, MemError};
+use process::{enter_mdwe, heap_mprotect, in_child, mappings, page_size, permissions};
 use std::collections::BTreeSet;
 
 /// `mov rax, imm32` (sign-extended) then `ret`: 8 bytes.
@@ -16,39 +19,6 @@ fn return_imm(imm: i32) -> Code {
     bytes.extend_from_slice(&imm.to_le_bytes());
     bytes.push(0xc3);
     Code::from_bytes(bytes)
-}
-
-fn page_size() -> usize {
-    // SAFETY: sysconf only reads a configuration value.
-    usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).expect("sysconf(_SC_PAGESIZE)")
-}
-
-fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
-}
-
-/// The mappings of this process: `(start, end, permissions)`, from `/proc/self/maps`.
-fn mappings() -> Vec<(usize, usize, String)> {
-    let maps = std::fs::read_to_string("/proc/self/maps").expect("read /proc/self/maps");
-    maps.lines()
-        .map(|line| {
-            let mut fields = line.split_whitespace();
-            let (range, perms) = (fields.next().unwrap(), fields.next().unwrap());
-            let (start, end) = range.split_once('-').unwrap();
-            let start = usize::from_str_radix(start, 16).unwrap();
-            let end = usize::from_str_radix(end, 16).unwrap();
-            (start, end, perms.to_string())
-        })
-        .collect()
-}
-
-/// The permissions (`r-xp` and the like) of the mapping that holds `addr`.
-fn permissions(addr: *const u8) -> String {
-    let addr = addr as usize;
-    let found = mappings()
-        .into_iter()
-        .find(|(start, end, _)| (*start..*end).contains(&addr));
-    found.unwrap_or_else(|| panic!("{addr:#x} is not mapped")).2
 }
 
 /// The pages holding the functions, each once (page-aligned addresses).
@@ -388,28 +358,6 @@ fn dropping_100_000_arenas_gives_the_memory_back() {
     }
 }
 
-/// Runs `child` in a forked child and returns its result, or the status of a panic or crash (over 100).
-fn in_child(child: fn() -> i32) -> i32 {
-    // SAFETY: the child runs `child` and leaves with `_exit`, so it never returns into the test harness; it calls
-    // malloc, which glibc keeps usable after fork.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed: {}", std::io::Error::last_os_error());
-    if pid == 0 {
-        let outcome = std::panic::catch_unwind(child).unwrap_or(101);
-        // SAFETY: leaves the child at once, without running the parent's exit handlers.
-        unsafe { libc::_exit(outcome) };
-    }
-    let mut status = 0;
-    // SAFETY: `pid` is our child and `status` a valid place for its status.
-    let waited = unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert_eq!(waited, pid, "waitpid failed: {}", std::io::Error::last_os_error());
-    assert!(
-        libc::WIFEXITED(status),
-        "the child did not exit normally (status {status:#x}): it crashed"
-    );
-    libc::WEXITSTATUS(status)
-}
-
 /// What the MDWE child found, indexed by its exit status.
 const CHILD_OUTCOMES: &[&str] = &[
     "ok",
@@ -429,21 +377,13 @@ const CHILD_OUTCOMES: &[&str] = &[
 /// In a forked child: turn on MDWE, prove heap memory cannot become executable, then load, call, load more and
 /// drop arenas, which must use the memfd fallback. Returns the index of the outcome in [`CHILD_OUTCOMES`].
 fn mdwe_child() -> i32 {
-    // SAFETY: prctl with integer arguments; MDWE only restricts this (child) process.
-    if unsafe { libc::prctl(libc::PR_SET_MDWE, libc::PR_MDWE_REFUSE_EXEC_GAIN, 0, 0, 0) } != 0 {
-        return if errno() == libc::EINVAL { 1 } else { 2 };
+    if let Err(code) = enter_mdwe() {
+        return code;
     }
-    let size = page_size();
-    let mut page = std::ptr::null_mut();
-    // SAFETY: `page` is a valid place for the result; the page size is a valid alignment.
-    if unsafe { libc::posix_memalign(&mut page, size, size) } != 0 {
+    let Some(refused) = heap_mprotect(&[libc::PROT_READ | libc::PROT_EXEC]) else {
         return 3;
-    }
-    // SAFETY: `page` is a whole page of our own heap memory.
-    let rx = unsafe { libc::mprotect(page, size, libc::PROT_READ | libc::PROT_EXEC) };
-    // SAFETY: the page came from posix_memalign and is still read+write.
-    unsafe { libc::free(page) };
-    if rx == 0 {
+    };
+    if refused[0] == 0 {
         return 4;
     }
 

@@ -6,7 +6,10 @@
 
 #![cfg(all(target_arch = "x86_64", target_os = "linux"))]
 
+mod process;
+
 use jit_core::{Code, JitFn, JitMemory, MemError};
+use process::{enter_mdwe, heap_mprotect, in_child, page_size, permissions};
 
 /// `mov rax, 42; ret`
 const RETURN_42: [u8; 8] = [0x48, 0xc7, 0xc0, 0x2a, 0x00, 0x00, 0x00, 0xc3];
@@ -17,32 +20,6 @@ const RET_LINE: &str = "c3 c3 c3 c3 c3 c3 c3 c3 c3 c3 c3 c3 c3 c3 c3 c3  .......
 
 fn code(bytes: &[u8]) -> Code {
     Code::from_bytes(bytes.to_vec())
-}
-
-fn page_size() -> usize {
-    // SAFETY: sysconf only reads a configuration value.
-    usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).expect("sysconf(_SC_PAGESIZE)")
-}
-
-fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
-}
-
-/// The permissions (`rwxp` and the like) of the mapping that holds `addr`, from `/proc/self/maps`.
-fn permissions(addr: *const u8) -> String {
-    let addr = addr as usize;
-    let maps = std::fs::read_to_string("/proc/self/maps").expect("read /proc/self/maps");
-    for line in maps.lines() {
-        let mut fields = line.split_whitespace();
-        let (range, perms) = (fields.next().unwrap(), fields.next().unwrap());
-        let (start, end) = range.split_once('-').unwrap();
-        let start = usize::from_str_radix(start, 16).unwrap();
-        let end = usize::from_str_radix(end, 16).unwrap();
-        if (start..end).contains(&addr) {
-            return perms.to_string();
-        }
-    }
-    panic!("{addr:#x} is not mapped");
 }
 
 /// Calls memory that holds a function without arguments returning `rax`.
@@ -397,30 +374,19 @@ const CHILD_OUTCOMES: &[&str] = &[
 /// In a forked child: turn on MDWE, prove the direct path (heap memory + `mprotect`) is refused, then load, write,
 /// seal and call code through the memfd fallback. Returns the index of the outcome in [`CHILD_OUTCOMES`].
 fn mdwe_child() -> i32 {
-    // SAFETY: prctl with integer arguments; MDWE only restricts this (child) process.
-    if unsafe { libc::prctl(libc::PR_SET_MDWE, libc::PR_MDWE_REFUSE_EXEC_GAIN, 0, 0, 0) } != 0 {
-        return if errno() == libc::EINVAL { 1 } else { 2 };
+    if let Err(code) = enter_mdwe() {
+        return code;
     }
 
     // The direct path: heap memory cannot become executable any more.
-    let size = page_size();
-    let mut page = std::ptr::null_mut();
-    // SAFETY: `page` is a valid place for the result; the page size is a valid alignment.
-    if unsafe { libc::posix_memalign(&mut page, size, size) } != 0 {
+    let rwx = libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC;
+    let Some(refused) = heap_mprotect(&[rwx, libc::PROT_READ | libc::PROT_EXEC]) else {
         return 3;
-    }
-    // SAFETY: `page` is a whole page of our own heap memory.
-    let rwx = unsafe { libc::mprotect(page, size, libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC) };
-    let rwx_errno = errno();
-    // SAFETY: as above.
-    let rx = unsafe { libc::mprotect(page, size, libc::PROT_READ | libc::PROT_EXEC) };
-    let rx_errno = errno();
-    // SAFETY: the page came from posix_memalign and is still read+write.
-    unsafe { libc::free(page) };
-    if rwx == 0 || rx == 0 {
+    };
+    if refused.contains(&0) {
         return 4;
     }
-    if rwx_errno != libc::EACCES || rx_errno != libc::EACCES {
+    if refused != [libc::EACCES, libc::EACCES] {
         return 5;
     }
 
@@ -499,24 +465,10 @@ fn mdwe_child() -> i32 {
 
 #[test]
 fn under_mdwe_heap_memory_cannot_execute_and_memory_falls_back_to_a_memfd() {
-    // SAFETY: the child runs `mdwe_child` and leaves with `_exit`, so it never returns into the test harness; it
-    // calls malloc, which glibc keeps usable after fork.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed: {}", std::io::Error::last_os_error());
-    if pid == 0 {
-        let outcome = std::panic::catch_unwind(mdwe_child).unwrap_or(CHILD_OUTCOMES.len() as i32 - 1);
-        // SAFETY: leaves the child at once, without running the parent's exit handlers.
-        unsafe { libc::_exit(outcome) };
-    }
-    let mut status = 0;
-    // SAFETY: `pid` is our child and `status` a valid place for its status.
-    let waited = unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert_eq!(waited, pid, "waitpid failed: {}", std::io::Error::last_os_error());
-    assert!(
-        libc::WIFEXITED(status),
-        "the child did not exit normally (status {status:#x}): it crashed"
-    );
-    let outcome = usize::try_from(libc::WEXITSTATUS(status)).unwrap();
+    let outcome = match in_child(mdwe_child) {
+        process::CHILD_PANICKED => CHILD_OUTCOMES.len() - 1,
+        status => usize::try_from(status).unwrap(),
+    };
     let message = CHILD_OUTCOMES.get(outcome).copied().unwrap_or("unknown exit status");
     match outcome {
         0 => {}
