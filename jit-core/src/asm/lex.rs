@@ -59,14 +59,15 @@ pub(crate) struct Token {
 /// Splits text into tokens.
 ///
 /// Columns count characters, not bytes. Tokens are ASCII, so the lexer keeps the byte offset where the line
-/// starts and the number of UTF-8 continuation bytes seen on the line so far (in comments and unknown
-/// characters): a token's column is its distance from the line start minus those.
+/// starts plus the number of UTF-8 continuation bytes seen on the line so far (in comments and unknown
+/// characters): a token's column is its distance from that offset.
 pub(crate) struct Lexer<'s> {
     src: &'s str,
     pos: usize,
     line: u32,
-    line_start: usize,
-    continuation_bytes: usize,
+    /// Where the line starts, plus the continuation bytes on it so far: the offset of column 1 were every
+    /// character before the current position one byte.
+    col_origin: usize,
 }
 
 /// Bytes that can continue an identifier (and, with digits, a number's token).
@@ -91,8 +92,7 @@ impl<'s> Lexer<'s> {
             src,
             pos: 0,
             line: 1,
-            line_start: 0,
-            continuation_bytes: 0,
+            col_origin: 0,
         }
     }
 
@@ -106,75 +106,91 @@ impl<'s> Lexer<'s> {
         self.pos += rest.iter().position(|&b| !keep(b)).unwrap_or(rest.len());
     }
 
-    /// Moves to the end of the line (the newline stays), counting continuation bytes for the columns.
-    fn skip_comment(&mut self) {
-        let rest = &self.src.as_bytes()[self.pos..];
+    /// The end of the line from `from` on (the newline stays), counting continuation bytes for the columns. Out of
+    /// line: it is not on the path of a token.
+    #[inline(never)]
+    fn skip_comment(&mut self, from: usize) -> usize {
+        let rest = self.src.as_bytes().get(from..).unwrap_or(&[]);
         let len = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
-        self.continuation_bytes += rest[..len].iter().filter(|&&b| is_continuation(b)).count();
-        self.pos += len;
+        self.col_origin += rest[..len].iter().filter(|&&b| is_continuation(b)).count();
+        from + len
     }
 
-    /// The next token.
+    /// The next token. Inlined into the parser's `advance`, its one hot caller.
+    #[inline(always)]
     pub(crate) fn next_token(&mut self) -> Token {
+        let bytes = self.src.as_bytes();
+        let mut start = self.pos;
         loop {
-            match self.peek_byte(0) {
-                Some(b' ' | b'\t' | b'\r' | b'\x0c') => self.pos += 1,
-                Some(b'#') => self.skip_comment(),
-                Some(b'/') if self.peek_byte(1) == Some(b'/') => self.skip_comment(),
+            match bytes.get(start) {
+                Some(b' ' | b'\t' | b'\r' | b'\x0c') => start += 1,
+                Some(b'#') => start = self.skip_comment(start),
+                Some(b'/') if bytes.get(start + 1) == Some(&b'/') => start = self.skip_comment(start),
                 _ => break,
             }
         }
-        let start = self.pos;
-        let (line, col) = (
-            self.line,
-            (start - self.line_start - self.continuation_bytes + 1) as u32,
-        );
-        let tok = match self.peek_byte(0) {
-            None => Tok::Eof,
-            Some(b) => {
-                self.pos += 1;
-                match b {
-                    b'\n' => {
-                        self.line += 1;
-                        self.line_start = self.pos;
-                        self.continuation_bytes = 0;
-                        Tok::Sep
-                    }
-                    b';' => Tok::Sep,
-                    b',' => Tok::Comma,
-                    b'[' => Tok::LBracket,
-                    b']' => Tok::RBracket,
-                    b'+' => Tok::Plus,
-                    b'-' => Tok::Minus,
-                    b'*' => Tok::Star,
-                    b':' => Tok::Colon,
-                    b'{' => self.hole(start),
-                    b'0'..=b'9' => {
-                        self.skip_while(|b| b.is_ascii_alphanumeric() || b == b'_');
-                        parse_number(&self.src.as_bytes()[start..self.pos])
-                    }
-                    b if is_ident_start(b) => {
-                        self.skip_while(|b| IDENT[usize::from(b)]);
-                        Tok::Ident
-                    }
-                    _ => {
-                        // Skip the rest of a multi-byte character so spans stay on character boundaries.
-                        let before = self.pos;
-                        self.skip_while(is_continuation);
-                        self.continuation_bytes += self.pos - before;
-                        let c = self.src[start..self.pos].chars().next().unwrap_or('\u{fffd}');
-                        Tok::Error(LexError::UnexpectedChar(c))
-                    }
+        let (line, col) = (self.line, (start - self.col_origin + 1) as u32);
+        // One past the token's last byte; the rare tokens read by other methods move `self.pos` instead.
+        let mut end = start + 1;
+        let tok = match bytes.get(start) {
+            None => {
+                end = start;
+                Tok::Eof
+            }
+            Some(b'\n') => {
+                self.line += 1;
+                self.col_origin = end;
+                Tok::Sep
+            }
+            Some(b';') => Tok::Sep,
+            Some(b',') => Tok::Comma,
+            Some(b'[') => Tok::LBracket,
+            Some(b']') => Tok::RBracket,
+            Some(b'+') => Tok::Plus,
+            Some(b'-') => Tok::Minus,
+            Some(b'*') => Tok::Star,
+            Some(b':') => Tok::Colon,
+            Some(b'0'..=b'9') => {
+                let (tok, number_end) = number(bytes, start);
+                end = number_end;
+                tok
+            }
+            // Digits are taken above, so this is an identifier's first byte.
+            Some(&b) if IDENT[usize::from(b)] => {
+                while bytes.get(end).is_some_and(|&b| IDENT[usize::from(b)]) {
+                    end += 1;
                 }
+                Tok::Ident
+            }
+            Some(&b) => {
+                self.pos = end;
+                let tok = match b {
+                    b'{' => self.hole(start),
+                    _ => self.unexpected(start),
+                };
+                end = self.pos;
+                tok
             }
         };
+        self.pos = end;
         let span = Span {
             start: start as u32,
-            end: self.pos as u32,
+            end: end as u32,
             line,
             col,
         };
         Token { tok, span }
+    }
+
+    /// A byte that starts no token was read: skips the rest of a multi-byte character so spans stay on character
+    /// boundaries.
+    #[cold]
+    fn unexpected(&mut self, start: usize) -> Tok {
+        let before = self.pos;
+        self.skip_while(is_continuation);
+        self.col_origin += self.pos - before;
+        let c = self.src[start..self.pos].chars().next().unwrap_or('\u{fffd}');
+        Tok::Error(LexError::UnexpectedChar(c))
     }
 
     /// `{` was read: expects digits and `}`.
@@ -190,14 +206,41 @@ impl<'s> Lexer<'s> {
         Tok::Error(LexError::UnexpectedChar('{'))
     }
 
+    /// The bytes a span covers.
+    pub(crate) fn bytes(&self, span: Span) -> &'s [u8] {
+        self.src
+            .as_bytes()
+            .get(span.start as usize..span.end as usize)
+            .unwrap_or(&[])
+    }
+
     /// The text a span covers.
     pub(crate) fn text(&self, span: Span) -> &'s str {
         self.src.get(span.start as usize..span.end as usize).unwrap_or("")
     }
 }
 
-fn is_ident_start(b: u8) -> bool {
-    b.is_ascii_alphabetic() || matches!(b, b'_' | b'.' | b'$' | b'@')
+/// The number token that starts with the digit at `start`, and where it ends. Plain decimal numbers of up to 19
+/// digits, which cannot overflow, are read in one pass; anything else (`0x`, `_`, a letter, more digits) goes to
+/// [`parse_number`] over the whole token.
+#[inline(always)]
+fn number(bytes: &[u8], start: usize) -> (Tok, usize) {
+    let mut end = start;
+    let mut value = 0u64;
+    while let Some(&b) = bytes.get(end)
+        && b.is_ascii_digit()
+    {
+        value = value.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
+        end += 1;
+    }
+    let more = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_';
+    if end - start <= 19 && !bytes.get(end).is_some_and(more) {
+        return (Tok::Number(value), end);
+    }
+    while bytes.get(end).is_some_and(more) {
+        end += 1;
+    }
+    (parse_number(&bytes[start..end]), end)
 }
 
 /// Decimal, `0x` hex or `0b` binary (any case), `_` allowed between digits. Allocates nothing.
@@ -256,6 +299,17 @@ mod tests {
         );
         assert_eq!(toks("0x1_0000_0000_0000_0000"), [Tok::Error(LexError::BadNumber)]);
         assert!(matches!(toks("12abc")[0], Tok::Error(LexError::BadNumber)));
+        assert_eq!(
+            toks("9999999999999999999 18446744073709551615 18446744073709551616 1_0 7,"),
+            [
+                Tok::Number(9_999_999_999_999_999_999),
+                Tok::Number(u64::MAX),
+                Tok::Error(LexError::BadNumber),
+                Tok::Number(10),
+                Tok::Number(7),
+                Tok::Comma
+            ]
+        );
     }
 
     #[test]

@@ -160,7 +160,7 @@ impl<'s> Assembler<'s> {
         let table: &'static Table = Table::get();
         let mut parser = Parser::new(src);
         let mut label_spans: Vec<(&'s str, Span)> = Vec::new();
-        while let Some(stmt) = parser.next_statement() {
+        while let Some(stmt) = &parser.next_statement() {
             self.errors.append(&mut parser.take_errors());
             let origin: Origin = stmt.span;
             match stmt.kind {
@@ -173,9 +173,9 @@ impl<'s> Assembler<'s> {
                     }
                     self.items.push(Item::Label(name));
                 }
-                StmtKind::Data { width, values } => {
+                StmtKind::Data { width, ref values } => {
                     let start = self.buf.len() as u32;
-                    for v in &values {
+                    for v in values {
                         self.buf
                             .extend_from_slice(&(v.node as i64).to_le_bytes()[..width as usize]);
                     }
@@ -187,14 +187,8 @@ impl<'s> Assembler<'s> {
                         fixup: None,
                     });
                 }
-                StmtKind::Instruction { mnemonic, operands } => {
-                    let ops: [Spanned<Operand<'s>>; MAX_OPERANDS] = std::array::from_fn(|i| {
-                        operands.get(i).copied().unwrap_or(Spanned {
-                            node: Operand::Imm(0),
-                            span: stmt.span,
-                        })
-                    });
-                    let ops = &ops[..operands.len()];
+                StmtKind::Instruction { mnemonic, ref operands } => {
+                    let ops = operands.as_slice();
                     match select::select(table.forms(mnemonic.node), mnemonic, ops) {
                         Ok(Selected::Encoded(e, _)) => {
                             let start = self.buf.len() as u32;

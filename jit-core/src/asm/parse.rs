@@ -6,7 +6,7 @@
 
 use super::error::{AsmError, ErrorKind};
 use super::lex::{Lexer, Tok, Token};
-use super::reg::{Reg, RegClass};
+use super::reg::{REGS_BY_KEY, Reg, RegClass, name_key, name_key_const as key};
 use super::syntax::{DataWidth, Mem, Operand, Operands, Size, Span, Spanned, Statement, StmtKind};
 
 /// Parses statements out of assembly text.
@@ -59,11 +59,11 @@ impl<'s> Parser<'s> {
         std::mem::take(&mut self.errors)
     }
 
-    fn advance(&mut self) -> Token {
-        let next = self.lex.next_token();
-        let tok = std::mem::replace(&mut self.tok, next);
-        self.last_end = tok.span.end;
-        tok
+    /// Moves to the next token. Kept out of line: it holds the lexer, inlined.
+    #[inline(never)]
+    fn advance(&mut self) {
+        self.last_end = self.tok.span.end;
+        self.tok = self.lex.next_token();
     }
 
     fn error(&mut self, kind: ErrorKind, span: Span) {
@@ -124,11 +124,13 @@ impl<'s> Parser<'s> {
                     self.advance();
                 }
                 Tok::Ident => {
-                    let name = self.advance();
+                    let name = self.tok;
+                    self.advance();
                     let text = self.lex.text(name.span);
                     if self.tok.tok == Tok::Colon {
-                        let colon = self.advance();
-                        if Reg::from_name(text).is_some() {
+                        let colon = self.tok;
+                        self.advance();
+                        if let Word::Reg(_) = self.word_at(name.span) {
                             let why = format!("`{text}` is a register and cannot be a label name");
                             self.error(ErrorKind::BadOperand(why), name.span);
                             continue;
@@ -153,10 +155,16 @@ impl<'s> Parser<'s> {
     /// The rest of a statement that starts with the identifier `head`.
     fn statement(&mut self, head: Token) -> Option<Statement<'s>> {
         let text = self.lex.text(head.span);
-        if let Some(width) = data_width(text) {
+        // Data directives start with `d` or `.`: a test of the first byte spares most mnemonics the lookup.
+        if let [b'd' | b'D' | b'.', ..] = text.as_bytes()
+            && let Word::Data(width) = self.word_at(head.span)
+        {
             return self.data(head, width);
         }
-        let mut operands = Operands::new();
+        let mut operands = Operands::new_with(Spanned {
+            node: Operand::Hole(0),
+            span: head.span,
+        });
         let ok = self.at_end()
             || self.comma_list(|p| {
                 let op = p.operand()?;
@@ -176,10 +184,14 @@ impl<'s> Parser<'s> {
             node: text,
             span: head.span,
         };
-        ok.then_some(Statement {
-            kind: StmtKind::Instruction { mnemonic, operands },
-            span,
-        })
+        if ok {
+            Some(Statement {
+                kind: StmtKind::Instruction { mnemonic, operands },
+                span,
+            })
+        } else {
+            None
+        }
     }
 
     /// Items separated by `,` up to the end of the statement. `item` parses one: `None` if it could not (the rest
@@ -246,10 +258,10 @@ impl<'s> Parser<'s> {
         let start = self.tok.span;
         let node = match self.tok.tok {
             Tok::Ident => {
-                let text = self.lex.text(start);
-                if let Some(size) = Size::from_keyword(text) {
+                let word = self.word_at(start);
+                if let Word::Size(size) = word {
                     self.advance();
-                    if self.tok.tok == Tok::Ident && self.lex.text(self.tok.span).eq_ignore_ascii_case("ptr") {
+                    if self.at_word(Word::Ptr) {
                         self.advance();
                     }
                     if self.at_ds() {
@@ -260,7 +272,7 @@ impl<'s> Parser<'s> {
                     } else {
                         self.memory(Some(size))?
                     }
-                } else if let Some(reg) = Reg::from_name(text) {
+                } else if let Word::Reg(reg) = word {
                     self.advance();
                     if self.tok.tok == Tok::Colon {
                         let why = "segment overrides are not supported; write the address without `seg:`";
@@ -273,9 +285,9 @@ impl<'s> Parser<'s> {
                         return None;
                     }
                     Operand::Reg(reg)
-                } else if self.at_ds() {
+                } else if word == Word::Ds {
                     self.ds_address(None)?
-                } else if text.eq_ignore_ascii_case("ptr") {
+                } else if word == Word::Ptr {
                     self.expected("a size keyword (`byte`, `word`, `dword`, `qword`) before `ptr`");
                     return None;
                 } else {
@@ -285,7 +297,7 @@ impl<'s> Parser<'s> {
                         self.error(ErrorKind::BadOperand(why.into()), start.to(self.tok.span));
                         return None;
                     }
-                    Operand::Label(text)
+                    Operand::Label(self.lex.text(start))
                 }
             }
             Tok::LBracket => self.memory(None)?,
@@ -311,7 +323,17 @@ impl<'s> Parser<'s> {
     /// At `ds`: objdump writes absolute addresses as `ds:0x1000`. `ds` is the default segment, so it changes
     /// nothing (GNU as emits no prefix for it either); other segment overrides are refused.
     fn at_ds(&self) -> bool {
-        self.tok.tok == Tok::Ident && self.lex.text(self.tok.span).eq_ignore_ascii_case("ds")
+        self.at_word(Word::Ds)
+    }
+
+    /// At an identifier that is `w`.
+    fn at_word(&self, w: Word) -> bool {
+        self.tok.tok == Tok::Ident && self.word_at(self.tok.span) == w
+    }
+
+    /// What the identifier at `span` is.
+    fn word_at(&self, span: Span) -> Word {
+        word(self.lex.bytes(span))
     }
 
     /// `ds:0x1000` or `ds:[...]`; the current token is `ds`.
@@ -382,7 +404,8 @@ impl<'s> Parser<'s> {
 
     /// A bracketed memory operand; the current token is `[`.
     fn memory(&mut self, size: Option<Size>) -> Option<Operand<'s>> {
-        let open = self.advance();
+        let open = self.tok;
+        self.advance();
         let mut regs: [Option<RegTerm>; 3] = [None; 3];
         let mut nregs = 0usize;
         let mut disp: i128 = 0;
@@ -404,9 +427,9 @@ impl<'s> Parser<'s> {
             let term = self.tok.span;
             match self.tok.tok {
                 Tok::Ident => {
-                    let text = self.lex.text(term);
+                    let word = self.word_at(term);
                     self.advance();
-                    if let Some(reg) = Reg::from_name(text) {
+                    if let Word::Reg(reg) = word {
                         let scale = if self.tok.tok == Tok::Star {
                             self.advance();
                             self.scale()
@@ -439,7 +462,7 @@ impl<'s> Parser<'s> {
                         self.error(ErrorKind::BadAddress(why.into()), term);
                         ok = false;
                     } else {
-                        label = Some(text);
+                        label = Some(self.lex.text(term));
                     }
                 }
                 Tok::Number(n) => {
@@ -448,10 +471,11 @@ impl<'s> Parser<'s> {
                         // `8*rcx`
                         self.advance();
                         let reg_tok = self.tok.span;
-                        let reg = (self.tok.tok == Tok::Ident)
-                            .then(|| Reg::from_name(self.lex.text(reg_tok)))
-                            .flatten();
-                        let Some(reg) = reg else {
+                        let reg = match self.tok.tok {
+                            Tok::Ident => self.word_at(reg_tok),
+                            _ => Word::Other,
+                        };
+                        let Word::Reg(reg) = reg else {
                             self.expected("a register after `*`");
                             ok = false;
                             break;
@@ -515,7 +539,8 @@ impl<'s> Parser<'s> {
             }
             return None;
         }
-        let close = self.advance();
+        let close = self.tok;
+        self.advance();
         let span = open.span.to(close.span);
         let mut terms = [RegTerm {
             reg: Reg::RAX,
@@ -561,23 +586,97 @@ fn scale_of(n: u64) -> Option<u8> {
     matches!(n, 1 | 2 | 4 | 8).then_some(n as u8)
 }
 
-/// The width a data directive stands for (`db`, `.byte`, ...), ignoring case.
-fn data_width(word: &str) -> Option<DataWidth> {
-    const DIRECTIVES: [(&str, DataWidth); 8] = [
-        ("db", DataWidth::Byte),
-        (".byte", DataWidth::Byte),
-        ("dw", DataWidth::Word),
-        (".word", DataWidth::Word),
-        ("dd", DataWidth::Dword),
-        (".long", DataWidth::Dword),
-        ("dq", DataWidth::Qword),
-        (".quad", DataWidth::Qword),
-    ];
-    DIRECTIVES
-        .iter()
-        .find(|(d, _)| d.eq_ignore_ascii_case(word))
-        .map(|&(_, w)| w)
+/// What an identifier means to the parser. One lookup answers every question the grammar asks of a name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Word {
+    /// A register.
+    Reg(Reg),
+    /// A size keyword (`qword`, ...).
+    Size(Size),
+    /// `ptr`.
+    Ptr,
+    /// `ds`, the one segment prefix accepted.
+    Ds,
+    /// A data directive (`db`, `.byte`, ...).
+    Data(DataWidth),
+    /// Anything else: a mnemonic or a label.
+    Other,
 }
+
+/// Looks a name up, ignoring ASCII case: its key, one multiply for its slot, and one compare.
+fn word(text: &[u8]) -> Word {
+    let Some(k) = name_key(text) else {
+        return Word::Other;
+    };
+    match WORDS.get(usize::from(WORD_INDEX[word_slot(k)])) {
+        Some(&(key, word)) if key == k => word,
+        _ => Word::Other,
+    }
+}
+
+/// The keywords, then the registers, each with its [`name_key`] (`oword` is NASM's name for `xmmword`). The first
+/// entry matches no name (keys are never 0), so an empty slot of [`WORD_INDEX`] can point at it.
+const WORD_LIST: [(u64, Word); 102] = {
+    const KEYWORDS: [(u64, Word); 17] = [
+        (0, Word::Other),
+        (key(b"qword"), Word::Size(Size::Qword)),
+        (key(b"dword"), Word::Size(Size::Dword)),
+        (key(b"byte"), Word::Size(Size::Byte)),
+        (key(b"word"), Word::Size(Size::Word)),
+        (key(b"xmmword"), Word::Size(Size::Xmmword)),
+        (key(b"oword"), Word::Size(Size::Xmmword)),
+        (key(b"ptr"), Word::Ptr),
+        (key(b"ds"), Word::Ds),
+        (key(b"db"), Word::Data(DataWidth::Byte)),
+        (key(b".byte"), Word::Data(DataWidth::Byte)),
+        (key(b"dw"), Word::Data(DataWidth::Word)),
+        (key(b".word"), Word::Data(DataWidth::Word)),
+        (key(b"dd"), Word::Data(DataWidth::Dword)),
+        (key(b".long"), Word::Data(DataWidth::Dword)),
+        (key(b"dq"), Word::Data(DataWidth::Qword)),
+        (key(b".quad"), Word::Data(DataWidth::Qword)),
+    ];
+    let mut list = [(0, Word::Other); 102];
+    let mut i = 0;
+    while i < KEYWORDS.len() {
+        list[i] = KEYWORDS[i];
+        i += 1;
+    }
+    while i < list.len() {
+        let (k, reg) = REGS_BY_KEY[i - KEYWORDS.len()];
+        list[i] = (k, Word::Reg(reg));
+        i += 1;
+    }
+    list
+};
+
+/// [`WORD_LIST`], stored once for the lookups at run time.
+static WORDS: [(u64, Word); 102] = WORD_LIST;
+
+/// Multiplier and width of the hash that gives each name of [`WORD_LIST`] a slot of its own (found by search;
+/// building [`WORD_INDEX`] checks it, so a name added later that collides stops the build).
+const WORD_MUL: u64 = 0x73b4_4bd9_bce6_5a11;
+const WORD_BITS: u32 = 9;
+
+const fn word_slot(key: u64) -> usize {
+    (key.wrapping_mul(WORD_MUL) >> (64 - WORD_BITS)) as usize
+}
+
+/// For each slot, the position in [`WORDS`] of the name that hashes there, or 0.
+static WORD_INDEX: [u8; 1 << WORD_BITS] = {
+    let mut index = [0u8; 1 << WORD_BITS];
+    let mut i = 1;
+    while i < WORD_LIST.len() {
+        let slot = word_slot(WORD_LIST[i].0);
+        assert!(
+            index[slot] == 0,
+            "two names share a slot of WORD_INDEX: search for another WORD_MUL"
+        );
+        index[slot] = i as u8;
+        i += 1;
+    }
+    index
+};
 
 /// Checks and assigns the parts of an address: which register is base and which is index, and the displacement.
 /// On error: the reason and, when it is about one term, that term's span.
@@ -690,6 +789,20 @@ mod tests {
         match one_operand(src) {
             Operand::Mem(m) => m,
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_word_is_found_in_any_case() {
+        for (k, w) in &WORD_LIST[1..] {
+            // The key's bytes are the name, lowercased; its low byte the length.
+            let name: Vec<u8> = k.to_be_bytes()[..(k & 0xff) as usize].to_vec();
+            assert_eq!(word(&name), *w, "{}", String::from_utf8_lossy(&name));
+            assert_eq!(word(&name.to_ascii_uppercase()), *w);
+        }
+        assert_eq!(word(b"RAX"), Word::Reg(Reg::RAX));
+        for other in ["", "mov", "rax_", "xmm16", "qwordx", "eip", "\u{e4}", "byte.."] {
+            assert_eq!(word(other.as_bytes()), Word::Other, "{other}");
         }
     }
 

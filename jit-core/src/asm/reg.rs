@@ -61,7 +61,10 @@ const XMM: [&str; 16] = [
 ];
 
 /// Every register name (and `rip`) as a [`name_key`], with its register.
-static BY_KEY: [(u64, Reg); 85] = {
+static BY_KEY: [(u64, Reg); 85] = REGS_BY_KEY;
+
+/// [`BY_KEY`] for tables built at compile time.
+pub(crate) const REGS_BY_KEY: [(u64, Reg); 85] = {
     const fn put(table: &mut [(u64, Reg); 85], at: &mut usize, names: &[&str], class: RegClass) {
         let mut i = 0;
         while i < names.len() {
@@ -86,8 +89,35 @@ static BY_KEY: [(u64, Reg); 85] = {
 
 /// A name of one to seven bytes as one integer, ASCII letters lowercased: the bytes, then the length in the low
 /// byte. `None` for longer or empty names.
+///
+/// The same value as [`name_key_const`], computed without a loop over the bytes: two loads that may overlap and
+/// a lowercasing of all eight bytes at once.
 pub(crate) fn name_key(name: &[u8]) -> Option<u64> {
-    (1..=7).contains(&name.len()).then(|| name_key_const(name))
+    let n = name.len();
+    let packed = match *name {
+        [a] => u64::from(a) << 56,
+        [a, b] | [a, b, _] => u64::from(u16::from_be_bytes([a, b])) << 48 | u64::from(name[n - 1]) << (64 - 8 * n),
+        [a, b, c, d, ..] if n <= 7 => {
+            let [w, x, y, z] = [name[n - 4], name[n - 3], name[n - 2], name[n - 1]];
+            u64::from(u32::from_be_bytes([a, b, c, d])) << 32
+                | u64::from(u32::from_be_bytes([w, x, y, z])) << (64 - 8 * n)
+        }
+        _ => return None,
+    };
+    Some(ascii_lowercase_bytes(packed) | n as u64)
+}
+
+/// Lowercases the ASCII capitals among the eight bytes of `x`, leaving every other byte as it is.
+fn ascii_lowercase_bytes(x: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x80 * ONES;
+    let low7 = x & !HIGH;
+    // Per byte, the high bit of `from_a` says low7 >= b'A' and that of `past_z` says low7 > b'Z'; no carries
+    // cross bytes, as every sum stays below 0x100.
+    let from_a = low7 + (0x80 - u64::from(b'A')) * ONES;
+    let past_z = low7 + (0x80 - u64::from(b'Z') - 1) * ONES;
+    let upper = from_a & !past_z & !x & HIGH;
+    x | upper >> 2
 }
 
 /// [`name_key`] for names known to be one to seven bytes long.
@@ -210,6 +240,27 @@ mod tests {
                 assert_eq!(Reg::from_name(&name.to_uppercase()), Some(r));
             }
         }
+    }
+
+    #[test]
+    fn name_key_is_name_key_const() {
+        let names = [
+            "a", "Z", "ab", "aBc", "@_.$", "R15D", "xmmword", "XMMWORD", "ä", "aä", "[\\]^`{", "zZ@",
+        ];
+        for name in names {
+            assert_eq!(
+                name_key(name.as_bytes()),
+                Some(name_key_const(name.as_bytes())),
+                "{name}"
+            );
+        }
+        for b in 0..=255u8 {
+            for len in 1..=7 {
+                let name = vec![b; len];
+                assert_eq!(name_key(&name), Some(name_key_const(&name)), "{b} x {len}");
+            }
+        }
+        assert_eq!((name_key(b""), name_key(b"12345678")), (None, None));
     }
 
     #[test]

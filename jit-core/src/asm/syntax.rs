@@ -140,17 +140,46 @@ pub enum DataWidth {
 pub const MAX_OPERANDS: usize = 3;
 
 /// A statement's operands, stored inline so parsing an instruction allocates nothing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub struct Operands<'s> {
-    items: [Option<Spanned<Operand<'s>>>; MAX_OPERANDS],
+    /// The operands in `items[..len]`; the places after them hold any operand.
+    items: [Spanned<Operand<'s>>; MAX_OPERANDS],
     len: u8,
 }
 
+impl PartialEq for Operands<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Operands<'_> {}
+
 impl<'s> Operands<'s> {
+    /// What an unused place holds.
+    const UNUSED: Spanned<Operand<'static>> = Spanned {
+        node: Operand::Hole(0),
+        span: Span {
+            start: 0,
+            end: 0,
+            line: 0,
+            col: 0,
+        },
+    };
+
     /// No operands.
     pub const fn new() -> Self {
         Operands {
-            items: [None; MAX_OPERANDS],
+            items: [Self::UNUSED; MAX_OPERANDS],
+            len: 0,
+        }
+    }
+
+    /// No operands, with `unused` in the places for them: a value known only at run time is written in place,
+    /// where a constant would be copied from memory.
+    pub(crate) fn new_with(unused: Spanned<Operand<'s>>) -> Self {
+        Operands {
+            items: [unused; MAX_OPERANDS],
             len: 0,
         }
     }
@@ -159,7 +188,7 @@ impl<'s> Operands<'s> {
     pub fn push(&mut self, op: Spanned<Operand<'s>>) -> Result<(), Spanned<Operand<'s>>> {
         match self.items.get_mut(self.len as usize) {
             Some(slot) => {
-                *slot = Some(op);
+                *slot = op;
                 self.len += 1;
                 Ok(())
             }
@@ -177,14 +206,19 @@ impl<'s> Operands<'s> {
         self.len == 0
     }
 
+    /// The operands in order, as a slice.
+    pub fn as_slice(&self) -> &[Spanned<Operand<'s>>] {
+        self.items.get(..self.len as usize).unwrap_or(&[])
+    }
+
     /// The operands in order.
     pub fn iter(&self) -> impl Iterator<Item = &Spanned<Operand<'s>>> + '_ {
-        self.items.iter().flatten()
+        self.as_slice().iter()
     }
 
     /// The `i`th operand.
     pub fn get(&self, i: usize) -> Option<&Spanned<Operand<'s>>> {
-        self.items.get(i).and_then(Option::as_ref)
+        self.as_slice().get(i)
     }
 }
 

@@ -1129,6 +1129,10 @@ pub struct Table {
 /// the low byte. Looking a mnemonic up compares integers, not strings.
 fn mnemonic_key(name: &str) -> Option<u128> {
     let bytes = name.as_bytes();
+    // Most mnemonics are short: their bytes are a register-name key's, with the length moved to the last byte.
+    if let Some(key) = super::reg::name_key(bytes) {
+        return Some(u128::from(key & !0xff) << 64 | (key & 0xff) as u128);
+    }
     if !(1..=15).contains(&bytes.len()) {
         return None;
     }
@@ -1236,6 +1240,31 @@ pub fn supported_instructions_markdown() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_and_long_mnemonic_keys_agree() {
+        // The bytes, then the length in the last byte, as the long path builds it.
+        let slow = |name: &str| {
+            let mut key = [0u8; 16];
+            key[..name.len()].copy_from_slice(name.as_bytes());
+            key[..name.len()].make_ascii_lowercase();
+            key[15] = name.len() as u8;
+            u128::from_be_bytes(key)
+        };
+        for name in [
+            "a",
+            "Ud2",
+            "MOVZX",
+            "cvtsi2sd",
+            "CvTtSd2Si",
+            "prefetchnta",
+            "zZ@[`{",
+            "\u{e4}",
+        ] {
+            assert_eq!(mnemonic_key(name), Some(slow(name)), "{name}");
+        }
+        assert_eq!(mnemonic_key(""), None);
+    }
 
     #[test]
     fn every_row_parses() {
