@@ -104,37 +104,51 @@ impl Parts {
 /// Where a statement came from, for its listing entry (line and text range) and its errors.
 type Origin = Span;
 
+/// One statement's place in the layout. Kept small (32 bytes): what only some statements have, fixups and jumps,
+/// lives in [`Assembler::fixups`] and [`Assembler::jumps`].
 enum Item<'s> {
-    /// Bytes already encoded, in `Assembler::buf[start..start + len]`.
+    /// Bytes already encoded, in `Assembler::buf[start..start + len]`; with `fixup`, the next fixup in
+    /// [`Assembler::fixups`] is theirs.
     Bytes {
         start: u32,
         len: u32,
         origin: Origin,
-        fixup: Option<Fixup<'s>>,
+        fixup: bool,
     },
-    /// A jump to a label; `short` while the rel8 form is in use.
-    Jump {
-        short: Option<&'static Form>,
-        long: &'static Form,
-        label: &'s str,
-        target: usize,
-        is_short: bool,
-        origin: Origin,
-    },
+    /// A jump to a label: `Assembler::jumps[index]`.
+    Jump(u32),
     /// A label definition.
     Label(&'s str),
 }
 
+const _: () = assert!(size_of::<Item<'_>>() <= 32, "layout items stay small");
+
+/// A jump to a label; `short` while the rel8 form is in use.
+struct Jump<'s> {
+    short: Option<&'static Form>,
+    long: &'static Form,
+    label: &'s str,
+    /// The label's item.
+    target: usize,
+    is_short: bool,
+    origin: Origin,
+}
+
+impl Jump<'_> {
+    /// The form in use.
+    fn form(&self) -> &'static Form {
+        match (self.short, self.is_short) {
+            (Some(f), true) => f,
+            _ => self.long,
+        }
+    }
+}
+
 impl Item<'_> {
-    fn len(&self) -> u32 {
+    fn len(&self, jumps: &[Jump<'_>]) -> u32 {
         match self {
             Item::Bytes { len, .. } => *len,
-            Item::Jump {
-                short: Some(f),
-                is_short: true,
-                ..
-            }
-            | Item::Jump { long: f, .. } => form_len(f),
+            Item::Jump(j) => form_len(jumps[*j as usize].form()),
             Item::Label(_) => 0,
         }
     }
@@ -151,8 +165,10 @@ struct Assembler<'s> {
     buf: Vec<u8>,
     errors: Vec<AsmError>,
     labels: HashMap<&'s str, usize>,
-    /// The number of jumps to labels: without any, the code is `buf` as it is.
-    jumps: usize,
+    /// The fixups of the items that have one, in item order.
+    fixups: Vec<Fixup<'s>>,
+    /// The jumps to labels, in item order; without any, the code is `buf` as it is.
+    jumps: Vec<Jump<'s>>,
 }
 
 impl<'s> Assembler<'s> {
@@ -184,7 +200,7 @@ impl<'s> Assembler<'s> {
                         start,
                         len,
                         origin,
-                        fixup: None,
+                        fixup: false,
                     });
                 }
                 StmtKind::Instruction { mnemonic, ref operands } => {
@@ -194,25 +210,27 @@ impl<'s> Assembler<'s> {
                             let start = self.buf.len() as u32;
                             e.append_to(&mut self.buf);
                             let len = e.len() as u32;
+                            if let Some(fixup) = e.fixup {
+                                self.fixups.push(fixup);
+                            }
                             self.items.push(Item::Bytes {
                                 start,
                                 len,
                                 origin,
-                                fixup: e.fixup,
+                                fixup: e.fixup.is_some(),
                             });
                         }
                         Ok(Selected::Jump { short, long, label }) => {
                             if let Some(op) = ops.first() {
                                 label_spans.push((label, op.span));
                             }
-                            let is_short = short.is_some();
-                            self.jumps += 1;
-                            self.items.push(Item::Jump {
+                            self.items.push(Item::Jump(self.jumps.len() as u32));
+                            self.jumps.push(Jump {
                                 short,
                                 long,
                                 label,
                                 target: 0,
-                                is_short,
+                                is_short: short.is_some(),
                                 origin,
                             });
                         }
@@ -231,33 +249,34 @@ impl<'s> Assembler<'s> {
         self.emit(&offsets)
     }
 
-    /// Points every jump at its label's item; reports undefined labels (jumps and `[rip + label]`).
+    /// Points every jump at its label's item; reports undefined labels (jumps and `[rip + label]`), in item
+    /// order.
     fn resolve_labels(&mut self, label_spans: &[(&'s str, Span)]) {
-        let mut jump = 0;
-        for item in &mut self.items {
-            match item {
-                Item::Jump {
-                    label, target, origin, ..
-                } => {
-                    match self.labels.get(label) {
-                        Some(&t) => *target = t,
+        let mut fixups = self.fixups.iter();
+        for item in &self.items {
+            match *item {
+                Item::Jump(j) => {
+                    let jump = &mut self.jumps[j as usize];
+                    match self.labels.get(jump.label) {
+                        Some(&t) => jump.target = t,
                         None => {
-                            let span = label_spans.get(jump).map_or(*origin, |&(_, s)| s);
+                            let span = label_spans.get(j as usize).map_or(jump.origin, |&(_, s)| s);
                             self.errors.push(AsmError {
-                                kind: ErrorKind::UndefinedLabel(label.to_string()),
+                                kind: ErrorKind::UndefinedLabel(jump.label.to_string()),
                                 span,
                             });
                         }
                     }
-                    jump += 1;
                 }
                 Item::Bytes {
-                    fixup: Some(Fixup::RipLabel { label, .. }),
-                    origin,
-                    ..
-                } if !self.labels.contains_key(label) => {
-                    let kind = ErrorKind::UndefinedLabel(label.to_string());
-                    self.errors.push(AsmError { kind, span: *origin });
+                    fixup: true, origin, ..
+                } => {
+                    if let Some(Fixup::RipLabel { label, .. }) = fixups.next()
+                        && !self.labels.contains_key(label)
+                    {
+                        let kind = ErrorKind::UndefinedLabel(label.to_string());
+                        self.errors.push(AsmError { kind, span: origin });
+                    }
                 }
                 _ => {}
             }
@@ -271,22 +290,19 @@ impl<'s> Assembler<'s> {
             let mut at = 0u64;
             for (i, item) in self.items.iter().enumerate() {
                 offsets[i] = at;
-                at += u64::from(item.len());
+                at += u64::from(item.len(&self.jumps));
             }
             offsets[self.items.len()] = at;
             let mut changed = false;
-            for (i, item) in self.items.iter_mut().enumerate() {
-                if let Item::Jump {
-                    short: Some(f),
-                    is_short: is_short @ true,
-                    target,
-                    ..
-                } = item
+            for (i, item) in self.items.iter().enumerate() {
+                if let Item::Jump(j) = *item
+                    && let jump = &mut self.jumps[j as usize]
+                    && let (Some(f), true) = (jump.short, jump.is_short)
                 {
                     let end = offsets[i] + u64::from(form_len(f));
-                    let disp = offsets[*target] as i64 - end as i64;
+                    let disp = offsets[jump.target] as i64 - end as i64;
                     if i8::try_from(disp).is_err() {
-                        *is_short = false;
+                        jump.is_short = false;
                         changed = true;
                     }
                 }
@@ -308,7 +324,7 @@ impl<'s> Assembler<'s> {
         }
         // Without jumps every item's bytes are already where they belong: `buf` is the code, and only fixups are
         // patched in it. With jumps, the items are copied out in order with the jumps between them.
-        let in_place = self.jumps == 0;
+        let in_place = self.jumps.is_empty();
         let mut bytes = if in_place {
             std::mem::take(&mut self.buf)
         } else {
@@ -318,6 +334,7 @@ impl<'s> Assembler<'s> {
         let mut labels = Vec::new();
         let mut holes = Vec::new();
         let target_of = |label: &str| self.labels.get(label).map_or(0, |&i| offsets[i] as i64);
+        let mut fixups = self.fixups.iter();
         for (i, item) in self.items.iter().enumerate() {
             let at = offsets[i];
             let origin = match item {
@@ -341,7 +358,7 @@ impl<'s> Assembler<'s> {
                         bytes.extend_from_slice(&self.buf[*start as usize..(*start + *len) as usize]);
                         base
                     };
-                    match *fixup {
+                    match fixup.then(|| fixups.next()).flatten().copied() {
                         Some(Fixup::RipLabel {
                             at: field,
                             label,
@@ -368,24 +385,15 @@ impl<'s> Assembler<'s> {
                     }
                     origin
                 }
-                Item::Jump {
-                    short,
-                    long,
-                    target,
-                    is_short,
-                    origin,
-                    ..
-                } => {
-                    let form = match (short, is_short) {
-                        (Some(f), true) => *f,
-                        _ => *long,
-                    };
+                Item::Jump(j) => {
+                    let jump = &self.jumps[*j as usize];
+                    let form = jump.form();
                     let next = at as i64 + i64::from(form_len(form));
-                    let disp = (offsets[*target] as i64 - next) as i32;
+                    let disp = (offsets[jump.target] as i64 - next) as i32;
                     bytes.extend_from_slice(&form.prefixes);
                     bytes.extend_from_slice(&form.opcode);
                     bytes.extend_from_slice(&disp.to_le_bytes()[..usize::from(form.imm_bytes)]);
-                    origin
+                    &jump.origin
                 }
             };
             let len = (offsets[i + 1] - at) as u32;
