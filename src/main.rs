@@ -140,13 +140,12 @@ fn asm(file: Option<PathBuf>, format: Format) -> ExitCode {
 
 fn hex(code: &Code) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(code.len() * 2 + 1);
+    let mut out = Vec::with_capacity(code.len() * 2 + 1);
     for &b in code.bytes() {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 15)] as char);
+        out.extend_from_slice(&[DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]);
     }
-    out.push('\n');
-    out
+    out.push(b'\n');
+    String::from_utf8(out).unwrap_or_default()
 }
 
 fn json(code: &Code) -> String {
