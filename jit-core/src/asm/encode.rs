@@ -6,7 +6,7 @@
 use super::error::ErrorKind;
 use super::reg::Reg;
 use super::syntax::{Mem, Operand};
-use super::table::{Form, ModRm, Role};
+use super::table::{Form, ModRm, OpKind, Role};
 
 /// The longest x86 instruction.
 pub const MAX_LEN: usize = 15;
@@ -179,27 +179,6 @@ pub struct Encoded<'s> {
 }
 
 impl<'s> Encoded<'s> {
-    fn new() -> Self {
-        Encoded {
-            bytes: [0; MAX_LEN],
-            len: 0,
-            fixup: None,
-        }
-    }
-
-    fn push(&mut self, b: u8) {
-        if let Some(slot) = self.bytes.get_mut(self.len as usize) {
-            *slot = b;
-            self.len += 1;
-        }
-    }
-
-    fn extend(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.push(b);
-        }
-    }
-
     /// The bytes.
     pub fn bytes(&self) -> &[u8] {
         &self.bytes[..self.len as usize]
@@ -231,49 +210,53 @@ pub fn encode<'s>(form: &Form, ops: &[Operand<'s>], imm: i64, rel: i32) -> Resul
         ModRm::Digit(d) => d,
         _ => 0,
     };
-    let (mut r, mut x, mut b) = (false, false, false);
+    let (mut r, mut b) = (false, false);
     let mut force_rex = false;
     let mut high_byte: Option<Reg> = None;
     let mut rm_reg: Option<Reg> = None;
     let mut mem: Option<&Mem<'s>> = None;
     let mut op_reg = 0u8;
     let mut hole: Option<u32> = None;
-    let mut note = |reg: Reg, force: &mut bool| {
-        *force |= reg.needs_rex();
+    for (op, role) in ops.iter().zip(&form.roles) {
+        let reg = match (op, role) {
+            (Operand::Reg(reg), Role::Reg | Role::RegRm | Role::Rm | Role::OpReg) => *reg,
+            (Operand::Mem(m), Role::Rm) => {
+                mem = Some(m);
+                continue;
+            }
+            (Operand::Hole(n), Role::Imm) => {
+                hole = Some(*n);
+                continue;
+            }
+            _ => continue,
+        };
+        match role {
+            Role::Reg => {
+                reg_field = reg.low3();
+                r = reg.high_bit();
+            }
+            Role::RegRm => {
+                reg_field = reg.low3();
+                r = reg.high_bit();
+                b = reg.high_bit();
+                rm_reg = Some(reg);
+            }
+            Role::Rm => {
+                rm_reg = Some(reg);
+                b = reg.high_bit();
+            }
+            _ => {
+                op_reg = reg.low3();
+                b = reg.high_bit();
+            }
+        }
+        force_rex |= reg.needs_rex();
         if reg.is_high_byte() {
             high_byte = Some(reg);
         }
-    };
-    for (op, role) in ops.iter().zip(&form.roles) {
-        match (role, op) {
-            (Role::Reg, Operand::Reg(reg)) => {
-                reg_field = reg.low3();
-                r = reg.high_bit();
-                note(*reg, &mut force_rex);
-            }
-            (Role::RegRm, Operand::Reg(reg)) => {
-                reg_field = reg.low3();
-                r = reg.high_bit();
-                b = reg.high_bit();
-                rm_reg = Some(*reg);
-                note(*reg, &mut force_rex);
-            }
-            (Role::Rm, Operand::Reg(reg)) => {
-                rm_reg = Some(*reg);
-                b = reg.high_bit();
-                note(*reg, &mut force_rex);
-            }
-            (Role::Rm, Operand::Mem(m)) => mem = Some(m),
-            (Role::OpReg, Operand::Reg(reg)) => {
-                op_reg = reg.low3();
-                b = reg.high_bit();
-                note(*reg, &mut force_rex);
-            }
-            (Role::Imm, Operand::Hole(n)) => hole = Some(*n),
-            _ => {}
-        }
     }
     let mem_enc = mem.map(encode_mem);
+    let mut x = false;
     if let Some(e) = mem_enc {
         x = e.rex_x;
         b = e.rex_b;
@@ -283,53 +266,85 @@ pub fn encode<'s>(form: &Form, ops: &[Operand<'s>], imm: i64, rel: i32) -> Resul
         return Err(ErrorKind::HighByteWithRex(hb.to_string()));
     }
 
-    let mut out = Encoded::new();
-    out.extend(&form.prefixes);
-    if needs_rex {
-        out.push(rex(form.rex_w, r, x, b));
+    // Written into a buffer with room for a whole 4- or 8-byte field at any offset up to `MAX_LEN`, so that
+    // each part is one copy of known size; the running length `n` counts only the bytes that belong.
+    let mut buf = [0u8; MAX_LEN + 9];
+    let mut n = form.prefixes.len();
+    buf[..4].copy_from_slice(&form.prefix_bytes);
+    buf[n] = rex(form.rex_w, r, x, b);
+    n += usize::from(needs_rex);
+    let opcode_len = form.opcode.len();
+    buf[n..n + 4].copy_from_slice(&form.opcode_bytes);
+    n += opcode_len;
+    if form.plus_r {
+        buf[n - 1] |= op_reg;
     }
-    let (last, head) = form.opcode.split_last().unwrap_or((&0, &[]));
-    out.extend(head);
-    out.push(if form.plus_r { last | op_reg } else { *last });
+    let mut fixup = None;
     if form.modrm != ModRm::None {
         match (rm_reg, mem_enc) {
-            (Some(rm), _) => out.push(modrm(0b11, reg_field, rm.low3())),
+            (Some(rm), _) => {
+                buf[n] = modrm(0b11, reg_field, rm.low3());
+                n += 1;
+            }
             (None, Some(e)) => {
-                out.push(modrm(e.md, reg_field, e.rm));
+                buf[n] = modrm(e.md, reg_field, e.rm);
+                n += 1;
                 if let Some(s) = e.sib {
-                    out.push(s);
+                    buf[n] = s;
+                    n += 1;
                 }
                 match e.disp {
                     Disp::None => {}
-                    Disp::Imm8(d) => out.push(d as u8),
+                    Disp::Imm8(d) => {
+                        buf[n] = d as u8;
+                        n += 1;
+                    }
                     Disp::Imm32(d) => {
                         if let Some(label) = mem.and_then(|m| m.label) {
-                            out.fixup = Some(Fixup::RipLabel {
-                                at: out.len,
+                            fixup = Some(Fixup::RipLabel {
+                                at: n as u8,
                                 label,
                                 addend: d,
                             });
                         }
-                        out.extend(&d.to_le_bytes());
+                        buf[n..n + 4].copy_from_slice(&d.to_le_bytes());
+                        n += 4;
                     }
                 }
             }
-            (None, None) => out.push(modrm(0b11, reg_field, 0)),
+            (None, None) => {
+                buf[n] = modrm(0b11, reg_field, 0);
+                n += 1;
+            }
         }
     }
-    if form.roles.contains(&Role::Rel) {
-        out.extend(&rel.to_le_bytes()[..form.imm_bytes as usize]);
-    } else if form.imm_bytes > 0 {
-        if let Some(n) = hole {
-            out.fixup = Some(Fixup::Hole {
-                at: out.len,
-                hole: n,
+    const REL: u32 = OpKind::set(&[OpKind::Rel8, OpKind::Rel32]);
+    let k = &form.kind_bits;
+    let value = if (k[0] | k[1] | k[2]) & REL != 0 {
+        i64::from(rel)
+    } else {
+        if let Some(hole) = hole
+            && form.imm_bytes > 0
+        {
+            fixup = Some(Fixup::Hole {
+                at: n as u8,
+                hole,
                 bytes: form.imm_bytes,
             });
         }
-        out.extend(&imm.to_le_bytes()[..form.imm_bytes as usize]);
-    }
-    Ok(out)
+        imm
+    };
+    // Only the immediate's own bytes: the rest of the buffer stays zero, as `Encoded` compares all 15 bytes.
+    let mask = u64::MAX.checked_shr(64 - 8 * u32::from(form.imm_bytes)).unwrap_or(0);
+    buf[n..n + 8].copy_from_slice(&(value as u64 & mask).to_le_bytes());
+    n += usize::from(form.imm_bytes);
+    let mut bytes = [0u8; MAX_LEN];
+    bytes.copy_from_slice(&buf[..MAX_LEN]);
+    Ok(Encoded {
+        bytes,
+        len: n.min(MAX_LEN) as u8,
+        fixup,
+    })
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 use super::encode::{self, Encoded};
 use super::error::{AsmError, ErrorKind};
 use super::reg::RegClass;
-use super::syntax::{MAX_OPERANDS, Operand, Span, Spanned};
+use super::syntax::{MAX_OPERANDS, Mem, Operand, Span, Spanned};
 use super::table::{Attrs, Form, ModRm, OpKind, Table};
 
 /// What an instruction became.
@@ -34,7 +34,28 @@ pub enum Selected<'t, 's> {
 fn immediate(value: i128, bits: u16, form: &Form) -> Result<i64, (i128, i128)> {
     let signed = |b: u16| (-(1i128 << (b - 1)), (1i128 << (b - 1)) - 1);
     let either = |b: u16| (-(1i128 << (b - 1)), (1i128 << b) - 1);
-    if form.attrs.contains(Attrs::COUNT) {
+    let count = form.attrs.contains(Attrs::COUNT);
+    // The same in 64-bit arithmetic, for the values that fit it (all but a few written as unsigned 64-bit).
+    if let Ok(v) = i64::try_from(value) {
+        let width = if count { bits } else { form.operation_bits() };
+        let w = u32::from(width);
+        if w < 64 && !(-(1i64 << (w - 1))..=(1i64 << w) - 1).contains(&v) {
+            return Err(either(width));
+        }
+        if count {
+            return Ok(v);
+        }
+        let shift = 64 - w;
+        let seen = (v << shift) >> shift;
+        if bits < width {
+            let b = u32::from(bits);
+            if !(-(1i64 << (b - 1))..=(1i64 << (b - 1)) - 1).contains(&seen) {
+                return Err(signed(bits));
+            }
+        }
+        return Ok(seen);
+    }
+    if count {
         let (lo, hi) = either(bits);
         return if (lo..=hi).contains(&value) {
             Ok(value as i64)
@@ -92,18 +113,19 @@ fn kinds_of(op: &Operand<'_>) -> u32 {
     }
 }
 
-/// Whether every immediate operand's value fits its position in `form`; else the range the first one that does
-/// not must be in, and its position. Kept out of line: the matcher's loop over forms stays small.
+/// The value to encode for the immediate operand of `form` (0 if it has none, or a hole is there); else the range
+/// the value must be in. Kept out of line: the matcher's loop over forms stays small.
 #[inline(never)]
-fn immediates_fit(form: &Form, ops: &[Spanned<Operand<'_>>]) -> Result<(), (i128, i128, usize)> {
-    for (i, (kind, op)) in form.operands.iter().zip(ops).enumerate() {
-        if let Operand::Imm(v) = op.node
-            && kind.is_imm()
-        {
-            immediate(v, kind.imm_bits().unwrap_or(64), form).map_err(|(lo, hi)| (lo, hi, i))?;
+fn imm_of(form: &Form, ops: &[Spanned<Operand<'_>>]) -> Result<i64, (i128, i128)> {
+    match ops.get(usize::from(form.imm_at)).map(|o| o.node) {
+        Some(Operand::Imm(v)) => {
+            // The table checks that an immediate operand's width is the form's immediate bytes.
+            let bits = u16::from(form.imm_bytes) * 8;
+            debug_assert_eq!(Some(bits), form.operands[usize::from(form.imm_at)].imm_bits());
+            immediate(v, bits, form)
         }
+        _ => Ok(0),
     }
-    Ok(())
 }
 
 /// The forms an instruction fits: a set of positions in its mnemonic's forms (at most 64 forms a mnemonic, which
@@ -190,27 +212,45 @@ pub fn select<'t, 's>(
         }
     }
 
+    // One pass over the operands gathers all the matcher asks of them.
+    let mut kinds = [OpKind::NO_OPERAND; MAX_OPERANDS];
+    let mut plain: [Operand<'s>; MAX_OPERANDS] = [Operand::Imm(0); MAX_OPERANDS];
+    let (mut has_imm, mut has_hole, mut sizeless) = (false, false, None);
+    let mut common = CommonLen { rex: false, mem: 0 };
+    for (i, ((k, slot), op)) in kinds.iter_mut().zip(&mut plain).zip(ops).enumerate() {
+        *k = kinds_of(&op.node);
+        *slot = op.node;
+        match &op.node {
+            Operand::Imm(_) => has_imm = true,
+            Operand::Hole(_) => has_hole = true,
+            Operand::Mem(m) => {
+                if m.size.is_none() && sizeless.is_none() {
+                    sizeless = Some(i);
+                }
+                common.add_mem(m);
+            }
+            Operand::Reg(r) => common.rex |= r.high_bit() || r.needs_rex(),
+            Operand::Label(_) => {}
+        }
+    }
     // The cheap test first, on every form: each position's operand can be the kind the form takes there (or
     // neither has an operand there). A few bit operations a form, no branches on the operands.
-    let mut kinds = [OpKind::NO_OPERAND; MAX_OPERANDS];
-    for (k, op) in kinds.iter_mut().zip(ops) {
-        *k = kinds_of(&op.node);
-    }
     let mut shaped = 0u64;
-    for (at, form) in forms.iter().enumerate().take(64) {
-        if (0..MAX_OPERANDS).all(|i| kinds[i] & form.kind_bits[i] != 0) {
+    for (at, form) in forms[..forms.len().min(64)].iter().enumerate() {
+        const _: () = assert!(MAX_OPERANDS == 3, "the test below takes three positions");
+        let k = &form.kind_bits;
+        if kinds[0] & k[0] != 0 && kinds[1] & k[1] != 0 && kinds[2] & k[2] != 0 {
             shaped |= 1 << at;
         }
     }
     // Then, on the few that pass, what depends on the values: immediate ranges, and `+r` forms that exclude
     // register 0 (`xchg eax, eax`).
-    let has_imm = ops.iter().any(|o| matches!(o.node, Operand::Imm(_)));
     let mut candidates = Candidates { forms, set: shaped };
     let mut range: Option<(i128, i128, usize)> = None; // the widest range an out-of-range immediate missed
     candidates.retain(|form| {
-        if has_imm && let Err((lo, hi, i)) = immediates_fit(form, ops) {
+        if has_imm && let Err((lo, hi)) = imm_of(form, ops) {
             if range.is_none_or(|(_, h, _)| hi > h) {
-                range = Some((lo, hi, i));
+                range = Some((lo, hi, usize::from(form.imm_at)));
             }
             return false;
         }
@@ -232,10 +272,7 @@ pub fn select<'t, 's>(
     }
 
     // A memory operand without a size: the candidates must agree on it.
-    if let Some(i) = ops
-        .iter()
-        .position(|o| matches!(o.node, Operand::Mem(m) if m.size.is_none()))
-    {
+    if let Some(i) = sizeless {
         let size_of = |f: &Form| f.operands[i].mem_bits().flatten();
         let first = candidates.iter().next().and_then(size_of);
         if candidates.iter().any(|f| size_of(f) != first) {
@@ -269,24 +306,19 @@ pub fn select<'t, 's>(
     }
 
     // A runtime value takes the widest immediate the instruction has, as GNU as does for a value it cannot see.
-    if ops.iter().any(|o| matches!(o.node, Operand::Hole(_))) {
+    if has_hole {
         let widest = candidates.iter().map(|f| f.imm_bytes).max().unwrap_or(0);
         candidates.retain(|f| f.imm_bytes == widest);
     }
 
-    let mut plain: [Operand<'s>; MAX_OPERANDS] = [Operand::Imm(0); MAX_OPERANDS];
-    for (slot, op) in plain.iter_mut().zip(ops) {
-        *slot = op.node;
-    }
     let plain = &plain[..ops.len()];
     // The shortest encoding wins, the first form among equals. Lengths are computed without encoding; only the
     // winner is encoded (debug builds encode every candidate and check the computed lengths).
-    let common = CommonLen::of(plain);
     let mut best: Option<(usize, &'t Form)> = None;
     for form in candidates.iter() {
         let len = common.len(form);
         if cfg!(debug_assertions)
-            && let Ok(e) = encode::encode(form, plain, imm_for(form, ops), 0)
+            && let Ok(e) = encode::encode(form, plain, imm_for(form, ops, has_imm), 0)
         {
             debug_assert_eq!(len, e.len(), "computed length of `{}`", form.text);
         }
@@ -295,7 +327,7 @@ pub fn select<'t, 's>(
         }
     }
     if let Some((_, form)) = best
-        && let Ok(e) = encode::encode(form, plain, imm_for(form, ops), 0)
+        && let Ok(e) = encode::encode(form, plain, imm_for(form, ops, has_imm), 0)
     {
         return Ok(Selected::Encoded(e, form));
     }
@@ -303,7 +335,7 @@ pub fn select<'t, 's>(
     let mut best: Option<(Encoded<'s>, &'t Form)> = None;
     let mut first_error: Option<ErrorKind> = None;
     for form in candidates.iter() {
-        match encode::encode(form, plain, imm_for(form, ops), 0) {
+        match encode::encode(form, plain, imm_for(form, ops, has_imm), 0) {
             Ok(e) if best.is_none_or(|(b, _)| e.len() < b.len()) => best = Some((e, form)),
             Ok(_) => {}
             Err(e) => {
@@ -334,15 +366,10 @@ fn furthest(forms: &[Form], count: usize, kinds: &[u32; MAX_OPERANDS]) -> usize 
         .unwrap_or(0)
 }
 
-/// The immediate to encode for `form`: the value of the operand in its immediate position, checked against it.
-fn imm_for(form: &Form, ops: &[Spanned<Operand<'_>>]) -> i64 {
-    ops.iter()
-        .zip(&form.operands)
-        .find_map(|(op, kind)| match op.node {
-            Operand::Imm(v) if kind.is_imm() => immediate(v, kind.imm_bits().unwrap_or(64), form).ok(),
-            _ => None,
-        })
-        .unwrap_or(0)
+/// The immediate to encode for `form`: the value of the operand in its immediate position, checked against it
+/// (0 if the instruction has no immediate value, `has_imm` false).
+fn imm_for(form: &Form, ops: &[Spanned<Operand<'_>>], has_imm: bool) -> i64 {
+    if has_imm { imm_of(form, ops).unwrap_or(0) } else { 0 }
 }
 
 /// What the encoded length of an instruction owes to its operands rather than its form: whether a REX prefix
@@ -356,35 +383,22 @@ struct CommonLen {
 }
 
 impl CommonLen {
-    fn of(ops: &[Operand<'_>]) -> CommonLen {
-        let mut common = CommonLen { rex: false, mem: 0 };
-        for op in ops {
-            match op {
-                Operand::Reg(r) => common.rex |= r.high_bit() || r.needs_rex(),
-                Operand::Mem(m) => {
-                    let e = encode::encode_mem(m);
-                    common.rex |= e.rex_x || e.rex_b;
-                    common.mem = usize::from(e.sib.is_some())
-                        + match e.disp {
-                            encode::Disp::None => 0,
-                            encode::Disp::Imm8(_) => 1,
-                            encode::Disp::Imm32(_) => 4,
-                        };
-                }
-                _ => {}
-            }
-        }
-        common
+    /// Takes in a memory operand.
+    fn add_mem(&mut self, m: &Mem<'_>) {
+        let e = encode::encode_mem(m);
+        self.rex |= e.rex_x || e.rex_b;
+        self.mem = usize::from(e.sib.is_some())
+            + match e.disp {
+                encode::Disp::None => 0,
+                encode::Disp::Imm8(_) => 1,
+                encode::Disp::Imm32(_) => 4,
+            };
     }
 
     /// The length of the instruction encoded with `form`.
     fn len(&self, form: &Form) -> usize {
-        let modrm = if form.modrm == ModRm::None { 0 } else { 1 + self.mem };
-        form.prefixes.len()
-            + usize::from(form.rex_w || self.rex)
-            + form.opcode.len()
-            + modrm
-            + usize::from(form.imm_bytes)
+        let mem = if form.modrm == ModRm::None { 0 } else { self.mem };
+        usize::from(form.fixed_len) + usize::from(form.rex_w || self.rex) + mem
     }
 }
 

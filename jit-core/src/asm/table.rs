@@ -904,9 +904,21 @@ pub struct Form {
     /// Each operand's kind as an [`OpKind::bit`] ([`OpKind::NO_OPERAND`] past the last operand), for the
     /// matcher's first, cheap test.
     pub kind_bits: [u32; MAX_OPERANDS],
+    /// The position of the immediate operand (`imm8`..`imm64`), or [`Form::NO_IMM`]; a form has at most one.
+    pub imm_at: u8,
+    /// The bytes every encoding of the form has whatever its operands: prefixes, opcode, ModRM (if any) and
+    /// immediate; REX, SIB and displacement come on top.
+    pub fixed_len: u8,
+    /// [`Form::prefixes`] in a fixed array (zeros after them), for the encoder.
+    pub prefix_bytes: [u8; 4],
+    /// [`Form::opcode`] in a fixed array (zeros after it), for the encoder.
+    pub opcode_bytes: [u8; 4],
 }
 
 impl Form {
+    /// [`Form::imm_at`] of a form without an immediate operand.
+    pub const NO_IMM: u8 = u8::MAX;
+
     /// The width of the operation, for checking immediates: that of the first general-purpose operand, else 64
     /// for `WIDTH64` rows, else the immediate's own.
     pub fn operation_bits(&self) -> u16 {
@@ -1037,6 +1049,10 @@ pub fn parse_row(index: usize, row: &Row) -> Result<Vec<Form>, String> {
         row: index,
         op_bits: 0,
         kind_bits: [OpKind::NO_OPERAND; MAX_OPERANDS],
+        imm_at: Form::NO_IMM,
+        fixed_len: 0,
+        prefix_bytes: [0; 4],
+        opcode_bytes: [0; 4],
     };
     base.op_bits = base.compute_operation_bits();
     if base.operands.len() > MAX_OPERANDS {
@@ -1045,6 +1061,22 @@ pub fn parse_row(index: usize, row: &Row) -> Result<Vec<Form>, String> {
     for (bits, kind) in base.kind_bits.iter_mut().zip(&base.operands) {
         *bits = kind.bit();
     }
+    let mut imms = base.operands.iter().enumerate().filter(|(_, k)| k.is_imm());
+    if let Some((at, _)) = imms.next() {
+        base.imm_at = at as u8;
+    }
+    if imms.next().is_some() {
+        return Err("more than one immediate operand".into());
+    }
+    if base.prefixes.len() > 4 || base.opcode.len() > 4 {
+        return Err("more than four prefix or opcode bytes".into());
+    }
+    base.prefix_bytes[..base.prefixes.len()].copy_from_slice(&base.prefixes);
+    base.opcode_bytes[..base.opcode.len()].copy_from_slice(&base.opcode);
+    base.fixed_len = (base.prefixes.len()
+        + base.opcode.len()
+        + usize::from(base.modrm != ModRm::None)
+        + usize::from(base.imm_bytes)) as u8;
     let Some(stem) = base.mnemonic.strip_suffix("cc").filter(|_| plus_cc) else {
         if plus_cc || base.mnemonic.ends_with("cc") && base.mnemonic != "cc" {
             return Err("`cc` in the mnemonic and `+cc` in the opcode go together".into());
@@ -1060,6 +1092,7 @@ pub fn parse_row(index: usize, row: &Row) -> Result<Vec<Form>, String> {
             if let Some(last) = form.opcode.last_mut() {
                 *last += code;
             }
+            form.opcode_bytes[form.opcode.len() - 1] += code;
             form
         })
         .collect())
