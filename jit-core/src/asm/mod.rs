@@ -15,6 +15,7 @@ mod reg;
 pub mod select;
 mod syntax;
 pub mod table;
+mod words;
 
 pub use error::{AsmError, AsmErrors, ErrorKind, WithFile};
 pub use parse::Parser;

@@ -4,9 +4,7 @@
 //! go into ModRM/SIB/opcode, the fourth into REX. The legacy high-byte registers `ah ch dh bh` have their own class
 //! because they share numbers 4–7 with `spl bpl sil dil`, which exist only with a REX prefix.
 
-use super::keymap::KeyMap;
 use std::fmt;
-use std::sync::OnceLock;
 
 /// What kind of register, which also fixes its width.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -60,10 +58,8 @@ const XMM: [&str; 16] = [
     "xmm14", "xmm15",
 ];
 
-/// Every register name (and `rip`) as a [`name_key`], with its register.
-static BY_KEY: [(u64, Reg); 85] = REGS_BY_KEY;
-
-/// [`BY_KEY`] for tables built at compile time.
+/// Every register name (and `rip`) as a [`name_key`], with its register: the registers of the name table
+/// (`words.rs`).
 pub(crate) const REGS_BY_KEY: [(u64, Reg); 85] = {
     const fn put(table: &mut [(u64, Reg); 85], at: &mut usize, names: &[&str], class: RegClass) {
         let mut i = 0;
@@ -158,11 +154,10 @@ impl Reg {
     /// assert!(Reg::from_name("eip").is_none());
     /// ```
     pub fn from_name(name: &str) -> Option<Reg> {
-        static BY_NAME: OnceLock<KeyMap<u8>> = OnceLock::new();
-        let by_name =
-            BY_NAME.get_or_init(|| KeyMap::new((0..).zip(&BY_KEY).map(|(i, &(key, _))| (u128::from(key), i))));
-        let key = name_key(name.as_bytes())?;
-        by_name.get(u128::from(key)).map(|i| BY_KEY[usize::from(i)].1)
+        match super::words::word(name.as_bytes()) {
+            super::words::Word::Reg(reg) => Some(reg),
+            _ => None,
+        }
     }
 
     /// The register's class.

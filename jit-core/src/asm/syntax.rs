@@ -68,17 +68,10 @@ impl Size {
 
     /// Looks a size keyword up, ignoring ASCII case (`oword` is NASM's name for `xmmword`).
     pub fn from_keyword(word: &str) -> Option<Size> {
-        use super::reg::{name_key, name_key_const as key};
-        const KEYWORDS: [(u64, Size); 6] = [
-            (key(b"qword"), Size::Qword),
-            (key(b"dword"), Size::Dword),
-            (key(b"byte"), Size::Byte),
-            (key(b"word"), Size::Word),
-            (key(b"xmmword"), Size::Xmmword),
-            (key(b"oword"), Size::Xmmword),
-        ];
-        let word = name_key(word.as_bytes())?;
-        KEYWORDS.iter().find(|&&(k, _)| k == word).map(|&(_, s)| s)
+        match super::words::word(word.as_bytes()) {
+            super::words::Word::Size(size) => Some(size),
+            _ => None,
+        }
     }
 
     /// The size keyword as GNU as and objdump write it.
