@@ -270,11 +270,11 @@ pub fn encode<'s>(form: &Form, ops: &[Operand<'s>], imm: i64, rel: i32) -> Resul
     // each part is one copy of known size; the running length `n` counts only the bytes that belong.
     let mut buf = [0u8; MAX_LEN + 9];
     let mut n = form.prefixes.len();
-    buf[..4].copy_from_slice(&form.prefix_bytes);
+    buf[..4].copy_from_slice(&form.prefixes.array());
     buf[n] = rex(form.rex_w, r, x, b);
     n += usize::from(needs_rex);
     let opcode_len = form.opcode.len();
-    buf[n..n + 4].copy_from_slice(&form.opcode_bytes);
+    buf[n..n + 4].copy_from_slice(&form.opcode.array());
     n += opcode_len;
     if form.plus_r {
         buf[n - 1] |= op_reg;

@@ -872,6 +872,43 @@ pub enum ModRm {
     Reg,
 }
 
+/// Up to four bytes (legacy prefixes, or opcode bytes) in a fixed array, zeros after them: a slice to read
+/// (`Deref<Target = [u8]>`), and the whole array for the encoder to copy in one piece.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpBytes {
+    bytes: [u8; 4],
+    len: u8,
+}
+
+impl OpBytes {
+    /// The bytes of `bytes`, or `None` for more than four.
+    pub fn new(bytes: &[u8]) -> Option<OpBytes> {
+        let mut out = OpBytes::default();
+        out.bytes.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        out.len = bytes.len() as u8;
+        Some(out)
+    }
+
+    /// All four bytes, zeros after the real ones.
+    pub fn array(&self) -> [u8; 4] {
+        self.bytes
+    }
+}
+
+impl std::ops::Deref for OpBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl std::ops::DerefMut for OpBytes {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.bytes[..usize::from(self.len)]
+    }
+}
+
 /// One encodable form: a row parsed, with `cc` expanded to one condition spelling.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Form {
@@ -884,11 +921,11 @@ pub struct Form {
     /// How each operand is encoded, aligned with `operands`.
     pub roles: Vec<Role>,
     /// Legacy prefixes in emission order.
-    pub prefixes: Vec<u8>,
+    pub prefixes: OpBytes,
     /// REX.W.
     pub rex_w: bool,
     /// Opcode bytes (`+cc` applied; `+r` is applied when encoding).
-    pub opcode: Vec<u8>,
+    pub opcode: OpBytes,
     /// `+r`: a register number goes in the low three bits of the last opcode byte.
     pub plus_r: bool,
     /// ModRM.reg.
@@ -909,10 +946,6 @@ pub struct Form {
     /// The bytes every encoding of the form has whatever its operands: prefixes, opcode, ModRM (if any) and
     /// immediate; REX, SIB and displacement come on top.
     pub fixed_len: u8,
-    /// [`Form::prefixes`] in a fixed array (zeros after them), for the encoder.
-    pub prefix_bytes: [u8; 4],
-    /// [`Form::opcode`] in a fixed array (zeros after it), for the encoder.
-    pub opcode_bytes: [u8; 4],
 }
 
 impl Form {
@@ -1033,6 +1066,9 @@ pub fn parse_row(index: usize, row: &Row) -> Result<Vec<Form>, String> {
         return Err("no opcode byte".into());
     }
     check_form(&operands, &roles, modrm, plus_r, imm_bytes, rel, &opcode)?;
+    let (Some(prefixes), Some(opcode)) = (OpBytes::new(&prefixes), OpBytes::new(&opcode)) else {
+        return Err("more than four prefix or opcode bytes".into());
+    };
 
     let mut base = Form {
         mnemonic: mnemonic.to_ascii_lowercase(),
@@ -1051,8 +1087,6 @@ pub fn parse_row(index: usize, row: &Row) -> Result<Vec<Form>, String> {
         kind_bits: [OpKind::NO_OPERAND; MAX_OPERANDS],
         imm_at: Form::NO_IMM,
         fixed_len: 0,
-        prefix_bytes: [0; 4],
-        opcode_bytes: [0; 4],
     };
     base.op_bits = base.compute_operation_bits();
     if base.operands.len() > MAX_OPERANDS {
@@ -1068,11 +1102,6 @@ pub fn parse_row(index: usize, row: &Row) -> Result<Vec<Form>, String> {
     if imms.next().is_some() {
         return Err("more than one immediate operand".into());
     }
-    if base.prefixes.len() > 4 || base.opcode.len() > 4 {
-        return Err("more than four prefix or opcode bytes".into());
-    }
-    base.prefix_bytes[..base.prefixes.len()].copy_from_slice(&base.prefixes);
-    base.opcode_bytes[..base.opcode.len()].copy_from_slice(&base.opcode);
     base.fixed_len = (base.prefixes.len()
         + base.opcode.len()
         + usize::from(base.modrm != ModRm::None)
@@ -1092,7 +1121,6 @@ pub fn parse_row(index: usize, row: &Row) -> Result<Vec<Form>, String> {
             if let Some(last) = form.opcode.last_mut() {
                 *last += code;
             }
-            form.opcode_bytes[form.opcode.len() - 1] += code;
             form
         })
         .collect())
@@ -1317,18 +1345,18 @@ mod tests {
         let jne = table.forms("JNE");
         assert_eq!(jne.len(), 2);
         assert_eq!(
-            (jne[0].opcode.as_slice(), jne[1].opcode.as_slice()),
+            (&jne[0].opcode[..], &jne[1].opcode[..]),
             (&[0x75][..], &[0x0f, 0x85][..])
         );
         assert_eq!(table.forms("cmovnle")[2].text, "cmovnle r64, r/m64");
-        assert_eq!(table.forms("setpo")[0].opcode, [0x0f, 0x9b]);
+        assert_eq!(table.forms("setpo")[0].opcode[..], [0x0f, 0x9b]);
     }
 
     #[test]
     fn a_row_is_read_as_the_manual_writes_it() {
         let f = &parse_row(0, &row("F3 REX.W 0F B8 /r", "popcnt r64, r/m64", "RM")).unwrap()[0];
         assert_eq!(
-            (f.prefixes.as_slice(), f.rex_w, f.opcode.as_slice()),
+            (&f.prefixes[..], f.rex_w, &f.opcode[..]),
             (&[0xf3][..], true, &[0x0f, 0xb8][..])
         );
         assert_eq!(f.roles, [Role::Reg, Role::Rm]);
