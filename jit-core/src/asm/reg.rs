@@ -86,45 +86,41 @@ pub(crate) const REGS_BY_KEY: [(u64, Reg); 85] = {
 /// A name of one to seven bytes as one integer, ASCII letters lowercased: the bytes, then the length in the low
 /// byte. `None` for longer or empty names.
 ///
-/// The same value as [`name_key_const`], computed without a loop over the bytes: two loads that may overlap and
-/// a lowercasing of all eight bytes at once.
-pub(crate) fn name_key(name: &[u8]) -> Option<u64> {
+/// Computed without a loop over the bytes: two loads that may overlap and a lowercasing of all eight bytes at
+/// once. A `const fn`, so the tables built at compile time use the same key as the lookups.
+pub(crate) const fn name_key(name: &[u8]) -> Option<u64> {
     let n = name.len();
     let packed = match *name {
-        [a] => u64::from(a) << 56,
-        [a, b] | [a, b, _] => u64::from(u16::from_be_bytes([a, b])) << 48 | u64::from(name[n - 1]) << (64 - 8 * n),
+        [a] => (a as u64) << 56,
+        [a, b] | [a, b, _] => (u16::from_be_bytes([a, b]) as u64) << 48 | (name[n - 1] as u64) << (64 - 8 * n),
         [a, b, c, d, ..] if n <= 7 => {
             let [w, x, y, z] = [name[n - 4], name[n - 3], name[n - 2], name[n - 1]];
-            u64::from(u32::from_be_bytes([a, b, c, d])) << 32
-                | u64::from(u32::from_be_bytes([w, x, y, z])) << (64 - 8 * n)
+            (u32::from_be_bytes([a, b, c, d]) as u64) << 32 | (u32::from_be_bytes([w, x, y, z]) as u64) << (64 - 8 * n)
         }
         _ => return None,
     };
     Some(ascii_lowercase_bytes(packed) | n as u64)
 }
 
+/// [`name_key`] of a name known to be one to seven bytes long (for tables built at compile time).
+pub(crate) const fn name_key_const(name: &[u8]) -> u64 {
+    match name_key(name) {
+        Some(key) => key,
+        None => panic!("a table name must be one to seven bytes long"),
+    }
+}
+
 /// Lowercases the ASCII capitals among the eight bytes of `x`, leaving every other byte as it is.
-fn ascii_lowercase_bytes(x: u64) -> u64 {
+const fn ascii_lowercase_bytes(x: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x80 * ONES;
     let low7 = x & !HIGH;
     // Per byte, the high bit of `from_a` says low7 >= b'A' and that of `past_z` says low7 > b'Z'; no carries
     // cross bytes, as every sum stays below 0x100.
-    let from_a = low7 + (0x80 - u64::from(b'A')) * ONES;
-    let past_z = low7 + (0x80 - u64::from(b'Z') - 1) * ONES;
+    let from_a = low7 + (0x80 - b'A' as u64) * ONES;
+    let past_z = low7 + (0x80 - b'Z' as u64 - 1) * ONES;
     let upper = from_a & !past_z & !x & HIGH;
     x | upper >> 2
-}
-
-/// [`name_key`] for names known to be one to seven bytes long.
-pub(crate) const fn name_key_const(name: &[u8]) -> u64 {
-    let mut key = 0u64;
-    let mut i = 0;
-    while i < name.len() && i < 7 {
-        key = key << 8 | name[i].to_ascii_lowercase() as u64;
-        i += 1;
-    }
-    key << (8 * (8 - i)) | i as u64
 }
 
 impl Reg {
@@ -237,22 +233,31 @@ mod tests {
         }
     }
 
+    /// The key as a byte loop computes it: what [`name_key`] must equal.
+    fn reference_key(name: &[u8]) -> u64 {
+        let mut key = 0u64;
+        for &b in name {
+            key = key << 8 | u64::from(b.to_ascii_lowercase());
+        }
+        key << (8 * (8 - name.len())) | name.len() as u64
+    }
+
     #[test]
-    fn name_key_is_name_key_const() {
+    fn name_key_is_the_bytes_lowercased_then_the_length() {
         let names = [
             "a", "Z", "ab", "aBc", "@_.$", "R15D", "xmmword", "XMMWORD", "ä", "aä", "[\\]^`{", "zZ@",
         ];
         for name in names {
             assert_eq!(
                 name_key(name.as_bytes()),
-                Some(name_key_const(name.as_bytes())),
+                Some(reference_key(name.as_bytes())),
                 "{name}"
             );
         }
         for b in 0..=255u8 {
             for len in 1..=7 {
                 let name = vec![b; len];
-                assert_eq!(name_key(&name), Some(name_key_const(&name)), "{b} x {len}");
+                assert_eq!(name_key(&name), Some(reference_key(&name)), "{b} x {len}");
             }
         }
         assert_eq!((name_key(b""), name_key(b"12345678")), (None, None));
