@@ -144,22 +144,9 @@ impl Shared {
             at = at.checked_add(n).ok_or_else(too_big)?;
         }
         memory_at.push(at);
-        // SAFETY: a fresh anonymous shared mapping with no address hint; the result is checked before use.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                at,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
+        let base = map_anonymous(at, libc::MAP_SHARED)?;
         Ok(Shared {
-            base: base.cast(),
+            base,
             len: at,
             positions: order.len(),
             memory_at,
@@ -304,24 +291,32 @@ extern "C" fn on_fault(signal: libc::c_int, info: *mut libc::siginfo_t, context:
     unsafe { libc::_exit(0) }
 }
 
-/// In the worker: catch the faults on an alternate stack (the code may have wrecked its own).
-fn install_fault_handlers() {
-    const ALT_STACK: usize = 64 * 1024;
-    // Mapped, not allocated: it lives until the worker's `_exit`, and is no heap block a leak checker would flag.
-    // SAFETY: an anonymous private mapping with no address hint; the result is checked before use.
-    let stack = unsafe {
+/// `len` bytes of fresh read+write memory, zeroed, mapped `MAP_SHARED` or `MAP_PRIVATE` (`sharing`).
+fn map_anonymous(len: usize, sharing: libc::c_int) -> io::Result<*mut u8> {
+    // SAFETY: an anonymous mapping with no address hint replaces nothing; the result is checked before use.
+    let base = unsafe {
         libc::mmap(
             std::ptr::null_mut(),
-            ALT_STACK,
+            len,
             libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            sharing | libc::MAP_ANONYMOUS,
             -1,
             0,
         )
     };
-    if stack != libc::MAP_FAILED {
+    if base == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(base.cast())
+}
+
+/// In the worker: catch the faults on an alternate stack (the code may have wrecked its own).
+fn install_fault_handlers() {
+    const ALT_STACK: usize = 64 * 1024;
+    // Mapped, not allocated: it lives until the worker's `_exit`, and is no heap block a leak checker would flag.
+    if let Ok(stack) = map_anonymous(ALT_STACK, libc::MAP_PRIVATE) {
         let ss = libc::stack_t {
-            ss_sp: stack,
+            ss_sp: stack.cast(),
             ss_flags: 0,
             ss_size: ALT_STACK,
         };
