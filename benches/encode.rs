@@ -47,9 +47,9 @@ struct Mix {
     bytes: Vec<u8>,
 }
 
-fn operands<'s>(stmt: &Statement<'s>) -> Option<(Spanned<&'s str>, Vec<Spanned<Operand<'s>>>)> {
+fn operands<'a, 's>(stmt: &'a Statement<'s>) -> Option<(Spanned<&'s str>, &'a [Spanned<Operand<'s>>])> {
     match &stmt.kind {
-        StmtKind::Instruction { mnemonic, operands } => Some((*mnemonic, operands.iter().copied().collect())),
+        StmtKind::Instruction { mnemonic, operands } => Some((*mnemonic, operands.as_slice())),
         _ => None,
     }
 }
@@ -65,12 +65,12 @@ fn mix(n: usize) -> Mix {
         .iter()
         .map(|stmt| {
             let (mnemonic, ops) = operands(stmt).expect("an instruction");
-            let Ok(Selected::Encoded(_, form)) = select::select(table.forms(mnemonic.node), mnemonic, &ops) else {
+            let Ok(Selected::Encoded(_, form)) = select::select(table.forms(mnemonic.node), mnemonic, ops) else {
                 panic!("the mix has no jumps")
             };
             let mut plain = [Operand::Imm(0); MAX_OPERANDS];
             let mut imm = 0;
-            for (slot, op) in plain.iter_mut().zip(&ops) {
+            for (slot, op) in plain.iter_mut().zip(ops) {
                 *slot = op.node;
                 if let Operand::Imm(v) = op.node {
                     imm = i64::try_from(v).expect("the mix's immediates are small");
@@ -132,14 +132,7 @@ fn select_and_encode_all(statements: &[Statement<'_>], mut out: Vec<u8>) -> Vec<
     let table = Table::get();
     for stmt in statements {
         if let StmtKind::Instruction { mnemonic, operands } = &stmt.kind {
-            let mut ops = [Spanned {
-                node: Operand::Imm(0),
-                span: stmt.span,
-            }; MAX_OPERANDS];
-            for (slot, op) in ops.iter_mut().zip(operands.iter()) {
-                *slot = *op;
-            }
-            let ops = &ops[..operands.len()];
+            let ops = operands.as_slice();
             if let Ok(Selected::Encoded(e, _)) = select::select(table.forms(mnemonic.node), *mnemonic, ops) {
                 out.extend_from_slice(e.bytes());
             }
