@@ -234,7 +234,8 @@ pub fn select<'t, 's>(
         }
     }
     // The cheap test first, on every form: each position's operand can be the kind the form takes there (or
-    // neither has an operand there). A few bit operations a form, no branches on the operands.
+    // neither has an operand there). A bit test a position, stopping at the first that fails (most forms fail
+    // at the first operand).
     let mut shaped = 0u64;
     for (at, form) in forms[..forms.len().min(64)].iter().enumerate() {
         const _: () = assert!(MAX_OPERANDS == 3, "the test below takes three positions");
