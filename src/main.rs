@@ -124,28 +124,46 @@ fn asm(file: Option<PathBuf>, format: Format) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // A closed pipe (`| head`) is not an error worth a message, so write errors are ignored.
+    let mut stdout = std::io::stdout().lock();
+    let listing = match format {
+        // The bytes alone: no listing, no copy of the source.
+        Format::Hex => match rustyjit::asm::assemble_bytes(&text) {
+            Ok(bytes) => {
+                let _ = write_hex(&bytes, &mut stdout);
+                return ExitCode::SUCCESS;
+            }
+            Err(errors) => return report(&name, &errors),
+        },
+        Format::Listing => true,
+        Format::Json => false,
+    };
     let code = match rustyjit::asm::assemble_string(text) {
         Ok(code) => code,
         Err(errors) => return report(&name, &errors),
     };
-    let out = match format {
-        Format::Listing => code.listing().to_string(),
-        Format::Hex => hex(&code),
-        Format::Json => json(&code),
+    let out = if listing {
+        code.listing().to_string()
+    } else {
+        json(&code)
     };
-    // A closed pipe (`| head`) is not an error worth a message.
-    let _ = std::io::stdout().lock().write_all(out.as_bytes());
+    let _ = stdout.write_all(out.as_bytes());
     ExitCode::SUCCESS
 }
 
-fn hex(code: &Code) -> String {
+/// Writes `bytes` as lowercase hex and a newline, a piece at a time (the text is never held whole).
+fn write_hex(bytes: &[u8], out: &mut impl Write) -> std::io::Result<()> {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = Vec::with_capacity(code.len() * 2 + 1);
-    for &b in code.bytes() {
-        out.extend_from_slice(&[DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]);
+    const PIECE: usize = 32 * 1024;
+    let mut text = Vec::with_capacity(2 * PIECE + 1);
+    for piece in bytes.chunks(PIECE) {
+        text.clear();
+        for &b in piece {
+            text.extend_from_slice(&[DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]);
+        }
+        out.write_all(&text)?;
     }
-    out.push(b'\n');
-    String::from_utf8(out).unwrap_or_default()
+    out.write_all(b"\n")
 }
 
 fn json(code: &Code) -> String {

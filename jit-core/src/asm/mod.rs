@@ -102,37 +102,39 @@ impl Parts {
     }
 }
 
+/// Assembles text into its bytes alone, without the listing ([`Code::entries`]) or a copy of the source: the
+/// cheapest way to bytes (`rustyjit asm --format hex` uses it).
+///
+/// ```
+/// let bytes = jit_core::asm::assemble_bytes("mov rax, 3\nret").unwrap();
+/// assert_eq!(bytes, [0x48, 0xc7, 0xc0, 0x03, 0x00, 0x00, 0x00, 0xc3]);
+/// ```
+pub fn assemble_bytes(src: &str) -> Result<Vec<u8>, AsmErrors> {
+    let assembler = Assembler {
+        entries: None,
+        ..Assembler::default()
+    };
+    assembler.run(src).map(|(parts, _)| parts.bytes)
+}
+
 /// Where a statement came from, for its listing entry (line and text range) and its errors.
 type Origin = Span;
 
-/// One statement's place in the layout. Kept small (32 bytes): what only some statements have, fixups and jumps,
-/// lives in [`Assembler::fixups`] and [`Assembler::jumps`].
-enum Item<'s> {
-    /// Bytes already encoded, in `Assembler::buf[start..start + len]`; with `fixup`, the next fixup in
-    /// [`Assembler::fixups`] is theirs.
-    Bytes {
-        start: u32,
-        len: u32,
-        origin: Origin,
-        fixup: bool,
-    },
-    /// A jump to a label: `Assembler::jumps[index]`.
-    Jump(u32),
-    /// A label definition.
-    Label(&'s str),
-}
-
-const _: () = assert!(size_of::<Item<'_>>() <= 32, "layout items stay small");
+/// Marks a listing entry that is a jump until layout gives it its offset and length.
+const JUMP_ENTRY: u32 = u32::MAX;
 
 /// A jump to a label; `short` while the rel8 form is in use.
 struct Jump<'s> {
     short: Option<&'static Form>,
     long: &'static Form,
     label: &'s str,
-    /// The label's item.
-    target: usize,
+    /// Where it goes: the offset in [`Assembler::buf`] of the bytes after it.
+    at: u32,
+    /// The label's index in [`Assembler::defs`], once resolved.
+    target: u32,
     is_short: bool,
-    origin: Origin,
+    /// The label operand, where an undefined label is reported.
+    label_span: Span,
 }
 
 impl Jump<'_> {
@@ -143,16 +145,27 @@ impl Jump<'_> {
             _ => self.long,
         }
     }
+
+    fn len(&self) -> u32 {
+        form_len(self.form())
+    }
 }
 
-impl Item<'_> {
-    fn len(&self, jumps: &[Jump<'_>]) -> u32 {
-        match self {
-            Item::Bytes { len, .. } => *len,
-            Item::Jump(j) => form_len(jumps[*j as usize].form()),
-            Item::Label(_) => 0,
-        }
-    }
+/// A label definition: the offset in [`Assembler::buf`] it stands for, and how many jumps come before it.
+struct LabelDef<'s> {
+    name: &'s str,
+    at: u32,
+    jumps_before: u32,
+}
+
+/// An encoded instruction with something to fill in at layout: where its bytes are in [`Assembler::buf`], how
+/// many jumps come before it, and the fixup.
+struct Patch<'s> {
+    start: u32,
+    len: u32,
+    jumps_before: u32,
+    fixup: Fixup<'s>,
+    origin: Origin,
 }
 
 /// Length of a relative jump form: prefixes, opcode and offset (no ModRM).
@@ -160,35 +173,59 @@ fn form_len(f: &Form) -> u32 {
     (f.prefixes.len() + f.opcode.len()) as u32 + u32::from(f.imm_bytes)
 }
 
-#[derive(Default)]
+/// Builds the code in one pass over the statements.
+///
+/// Every statement but a jump to a label is encoded straight into `buf`, in order; jumps, label definitions and
+/// fixups are kept aside with their offset in `buf`. Without jumps `buf` is the code. With them, a position's
+/// final offset is its offset in `buf` plus the lengths of the jumps before it, so layout works on the jumps
+/// alone and copies `buf` once, with the jumps between its pieces.
 struct Assembler<'s> {
-    items: Vec<Item<'s>>,
     buf: Vec<u8>,
     errors: Vec<AsmError>,
-    labels: HashMap<&'s str, usize>,
-    /// The fixups of the items that have one, in item order.
-    fixups: Vec<Fixup<'s>>,
-    /// The jumps to labels, in item order; without any, the code is `buf` as it is.
+    /// Each label's index in `defs`.
+    labels: HashMap<&'s str, u32>,
+    defs: Vec<LabelDef<'s>>,
+    patches: Vec<Patch<'s>>,
     jumps: Vec<Jump<'s>>,
+    /// The listing, when wanted: offsets in `buf` until layout; a jump's entry has length [`JUMP_ENTRY`].
+    entries: Option<Vec<Entry>>,
+}
+
+impl Default for Assembler<'_> {
+    fn default() -> Self {
+        Assembler {
+            buf: Vec::new(),
+            errors: Vec::new(),
+            labels: HashMap::new(),
+            defs: Vec::new(),
+            patches: Vec::new(),
+            jumps: Vec::new(),
+            entries: Some(Vec::new()),
+        }
+    }
 }
 
 impl<'s> Assembler<'s> {
     fn run(mut self, src: &'s str) -> Result<(Parts, Vec<HolePatch>), AsmErrors> {
         let table: &'static Table = Table::get();
         let mut parser = Parser::new(src);
-        let mut label_spans: Vec<(&'s str, Span)> = Vec::new();
         while let Some(stmt) = &parser.next_statement() {
             self.errors.append(&mut parser.take_errors());
             let origin: Origin = stmt.span;
             match stmt.kind {
                 StmtKind::Label(name) => {
-                    if self.labels.insert(name, self.items.len()).is_some() {
+                    let def = LabelDef {
+                        name,
+                        at: self.buf.len() as u32,
+                        jumps_before: self.jumps.len() as u32,
+                    };
+                    if self.labels.insert(name, self.defs.len() as u32).is_some() {
                         self.errors.push(AsmError {
                             kind: ErrorKind::DuplicateLabel(name.into()),
                             span: stmt.span,
                         });
                     }
-                    self.items.push(Item::Label(name));
+                    self.defs.push(def);
                 }
                 StmtKind::Data { width, ref values } => {
                     let start = self.buf.len() as u32;
@@ -196,13 +233,7 @@ impl<'s> Assembler<'s> {
                         self.buf
                             .extend_from_slice(&(v.node as i64).to_le_bytes()[..width as usize]);
                     }
-                    let len = self.buf.len() as u32 - start;
-                    self.items.push(Item::Bytes {
-                        start,
-                        len,
-                        origin,
-                        fixup: false,
-                    });
+                    self.entry(start, self.buf.len() as u32 - start, origin);
                 }
                 StmtKind::Instruction { mnemonic, ref operands } => {
                     let ops = operands.as_slice();
@@ -212,27 +243,27 @@ impl<'s> Assembler<'s> {
                             e.append_to(&mut self.buf);
                             let len = e.len() as u32;
                             if let Some(fixup) = e.fixup {
-                                self.fixups.push(fixup);
+                                self.patches.push(Patch {
+                                    start,
+                                    len,
+                                    jumps_before: self.jumps.len() as u32,
+                                    fixup,
+                                    origin,
+                                });
                             }
-                            self.items.push(Item::Bytes {
-                                start,
-                                len,
-                                origin,
-                                fixup: e.fixup.is_some(),
-                            });
+                            self.entry(start, len, origin);
                         }
                         Ok(Selected::Jump { short, long, label }) => {
-                            if let Some(op) = ops.first() {
-                                label_spans.push((label, op.span));
-                            }
-                            self.items.push(Item::Jump(self.jumps.len() as u32));
+                            let at = self.buf.len() as u32;
+                            self.entry(at, JUMP_ENTRY, origin);
                             self.jumps.push(Jump {
                                 short,
                                 long,
                                 label,
+                                at,
                                 target: 0,
                                 is_short: short.is_some(),
-                                origin,
+                                label_span: ops.first().map_or(origin, |op| op.span),
                             });
                         }
                         Err(e) => self.errors.push(e),
@@ -241,81 +272,79 @@ impl<'s> Assembler<'s> {
             }
         }
         self.errors.append(&mut parser.take_errors());
-        self.resolve_labels(&label_spans);
+        self.resolve_labels();
         if !self.errors.is_empty() {
             self.errors.sort_by_key(|e| e.span.start);
             return Err(AsmErrors(self.errors));
         }
-        let offsets = self.relax();
-        self.emit(&offsets)
+        let shifts = self.relax();
+        self.emit(&shifts)
     }
 
-    /// Points every jump at its label's item; reports undefined labels (jumps and `[rip + label]`), in item
-    /// order.
-    fn resolve_labels(&mut self, label_spans: &[(&'s str, Span)]) {
-        let mut fixups = self.fixups.iter();
-        for item in &self.items {
-            match *item {
-                Item::Jump(j) => {
-                    let jump = &mut self.jumps[j as usize];
-                    match self.labels.get(jump.label) {
-                        Some(&t) => jump.target = t,
-                        None => {
-                            let span = label_spans.get(j as usize).map_or(jump.origin, |&(_, s)| s);
-                            self.errors.push(AsmError {
-                                kind: ErrorKind::UndefinedLabel(jump.label.to_string()),
-                                span,
-                            });
-                        }
-                    }
-                }
-                Item::Bytes {
-                    fixup: true, origin, ..
-                } => {
-                    if let Some(Fixup::RipLabel { label, .. }) = fixups.next()
-                        && !self.labels.contains_key(label)
-                    {
-                        let kind = ErrorKind::UndefinedLabel(label.to_string());
-                        self.errors.push(AsmError { kind, span: origin });
-                    }
-                }
-                _ => {}
+    /// Records a listing entry, if a listing is wanted.
+    fn entry(&mut self, start: u32, len: u32, origin: Origin) {
+        if let Some(entries) = &mut self.entries {
+            entries.push(Entry {
+                offset: start,
+                len,
+                line: origin.line,
+                text: (origin.start, origin.end),
+            });
+        }
+    }
+
+    /// Points every jump at its label; reports undefined labels (jumps and `[rip + label]`).
+    fn resolve_labels(&mut self) {
+        for jump in &mut self.jumps {
+            match self.labels.get(jump.label) {
+                Some(&t) => jump.target = t,
+                None => self.errors.push(AsmError {
+                    kind: ErrorKind::UndefinedLabel(jump.label.to_string()),
+                    span: jump.label_span,
+                }),
+            }
+        }
+        for patch in &self.patches {
+            if let Fixup::RipLabel { label, .. } = patch.fixup
+                && !self.labels.contains_key(label)
+            {
+                let kind = ErrorKind::UndefinedLabel(label.to_string());
+                self.errors.push(AsmError {
+                    kind,
+                    span: patch.origin,
+                });
             }
         }
     }
 
-    /// Grows short jumps that cannot reach until none changes; returns each item's offset.
+    /// Grows short jumps that cannot reach until none changes. Returns, for each `k`, the total length of the
+    /// first `k` jumps: what a position with `k` jumps before it moves by.
     fn relax(&mut self) -> Vec<u64> {
-        let mut offsets = vec![0u64; self.items.len() + 1];
+        let mut shifts = vec![0u64; self.jumps.len() + 1];
         loop {
-            let mut at = 0u64;
-            for (i, item) in self.items.iter().enumerate() {
-                offsets[i] = at;
-                at += u64::from(item.len(&self.jumps));
+            for (j, jump) in self.jumps.iter().enumerate() {
+                shifts[j + 1] = shifts[j] + u64::from(jump.len());
             }
-            offsets[self.items.len()] = at;
             let mut changed = false;
-            for (i, item) in self.items.iter().enumerate() {
-                if let Item::Jump(j) = *item
-                    && let jump = &mut self.jumps[j as usize]
-                    && let (Some(f), true) = (jump.short, jump.is_short)
-                {
-                    let end = offsets[i] + u64::from(form_len(f));
-                    let disp = offsets[jump.target] as i64 - end as i64;
-                    if i8::try_from(disp).is_err() {
+            for (j, jump) in self.jumps.iter_mut().enumerate() {
+                if let (Some(f), true) = (jump.short, jump.is_short) {
+                    let end = u64::from(jump.at) + shifts[j] + u64::from(form_len(f));
+                    let def = &self.defs[jump.target as usize];
+                    let target = u64::from(def.at) + shifts[def.jumps_before as usize];
+                    if i8::try_from(target as i64 - end as i64).is_err() {
                         jump.is_short = false;
                         changed = true;
                     }
                 }
             }
             if !changed {
-                return offsets;
+                return shifts;
             }
         }
     }
 
-    fn emit(mut self, offsets: &[u64]) -> Result<(Parts, Vec<HolePatch>), AsmErrors> {
-        let total = offsets.last().copied().unwrap_or(0);
+    fn emit(mut self, shifts: &[u64]) -> Result<(Parts, Vec<HolePatch>), AsmErrors> {
+        let total = self.buf.len() as u64 + shifts.last().copied().unwrap_or(0);
         if total > u64::from(u32::MAX) {
             let span = Span::default();
             return Err(AsmErrors(vec![AsmError {
@@ -323,87 +352,68 @@ impl<'s> Assembler<'s> {
                 span,
             }]));
         }
-        // Without jumps every item's bytes are already where they belong: `buf` is the code, and only fixups are
-        // patched in it. With jumps, the items are copied out in order with the jumps between them.
-        let in_place = self.jumps.is_empty();
-        let mut bytes = if in_place {
+        let final_at = |at: u32, jumps_before: u32| (u64::from(at) + shifts[jumps_before as usize]) as u32;
+        let labels: Vec<Label> = self
+            .defs
+            .iter()
+            .map(|d| Label {
+                name: Cow::Owned(d.name.to_string()),
+                offset: final_at(d.at, d.jumps_before),
+            })
+            .collect();
+        // Without jumps every byte is already where it belongs; with them, `buf` is copied piece by piece with
+        // the jumps between the pieces.
+        let mut bytes = if self.jumps.is_empty() {
             std::mem::take(&mut self.buf)
         } else {
-            Vec::with_capacity(total as usize)
+            let mut bytes = Vec::with_capacity(total as usize);
+            let mut from = 0usize;
+            for (j, jump) in self.jumps.iter().enumerate() {
+                let at = jump.at as usize;
+                bytes.extend_from_slice(&self.buf[from..at]);
+                from = at;
+                let form = jump.form();
+                let def = &self.defs[jump.target as usize];
+                let next = final_at(jump.at, j as u32) as i64 + i64::from(jump.len());
+                let disp = (i64::from(final_at(def.at, def.jumps_before)) - next) as i32;
+                bytes.extend_from_slice(&form.prefixes);
+                bytes.extend_from_slice(&form.opcode);
+                bytes.extend_from_slice(&disp.to_le_bytes()[..usize::from(form.imm_bytes)]);
+            }
+            bytes.extend_from_slice(&self.buf[from..]);
+            bytes
         };
-        let mut entries = Vec::with_capacity(self.items.len());
-        let mut labels = Vec::new();
         let mut holes = Vec::new();
-        let target_of = |label: &str| self.labels.get(label).map_or(0, |&i| offsets[i] as i64);
-        let mut fixups = self.fixups.iter();
-        for (i, item) in self.items.iter().enumerate() {
-            let at = offsets[i];
-            let origin = match item {
-                Item::Label(name) => {
-                    labels.push(Label {
-                        name: Cow::Owned(name.to_string()),
-                        offset: at as u32,
-                    });
-                    continue;
+        for patch in &self.patches {
+            let start = final_at(patch.start, patch.jumps_before);
+            match patch.fixup {
+                Fixup::RipLabel { at, label, addend } => {
+                    let def = self.labels.get(label).map(|&i| &self.defs[i as usize]);
+                    let target = def.map_or(0, |d| i64::from(final_at(d.at, d.jumps_before)));
+                    let next = i64::from(start) + i64::from(patch.len);
+                    let disp = (target + i64::from(addend) - next) as i32;
+                    let field = start as usize + usize::from(at);
+                    bytes[field..field + 4].copy_from_slice(&disp.to_le_bytes());
                 }
-                Item::Bytes {
-                    start,
-                    len,
-                    origin,
-                    fixup,
-                } => {
-                    let base = if in_place {
-                        *start as usize
-                    } else {
-                        let base = bytes.len();
-                        bytes.extend_from_slice(&self.buf[*start as usize..(*start + *len) as usize]);
-                        base
-                    };
-                    match fixup.then(|| fixups.next()).flatten().copied() {
-                        Some(Fixup::RipLabel {
-                            at: field,
-                            label,
-                            addend,
-                        }) => {
-                            let next = at as i64 + i64::from(*len);
-                            let disp = (target_of(label) + i64::from(addend) - next) as i32;
-                            let field = base + usize::from(field);
-                            bytes[field..field + 4].copy_from_slice(&disp.to_le_bytes());
-                        }
-                        Some(Fixup::Hole {
-                            at: field,
-                            hole,
-                            bytes: n,
-                        }) => {
-                            holes.push(HolePatch {
-                                hole,
-                                offset: at as u32 + u32::from(field),
-                                bytes: n,
-                                span: *origin,
-                            });
-                        }
-                        None => {}
-                    }
-                    origin
-                }
-                Item::Jump(j) => {
-                    let jump = &self.jumps[*j as usize];
-                    let form = jump.form();
-                    let next = at as i64 + i64::from(form_len(form));
-                    let disp = (offsets[jump.target] as i64 - next) as i32;
-                    bytes.extend_from_slice(&form.prefixes);
-                    bytes.extend_from_slice(&form.opcode);
-                    bytes.extend_from_slice(&disp.to_le_bytes()[..usize::from(form.imm_bytes)]);
-                    &jump.origin
-                }
-            };
-            let len = (offsets[i + 1] - at) as u32;
-            entries.push(Entry {
-                offset: at as u32,
-                len,
-                line: origin.line,
-                text: (origin.start, origin.end),
-            });
+                Fixup::Hole { at, hole, bytes: n } => holes.push(HolePatch {
+                    hole,
+                    offset: start + u32::from(at),
+                    bytes: n,
+                    span: patch.origin,
+                }),
+            }
+        }
+        // The listing's offsets, from `buf` to the code: each moves by the jumps before it.
+        let mut entries = self.entries.take().unwrap_or_default();
+        let mut jumps = self.jumps.iter();
+        let mut shift = 0u32;
+        for e in &mut entries {
+            e.offset += shift;
+            if e.len == JUMP_ENTRY {
+                let len = jumps.next().map_or(0, Jump::len);
+                e.len = len;
+                shift += len;
+            }
         }
         Ok((Parts { bytes, entries, labels }, holes))
     }

@@ -131,6 +131,34 @@ fn labels_and_relaxation() {
 }
 
 #[test]
+fn listing_labels_and_patches_move_with_the_jumps_before_them() {
+    // A short jump, a long one (over 130 bytes of `nop`), a rip-relative load and a hole after them.
+    let src = format!(
+        "start: jmp mid\njmp end\nmid: lea rax, [rip + end]\nmov eax, {{0}}\n{}end: ret",
+        "nop\n".repeat(130)
+    );
+    let a = assemble_with_holes(&src).unwrap();
+    let code = &a.code;
+    let offsets: Vec<(u32, u32, u32)> = code
+        .entries()
+        .iter()
+        .take(4)
+        .map(|e| (e.offset, e.len, e.line))
+        .collect();
+    assert_eq!(offsets, [(0, 2, 1), (2, 5, 2), (7, 7, 3), (14, 5, 4)]);
+    assert_eq!(code.text(&code.entries()[2]), "lea rax, [rip + end]");
+    let end = 19 + 130;
+    let labels: Vec<(&str, u32)> = code.labels().iter().map(|l| (&*l.name, l.offset)).collect();
+    assert_eq!(labels, [("start", 0), ("mid", 7), ("end", end)]);
+    assert_eq!(&code.bytes()[..7], [0xeb, 0x05, 0xe9, 0x8e, 0, 0, 0]);
+    // lea's disp32 reaches `end` from the end of the lea (offset 14).
+    assert_eq!(code.bytes()[10..14], ((end - 14) as i32).to_le_bytes());
+    assert_eq!((a.holes[0].offset, a.holes[0].bytes), (15, 4));
+    // The bytes alone are the same bytes.
+    assert_eq!(assemble_bytes(&src.replace("{0}", "0")).unwrap(), code.bytes());
+}
+
+#[test]
 fn data() {
     check_bytes(
         "0102ffff3412efbeadde8877665544332211",
