@@ -90,25 +90,67 @@ fn main() -> ExitCode {
     }
 }
 
-fn read_input(file: Option<PathBuf>) -> Result<(String, String), String> {
+/// An input's text: a regular file is mapped (read without a copy, which for a file of megabytes is most of the
+/// cost of reading it); standard input and anything else is read.
+enum Input {
+    Mapped(memmap2::Mmap),
+    Read(Vec<u8>),
+}
+
+impl Input {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Input::Mapped(map) => map,
+            Input::Read(bytes) => bytes,
+        }
+    }
+
+    /// The text, or why it is not text.
+    fn text(&self) -> Result<&str, std::str::Utf8Error> {
+        std::str::from_utf8(self.bytes())
+    }
+}
+
+/// "FILE:LINE:COL: error: ..." for the first byte of an input that is not UTF-8.
+fn not_utf8(name: &str, input: &Input, e: std::str::Utf8Error) -> String {
+    let bytes = input.bytes();
+    // The bytes before the error are valid, so they can be counted as text.
+    let before = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default();
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().unwrap_or_default().chars().count() + 1;
+    format!("{name}:{line}:{col}: error: this byte starts no UTF-8 character; assembly text must be UTF-8")
+}
+
+/// The input's name for messages, and the input.
+fn read_input(file: Option<PathBuf>) -> Result<(String, Input), String> {
     match file {
         None => read_stdin(),
         Some(p) if p.as_os_str() == "-" => read_stdin(),
         Some(p) => {
             let name = p.display().to_string();
-            std::fs::read_to_string(&p)
-                .map(|text| (name.clone(), text))
-                .map_err(|e| format!("{name}: error: {e}"))
+            let error = |e: std::io::Error| format!("{name}: error: {e}");
+            let file = std::fs::File::open(&p).map_err(error)?;
+            let meta = file.metadata().map_err(error)?;
+            if meta.is_file() && meta.len() > 0 {
+                // SAFETY: the map is only read, and it lives as long as the text borrowed from it. Another
+                // process shortening the file while it is assembled would fault the read (as for any program
+                // that maps its input, ripgrep among them); nothing in this program changes the file.
+                let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }.map_err(error)?;
+                return Ok((name, Input::Mapped(map)));
+            }
+            std::fs::read(&p)
+                .map(|bytes| (name.clone(), Input::Read(bytes)))
+                .map_err(error)
         }
     }
 }
 
-fn read_stdin() -> Result<(String, String), String> {
-    let mut text = String::new();
+fn read_stdin() -> Result<(String, Input), String> {
+    let mut bytes = Vec::new();
     std::io::stdin()
-        .read_to_string(&mut text)
+        .read_to_end(&mut bytes)
         .map_err(|e| format!("<stdin>: error: {e}"))?;
-    Ok(("<stdin>".into(), text))
+    Ok(("<stdin>".into(), Input::Read(bytes)))
 }
 
 fn report(name: &str, errors: &AsmErrors) -> ExitCode {
@@ -117,10 +159,17 @@ fn report(name: &str, errors: &AsmErrors) -> ExitCode {
 }
 
 fn asm(file: Option<PathBuf>, format: Format) -> ExitCode {
-    let (name, text) = match read_input(file) {
+    let (name, input) = match read_input(file) {
         Ok(input) => input,
         Err(message) => {
             eprintln!("{message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let text = match input.text() {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("{}", not_utf8(&name, &input, e));
             return ExitCode::FAILURE;
         }
     };
@@ -128,7 +177,7 @@ fn asm(file: Option<PathBuf>, format: Format) -> ExitCode {
     let mut stdout = std::io::stdout().lock();
     let listing = match format {
         // The bytes alone: no listing, no copy of the source.
-        Format::Hex => match rustyjit::asm::assemble_bytes(&text) {
+        Format::Hex => match rustyjit::asm::assemble_bytes(text) {
             Ok(bytes) => {
                 let _ = write_hex(&bytes, &mut stdout);
                 return ExitCode::SUCCESS;
@@ -138,7 +187,7 @@ fn asm(file: Option<PathBuf>, format: Format) -> ExitCode {
         Format::Listing => true,
         Format::Json => false,
     };
-    let code = match rustyjit::asm::assemble_string(text) {
+    let code = match rustyjit::asm::assemble_string(text.to_string()) {
         Ok(code) => code,
         Err(errors) => return report(&name, &errors),
     };

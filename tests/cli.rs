@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-fn rustyjit(args: &[&str], stdin: &str) -> Output {
+fn rustyjit(args: &[&str], stdin: impl AsRef<[u8]>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rustyjit"))
         .args(args)
         .stdin(Stdio::piped())
@@ -15,7 +15,7 @@ fn rustyjit(args: &[&str], stdin: &str) -> Output {
         .stdin
         .take()
         .expect("stdin")
-        .write_all(stdin.as_bytes())
+        .write_all(stdin.as_ref())
         .expect("write stdin");
     child.wait_with_output().expect("wait for rustyjit")
 }
@@ -82,6 +82,43 @@ fn asm_reads_a_file_and_names_it_in_errors() {
     let out = rustyjit(&["asm", dir.join("missing.s").to_str().expect("utf-8 path")], "");
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("missing.s: error:"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn asm_of_a_file_in_every_format_is_the_same_code() {
+    let dir = std::env::temp_dir().join(format!("rustyjit-cli-hex-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("loop.s");
+    std::fs::write(&path, LOOP).expect("write");
+    let file = path.to_str().expect("utf-8 path");
+    let hex = rustyjit(&["asm", file, "--format", "hex"], "");
+    assert_eq!(text(&hex.stdout), "31c0b90a0000004801c8ffc975f9c3\n");
+    assert_eq!(rustyjit(&["asm", file], "").stdout, rustyjit(&["asm"], LOOP).stdout);
+    // An empty file is empty code.
+    std::fs::write(&path, "").expect("write");
+    let empty = rustyjit(&["asm", file, "--format", "hex"], "");
+    assert!(empty.status.success());
+    assert_eq!(text(&empty.stdout), "\n");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn asm_of_bytes_that_are_not_utf8_names_where() {
+    let dir = std::env::temp_dir().join(format!("rustyjit-cli-utf8-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("latin1.s");
+    let bytes = b"nop\nmov eax, 1 # \xc3\xa9t\xe9\n";
+    std::fs::write(&path, bytes).expect("write");
+    let message = ":2:16: error: this byte starts no UTF-8 character; assembly text must be UTF-8\n";
+    let out = rustyjit(&["asm", path.to_str().expect("utf-8 path"), "--format", "hex"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stderr), format!("{}{message}", path.display()));
+    let out = rustyjit(&["asm"], bytes);
+    assert_eq!(
+        (out.status.code(), text(&out.stderr)),
+        (Some(1), format!("<stdin>{message}"))
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
