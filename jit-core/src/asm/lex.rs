@@ -70,8 +70,26 @@ pub(crate) struct Lexer<'s> {
     col_origin: usize,
 }
 
+/// A place where lexing can stop and go on: a position with the line and column origin there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Place {
+    pub(crate) pos: usize,
+    pub(crate) line: u32,
+    /// As [`Lexer`]'s `col_origin`: the column of byte `pos` is `pos - col_origin + 1`.
+    pub(crate) col_origin: usize,
+}
+
+impl Place {
+    /// The start of the text.
+    pub(crate) const START: Place = Place {
+        pos: 0,
+        line: 1,
+        col_origin: 0,
+    };
+}
+
 /// Bytes that can continue an identifier (and, with digits, a number's token).
-const IDENT: [bool; 256] = {
+pub(crate) const IDENT: [bool; 256] = {
     let mut table = [false; 256];
     let mut b = 0;
     while b < 256 {
@@ -94,6 +112,13 @@ impl<'s> Lexer<'s> {
             line: 1,
             col_origin: 0,
         }
+    }
+
+    /// Goes on from `place` (which another reader of the same text reached).
+    pub(crate) fn seek(&mut self, place: Place) {
+        self.pos = place.pos;
+        self.line = place.line;
+        self.col_origin = place.col_origin;
     }
 
     fn peek_byte(&self, ahead: usize) -> Option<u8> {
@@ -224,7 +249,7 @@ impl<'s> Lexer<'s> {
 /// digits, which cannot overflow, are read in one pass; anything else (`0x`, `_`, a letter, more digits) goes to
 /// [`parse_number`] over the whole token.
 #[inline(always)]
-fn number(bytes: &[u8], start: usize) -> (Tok, usize) {
+pub(crate) fn number(bytes: &[u8], start: usize) -> (Tok, usize) {
     let mut end = start;
     let mut value = 0u64;
     while let Some(&b) = bytes.get(end)

@@ -8,6 +8,7 @@
 
 pub mod encode;
 mod error;
+mod fast;
 mod keymap;
 mod lex;
 mod parse;
@@ -24,9 +25,11 @@ pub use syntax::{DataWidth, MAX_OPERANDS, Mem, Operand, Operands, Size, Span, Sp
 
 use crate::code::{Code, Entry, Label};
 use encode::Fixup;
+use lex::Place;
 use select::Selected;
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::ops::Range;
 use table::{Form, Table};
 
 /// Assembles text into [`Code`], or reports every error in it.
@@ -189,6 +192,9 @@ struct Assembler<'s> {
     jumps: Vec<Jump<'s>>,
     /// The listing, when wanted: offsets in `buf` until layout; a jump's entry has length [`JUMP_ENTRY`].
     entries: Option<Vec<Entry>>,
+    /// Whether statements of the common shape take the fast path ([`fast`]); off only in the tests that check
+    /// it against the parser.
+    fast: bool,
 }
 
 impl Default for Assembler<'_> {
@@ -201,6 +207,7 @@ impl Default for Assembler<'_> {
             patches: Vec::new(),
             jumps: Vec::new(),
             entries: Some(Vec::new()),
+            fast: true,
         }
     }
 }
@@ -208,70 +215,14 @@ impl Default for Assembler<'_> {
 impl<'s> Assembler<'s> {
     fn run(mut self, src: &'s str) -> Result<(Parts, Vec<HolePatch>), AsmErrors> {
         let table: &'static Table = Table::get();
-        let mut parser = Parser::new(src);
-        while let Some(stmt) = &parser.next_statement() {
-            self.errors.append(&mut parser.take_errors());
-            let origin: Origin = stmt.span;
-            match stmt.kind {
-                StmtKind::Label(name) => {
-                    let def = LabelDef {
-                        name,
-                        at: self.buf.len() as u32,
-                        jumps_before: self.jumps.len() as u32,
-                    };
-                    if self.labels.insert(name, self.defs.len() as u32).is_some() {
-                        self.errors.push(AsmError {
-                            kind: ErrorKind::DuplicateLabel(name.into()),
-                            span: stmt.span,
-                        });
-                    }
-                    self.defs.push(def);
-                }
-                StmtKind::Data { width, ref values } => {
-                    let start = self.buf.len() as u32;
-                    for v in values {
-                        self.buf
-                            .extend_from_slice(&(v.node as i64).to_le_bytes()[..width as usize]);
-                    }
-                    self.entry(start, self.buf.len() as u32 - start, origin);
-                }
-                StmtKind::Instruction { mnemonic, ref operands } => {
-                    let ops = operands.as_slice();
-                    match select::select(table.forms(mnemonic.node), mnemonic, ops) {
-                        Ok(Selected::Encoded(e, _)) => {
-                            let start = self.buf.len() as u32;
-                            e.append_to(&mut self.buf);
-                            let len = e.len() as u32;
-                            if let Some(fixup) = e.fixup {
-                                self.patches.push(Patch {
-                                    start,
-                                    len,
-                                    jumps_before: self.jumps.len() as u32,
-                                    fixup,
-                                    origin,
-                                });
-                            }
-                            self.entry(start, len, origin);
-                        }
-                        Ok(Selected::Jump { short, long, label }) => {
-                            let at = self.buf.len() as u32;
-                            self.entry(at, JUMP_ENTRY, origin);
-                            self.jumps.push(Jump {
-                                short,
-                                long,
-                                label,
-                                at,
-                                target: 0,
-                                is_short: short.is_some(),
-                                label_span: ops.first().map_or(origin, |op| op.span),
-                            });
-                        }
-                        Err(e) => self.errors.push(e),
-                    }
-                }
+        if self.fast {
+            let mut line = 1;
+            for chunk in fast::chunks(table, src, self.entries.is_some()) {
+                line += self.merge(table, src, chunk, line);
             }
+        } else {
+            self.parse(table, src, Place::START, src.len());
         }
-        self.errors.append(&mut parser.take_errors());
         self.resolve_labels();
         if !self.errors.is_empty() {
             self.errors.sort_by_key(|e| e.span.start);
@@ -279,6 +230,132 @@ impl<'s> Assembler<'s> {
         }
         let shifts = self.relax();
         self.emit(&shifts)
+    }
+
+    /// Takes in what the fast path made of a piece of the text that starts at line `line`, and parses the lines
+    /// it left; returns the number of lines in the piece.
+    fn merge(&mut self, table: &'static Table, src: &'s str, chunk: fast::Chunk, line: u32) -> u32 {
+        let shift = line - 1;
+        if self.buf.is_empty() && self.entries.as_ref().is_none_or(Vec::is_empty) && chunk.slow.is_empty() && shift == 0
+        {
+            // The common case: the first piece, all of it fast.
+            self.buf = chunk.buf;
+            if let Some(entries) = &mut self.entries {
+                *entries = chunk.entries;
+            }
+            return chunk.lines;
+        }
+        let (mut buf_from, mut entries_from) = (0, 0);
+        for slow in &chunk.slow {
+            self.append(
+                &chunk,
+                buf_from..slow.buf_at as usize,
+                entries_from..slow.entries_at as usize,
+                shift,
+            );
+            let from = Place {
+                line: slow.from.line + shift,
+                ..slow.from
+            };
+            self.parse(table, src, from, slow.to);
+            (buf_from, entries_from) = (slow.buf_at as usize, slow.entries_at as usize);
+        }
+        self.append(
+            &chunk,
+            buf_from..chunk.buf.len(),
+            entries_from..chunk.entries.len(),
+            shift,
+        );
+        chunk.lines
+    }
+
+    /// Appends the fast path's bytes and listing entries in these ranges of `chunk`; `shift` lines before it.
+    fn append(&mut self, chunk: &fast::Chunk, bytes: Range<usize>, entries: Range<usize>, shift: u32) {
+        let moved = self.buf.len() as u32 - bytes.start as u32;
+        self.buf.extend_from_slice(&chunk.buf[bytes]);
+        if let Some(list) = &mut self.entries {
+            list.extend(chunk.entries[entries].iter().map(|e| Entry {
+                offset: e.offset.wrapping_add(moved),
+                line: e.line + shift,
+                ..*e
+            }));
+        }
+    }
+
+    /// Parses and assembles the statements of the text from `from` up to byte `to` (a line's end).
+    fn parse(&mut self, table: &'static Table, src: &'s str, from: Place, to: usize) {
+        let mut parser = Parser::new(src.get(..to).unwrap_or(src));
+        if from != Place::START {
+            parser.seek(from);
+        }
+        while let Some(stmt) = &parser.next_statement() {
+            self.errors.append(&mut parser.take_errors());
+            self.statement(table, stmt);
+        }
+        self.errors.append(&mut parser.take_errors());
+    }
+
+    /// Assembles one parsed statement.
+    fn statement(&mut self, table: &'static Table, stmt: &Statement<'s>) {
+        let origin: Origin = stmt.span;
+        match stmt.kind {
+            StmtKind::Label(name) => {
+                let def = LabelDef {
+                    name,
+                    at: self.buf.len() as u32,
+                    jumps_before: self.jumps.len() as u32,
+                };
+                if self.labels.insert(name, self.defs.len() as u32).is_some() {
+                    self.errors.push(AsmError {
+                        kind: ErrorKind::DuplicateLabel(name.into()),
+                        span: stmt.span,
+                    });
+                }
+                self.defs.push(def);
+            }
+            StmtKind::Data { width, ref values } => {
+                let start = self.buf.len() as u32;
+                for v in values {
+                    self.buf
+                        .extend_from_slice(&(v.node as i64).to_le_bytes()[..width as usize]);
+                }
+                self.entry(start, self.buf.len() as u32 - start, origin);
+            }
+            StmtKind::Instruction { mnemonic, ref operands } => {
+                let ops = operands.as_slice();
+                match select::select(table.forms(mnemonic.node), mnemonic, ops) {
+                    Ok(Selected::Encoded(e, _)) => {
+                        let start = self.buf.len() as u32;
+                        e.append_to(&mut self.buf);
+                        let len = e.len() as u32;
+                        if let Some(fixup) = e.fixup {
+                            self.patches.push(Patch {
+                                start,
+                                len,
+                                jumps_before: self.jumps.len() as u32,
+                                fixup,
+                                origin,
+                            });
+                        }
+                        self.entry(start, len, origin);
+                    }
+                    Ok(Selected::Jump { short, long, label }) => {
+                        let at = self.buf.len() as u32;
+                        self.entry(at, JUMP_ENTRY, origin);
+                        self.jumps.push(Jump {
+                            short,
+                            long,
+                            label,
+                            at,
+                            target: 0,
+                            is_short: short.is_some(),
+                            label_span: ops.first().map_or(origin, |op| op.span),
+                        });
+                    }
+                    Err(e) => self.errors.push(e),
+                }
+            }
+        }
     }
 
     /// Records a listing entry, if a listing is wanted.

@@ -5,7 +5,7 @@
 //! or the next statement, so every error in the input is found.
 
 use super::error::{AsmError, ErrorKind};
-use super::lex::{Lexer, Tok, Token};
+use super::lex::{Lexer, Place, Tok, Token};
 use super::reg::{Reg, RegClass};
 use super::syntax::{DataWidth, Mem, Operand, Operands, Size, Span, Spanned, Statement, StmtKind};
 use super::words::{Word, word};
@@ -31,10 +31,10 @@ pub struct Parser<'s> {
 
 /// A register term inside brackets: the register, its scale if one was written, and where.
 #[derive(Clone, Copy)]
-struct RegTerm {
-    reg: Reg,
-    scale: Option<u8>,
-    span: Span,
+pub(crate) struct RegTerm {
+    pub(crate) reg: Reg,
+    pub(crate) scale: Option<u8>,
+    pub(crate) span: Span,
 }
 
 impl<'s> Parser<'s> {
@@ -58,6 +58,13 @@ impl<'s> Parser<'s> {
     /// Takes the errors found so far.
     pub fn take_errors(&mut self) -> Vec<AsmError> {
         std::mem::take(&mut self.errors)
+    }
+
+    /// Goes on from `place`, the start of a statement that another reader of the same text reached.
+    pub(crate) fn seek(&mut self, place: Place) {
+        self.lex.seek(place);
+        self.last_end = place.pos as u32;
+        self.tok = self.lex.next_token();
     }
 
     /// Moves to the next token. Kept out of line: it holds the lexer, inlined.
@@ -583,13 +590,13 @@ impl<'s> Parser<'s> {
     }
 }
 
-fn scale_of(n: u64) -> Option<u8> {
+pub(crate) fn scale_of(n: u64) -> Option<u8> {
     matches!(n, 1 | 2 | 4 | 8).then_some(n as u8)
 }
 
 /// Checks and assigns the parts of an address: which register is base and which is index, and the displacement.
 /// On error: the reason and, when it is about one term, that term's span.
-fn build_mem<'s>(
+pub(crate) fn build_mem<'s>(
     size: Option<Size>,
     regs: &[RegTerm],
     disp: i128,

@@ -1188,7 +1188,7 @@ pub struct Table {
 
 /// A mnemonic of one to fifteen bytes as one integer, ASCII letters lowercased: the bytes, then the length in
 /// the low byte. Looking a mnemonic up compares integers, not strings.
-fn mnemonic_key(name: &str) -> Option<u128> {
+pub(crate) fn mnemonic_key(name: &str) -> Option<u128> {
     let bytes = name.as_bytes();
     // Most mnemonics are short: their bytes are a register-name key's, with the length moved to the last byte.
     if let Some(key) = super::reg::name_key(bytes) {
@@ -1245,7 +1245,12 @@ impl Table {
 
     /// The forms of a mnemonic (any case); empty if it is unknown.
     pub fn forms(&self, mnemonic: &str) -> &[Form] {
-        match mnemonic_key(mnemonic).and_then(|key| self.by_mnemonic.get(key)) {
+        mnemonic_key(mnemonic).map_or(&[], |key| self.forms_by_key(key))
+    }
+
+    /// The forms of the mnemonic whose [`mnemonic_key`] is `key`.
+    pub(crate) fn forms_by_key(&self, key: u128) -> &[Form] {
+        match self.by_mnemonic.get(key) {
             Some((a, b)) => &self.forms[a as usize..b as usize],
             None => &[],
         }

@@ -1,0 +1,724 @@
+//! The fast path: statements of the common shape read straight from the bytes, without tokens or spans.
+//!
+//! Most lines of real and generated assembly are one instruction whose operands are registers, plain numbers
+//! and `[base + index*scale ± disp]` addresses. [`statement`] reads such a statement in one pass over its bytes
+//! and returns its operands exactly as the parser would have made them (the same number reader, the same
+//! address checks); anything else — labels, directives, holes, sums, segment prefixes, anything odd or wrong —
+//! it declines, and the parser reads that statement instead, with spans and error messages. So the fast path
+//! never reports an error and never decides what the text means differently: a test checks it against the
+//! parser on every form of the table and on random text.
+
+use super::lex::{IDENT, Place, Tok, number};
+use super::parse::{RegTerm, build_mem, scale_of};
+use super::reg::RegClass;
+use super::select::Memo;
+use super::syntax::{MAX_OPERANDS, Operand, Size, Span};
+use super::table::Table;
+use super::words::{Word, word};
+use crate::code::Entry;
+
+/// What the fast path made of a piece of the text (whole lines): the bytes and listing entries of its
+/// statements, and the lines it left to the parser, in order.
+#[derive(Default)]
+pub(crate) struct Chunk {
+    pub(crate) buf: Vec<u8>,
+    /// Offsets in `buf`; lines counted from 1 at the piece's first line.
+    pub(crate) entries: Vec<Entry>,
+    pub(crate) slow: Vec<Slow>,
+    /// How many lines the piece has (its newlines).
+    pub(crate) lines: u32,
+}
+
+/// Lines left to the parser: from `from` (a line's start; its line counted as in [`Chunk::entries`]) to byte
+/// `to` (past a newline, or the end of the text), whose code goes after `buf[..buf_at]` and
+/// `entries[..entries_at]`.
+pub(crate) struct Slow {
+    pub(crate) from: Place,
+    pub(crate) to: usize,
+    pub(crate) buf_at: u32,
+    pub(crate) entries_at: u32,
+}
+
+/// Texts at least this long are split into pieces assembled on threads of their own, one a core.
+const PARALLEL_FROM: usize = 256 * 1024;
+
+/// Runs the fast path over the whole text: in one piece, or for a long text in one piece a core (split at line
+/// ends), each on a thread of its own. A thread that cannot be started leaves its piece to this one.
+pub(crate) fn chunks(table: &'static Table, src: &str, listing: bool) -> Vec<Chunk> {
+    let threads = if src.len() >= PARALLEL_FROM {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(16))
+    } else {
+        1
+    };
+    let mut bounds = vec![0];
+    for i in 1..threads {
+        let from = (src.len() / threads * i).max(*bounds.last().unwrap_or(&0));
+        let end = src.as_bytes()[from..]
+            .iter()
+            .position(|&c| c == b'\n')
+            .map_or(src.len(), |n| from + n + 1);
+        bounds.push(end);
+    }
+    bounds.push(src.len());
+    bounds.dedup();
+    // One piece (an empty text is one empty piece).
+    if bounds.len() <= 2 {
+        return vec![chunk(table, src, 0, src.len(), listing)];
+    }
+    std::thread::scope(|scope| {
+        let pieces: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
+        let started: Vec<_> = pieces[1..]
+            .iter()
+            .map(|&(start, end)| {
+                std::thread::Builder::new()
+                    .name("rustyjit-asm".into())
+                    .spawn_scoped(scope, move || chunk(table, src, start, end, listing))
+                    .ok()
+            })
+            .collect();
+        let mut out = vec![chunk(table, src, pieces[0].0, pieces[0].1, listing)];
+        for (handle, &(start, end)) in started.into_iter().zip(&pieces[1..]) {
+            out.push(match handle.map(|h| h.join()) {
+                Some(Ok(chunk)) => chunk,
+                // A panic there is a bug in this crate: it goes on here as it would have without threads.
+                Some(Err(panic)) => std::panic::resume_unwind(panic),
+                None => chunk(table, src, start, end, listing),
+            });
+        }
+        out
+    })
+}
+
+/// The fast path over `src[start..end]` (whole lines). A line with a statement it declines is left to the parser
+/// as a whole, so every line is either all fast or all parsed.
+fn chunk(table: &'static Table, src: &str, start: usize, end: usize, listing: bool) -> Chunk {
+    let mut memo = Memo::new();
+    let mut out = Chunk {
+        buf: Vec::with_capacity((end - start) / 4),
+        entries: Vec::with_capacity(if listing { (end - start) / 16 } else { 0 }),
+        ..Chunk::default()
+    };
+    let first = Place {
+        pos: start,
+        line: 1,
+        col_origin: start,
+    };
+    let (mut at, mut line_start) = (first, first);
+    let (mut line_buf, mut line_entries) = (0, 0);
+    let mut stmt = Fast::new();
+    while at.pos < end {
+        if let Some(read) = statement(src, at, &mut stmt) {
+            let encoded = match read.stmt {
+                false => true,
+                true => {
+                    let ops = &stmt.ops[..stmt.count];
+                    match memo.encode(table, stmt.mnemonic, ops) {
+                        Some(e) => {
+                            let offset = out.buf.len() as u32;
+                            e.append_to(&mut out.buf);
+                            if listing {
+                                out.entries.push(Entry {
+                                    offset,
+                                    len: e.len() as u32,
+                                    line: at.line,
+                                    text: stmt.text,
+                                });
+                            }
+                            true
+                        }
+                        None => false,
+                    }
+                }
+            };
+            if encoded {
+                if read.next.pos == at.pos {
+                    break; // the end of the text
+                }
+                at = read.next;
+                if at.line != line_start.line {
+                    line_start = at;
+                    (line_buf, line_entries) = (out.buf.len(), out.entries.len());
+                }
+                continue;
+            }
+        }
+        // The parser's line: what the fast path made of its start goes, and the parser reads all of it.
+        out.buf.truncate(line_buf);
+        out.entries.truncate(line_entries);
+        let bytes = src.as_bytes();
+        let to = bytes[at.pos..]
+            .iter()
+            .position(|&c| c == b'\n')
+            .map_or(bytes.len(), |n| at.pos + n + 1);
+        match out.slow.last_mut() {
+            Some(last) if last.to == line_start.pos && last.buf_at as usize == line_buf => last.to = to,
+            _ => out.slow.push(Slow {
+                from: line_start,
+                to,
+                buf_at: line_buf as u32,
+                entries_at: line_entries as u32,
+            }),
+        }
+        at = Place {
+            pos: to,
+            line: line_start.line + 1,
+            col_origin: to,
+        };
+        line_start = at;
+    }
+    out.lines = at.line - 1;
+    out
+}
+
+/// A statement read by the fast path.
+pub(crate) struct Fast<'s> {
+    /// The mnemonic as written.
+    pub(crate) mnemonic: &'s str,
+    /// The operands, in `ops[..count]`.
+    pub(crate) ops: [Operand<'s>; MAX_OPERANDS],
+    pub(crate) count: usize,
+    /// The statement's text: from the mnemonic to the end of its last operand.
+    pub(crate) text: (u32, u32),
+}
+
+impl Fast<'_> {
+    pub(crate) fn new() -> Self {
+        Fast {
+            mnemonic: "",
+            ops: [Operand::Imm(0); MAX_OPERANDS],
+            count: 0,
+            text: (0, 0),
+        }
+    }
+}
+
+/// What the fast path read at a place between statements.
+pub(crate) struct Read {
+    /// Whether there was a statement (else it was empty: a blank line, a comment).
+    pub(crate) stmt: bool,
+    /// Where the next statement starts.
+    pub(crate) next: Place,
+}
+
+/// Reads the statement at `at` into `stmt`, or declines (`None`): then the parser reads it.
+pub(crate) fn statement<'s>(src: &'s str, at: Place, stmt: &mut Fast<'s>) -> Option<Read> {
+    let b = src.as_bytes();
+    let start = blank(b, at.pos);
+    let first = b.get(start).copied();
+    if let Some(next) = end_of_statement(b, start, at) {
+        return Some(Read { stmt: false, next });
+    }
+    // A mnemonic: an identifier that does not start with a digit.
+    if !first.is_some_and(|c| IDENT[usize::from(c)] && !c.is_ascii_digit()) {
+        return None;
+    }
+    let m_end = ident_end(b, start);
+    let name = &b[start..m_end];
+    // A data directive (`db`, `.byte`) is the parser's.
+    if matches!(first, Some(b'd' | b'D' | b'.')) && matches!(word(name), Word::Data(_)) {
+        return None;
+    }
+    stmt.mnemonic = src.get(start..m_end)?;
+    stmt.count = 0;
+    stmt.text = (start as u32, m_end as u32);
+    let mut p = blank(b, m_end);
+    if end_of_statement(b, p, at).is_none() {
+        loop {
+            if stmt.count == MAX_OPERANDS {
+                return None;
+            }
+            let (op, end) = operand(b, p)?;
+            stmt.ops[stmt.count] = op;
+            stmt.count += 1;
+            stmt.text.1 = end as u32;
+            p = blank(b, end);
+            if b.get(p) != Some(&b',') {
+                break;
+            }
+            p = blank(b, p + 1);
+        }
+    }
+    let next = end_of_statement(b, p, at)?;
+    Some(Read { stmt: true, next })
+}
+
+/// Past spaces, tabs, carriage returns and form feeds (the lexer's blanks).
+#[inline(always)]
+fn blank(b: &[u8], mut p: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\r' | b'\x0c') = b.get(p) {
+        p += 1;
+    }
+    p
+}
+
+/// Past an identifier's bytes.
+#[inline(always)]
+fn ident_end(b: &[u8], mut p: usize) -> usize {
+    while b.get(p).is_some_and(|&c| IDENT[usize::from(c)]) {
+        p += 1;
+    }
+    p
+}
+
+/// If the statement ends at `p` (the end of the text, a newline, `;`, or a comment up to the newline): where the
+/// next one starts.
+#[inline(always)]
+fn end_of_statement(b: &[u8], p: usize, at: Place) -> Option<Place> {
+    let newline = |nl: usize| Place {
+        pos: nl + 1,
+        line: at.line + 1,
+        col_origin: nl + 1,
+    };
+    match b.get(p) {
+        None => Some(Place { pos: p, ..at }),
+        Some(b'\n') => Some(newline(p)),
+        Some(b';') => Some(Place { pos: p + 1, ..at }),
+        Some(b'#') => Some(comment(b, p, at)),
+        Some(b'/') if b.get(p + 1) == Some(&b'/') => Some(comment(b, p, at)),
+        _ => None,
+    }
+}
+
+/// A comment from `p` to the end of the line; its text may be anything, as the next line's columns start over.
+fn comment(b: &[u8], p: usize, at: Place) -> Place {
+    match b[p..].iter().position(|&c| c == b'\n') {
+        Some(n) => Place {
+            pos: p + n + 1,
+            line: at.line + 1,
+            col_origin: p + n + 1,
+        },
+        // At the end of the text the lexer's column origin is left as it was (nothing follows to be placed).
+        None => Place { pos: b.len(), ..at },
+    }
+}
+
+/// A number token at `p` (the lexer's reader, so every base and `_` read the same), and its end.
+#[inline(always)]
+fn num(b: &[u8], p: usize) -> Option<(u64, usize)> {
+    match number(b, p) {
+        (Tok::Number(n), end) => Some((n, end)),
+        _ => None,
+    }
+}
+
+/// Signs (`-`, `+`, as many as written) from `p`: whether they make a minus, and where they end.
+#[inline(always)]
+fn signs(b: &[u8], mut p: usize) -> (bool, usize) {
+    let mut negative = false;
+    while let Some(&c @ (b'-' | b'+')) = b.get(p) {
+        negative ^= c == b'-';
+        p = blank(b, p + 1);
+    }
+    (negative, p)
+}
+
+/// One operand at `p`: a register, a number or a memory operand; and where it ends.
+#[inline(always)]
+fn operand<'s>(b: &[u8], p: usize) -> Option<(Operand<'s>, usize)> {
+    let c = *b.get(p)?;
+    if c == b'[' {
+        return memory(b, p, None);
+    }
+    if c.is_ascii_digit() || c == b'-' || c == b'+' {
+        let (negative, p) = signs(b, p);
+        if !b.get(p)?.is_ascii_digit() {
+            return None;
+        }
+        let (n, end) = num(b, p)?;
+        // A sum (`4 + 4`) is the parser's.
+        if let Some(b'+' | b'-') = b.get(blank(b, end)) {
+            return None;
+        }
+        let value = if negative { -i128::from(n) } else { i128::from(n) };
+        return (value >= i128::from(i64::MIN)).then_some((Operand::Imm(value), end));
+    }
+    if !IDENT[usize::from(c)] {
+        return None;
+    }
+    let end = ident_end(b, p);
+    match word(&b[p..end]) {
+        Word::Reg(r) if r.class() != RegClass::Rip => Some((Operand::Reg(r), end)),
+        Word::Size(size) => {
+            let mut q = blank(b, end);
+            if b.get(q).is_some_and(|&c| IDENT[usize::from(c)]) {
+                let ptr_end = ident_end(b, q);
+                if word(&b[q..ptr_end]) != Word::Ptr {
+                    return None;
+                }
+                q = blank(b, ptr_end);
+            }
+            if b.get(q) != Some(&b'[') {
+                return None;
+            }
+            memory(b, q, Some(size))
+        }
+        _ => None,
+    }
+}
+
+/// A memory operand from the `[` at `p`: registers (one may be scaled) and numbers joined by `+` and `-`.
+fn memory<'s>(b: &[u8], p: usize, size: Option<Size>) -> Option<(Operand<'s>, usize)> {
+    let unscaled = RegTerm {
+        reg: super::reg::Reg::RAX,
+        scale: None,
+        span: Span::default(),
+    };
+    let mut regs = [unscaled; 2];
+    let mut nregs = 0;
+    let mut disp: i128 = 0;
+    let mut p = blank(b, p + 1);
+    let mut negative = false;
+    loop {
+        let (minus, q) = signs(b, p);
+        negative ^= minus;
+        p = q;
+        let c = *b.get(p)?;
+        if c.is_ascii_digit() {
+            let (n, end) = num(b, p)?;
+            p = blank(b, end);
+            if b.get(p) == Some(&b'*') {
+                return None;
+            }
+            disp += if negative { -i128::from(n) } else { i128::from(n) };
+        } else if IDENT[usize::from(c)] {
+            let end = ident_end(b, p);
+            let Word::Reg(reg) = word(&b[p..end]) else {
+                return None;
+            };
+            if negative || nregs == regs.len() {
+                return None;
+            }
+            p = blank(b, end);
+            let mut scale = None;
+            if b.get(p) == Some(&b'*') {
+                p = blank(b, p + 1);
+                if !b.get(p)?.is_ascii_digit() {
+                    return None;
+                }
+                let (n, end) = num(b, p)?;
+                scale = Some(scale_of(n)?);
+                p = blank(b, end);
+            }
+            regs[nregs] = RegTerm { reg, scale, ..unscaled };
+            nregs += 1;
+        } else {
+            return None;
+        }
+        match b.get(p)? {
+            b'+' => negative = false,
+            b'-' => negative = true,
+            b']' => break,
+            _ => return None,
+        }
+        p = blank(b, p + 1);
+    }
+    let mem = build_mem(size, &regs[..nregs], disp, None).ok()?;
+    Some((Operand::Mem(mem), p + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    //! The fast path against the parser: the same text assembled with and without it must give the same code,
+    //! listing and labels, or the same errors at the same places.
+
+    use super::super::table::{OpKind, Table};
+    use super::super::{Assembler, Parts};
+    use super::PARALLEL_FROM;
+
+    /// splitmix64, fixed seeds: a failure reproduces.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+
+        fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+            items[self.below(items.len())]
+        }
+
+        fn chance(&mut self, percent: u64) -> bool {
+            self.next() % 100 < percent
+        }
+    }
+
+    const R64: [&str; 17] = [
+        "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
+        "RAX",
+    ];
+    const R32: [&str; 9] = ["eax", "ecx", "edx", "esp", "ebp", "r8d", "r12d", "r15d", "EAX"];
+    const R16: [&str; 6] = ["ax", "cx", "sp", "bp", "r9w", "r13w"];
+    const R8: [&str; 12] = [
+        "al", "cl", "dl", "bl", "ah", "ch", "bh", "spl", "sil", "dil", "r8b", "r15b",
+    ];
+    const XMM: [&str; 4] = ["xmm0", "xmm1", "xmm7", "xmm15"];
+    /// Values at the edges the matcher cares about, and some that no form takes.
+    const IMM: [&str; 32] = [
+        "0",
+        "1",
+        "2",
+        "-1",
+        "127",
+        "128",
+        "-128",
+        "-129",
+        "255",
+        "256",
+        "0x7f",
+        "0xff",
+        "32767",
+        "32768",
+        "-32768",
+        "65535",
+        "65536",
+        "0x7fffffff",
+        "0x80000000",
+        "-2147483648",
+        "-2147483649",
+        "0xffffffff",
+        "4294967296",
+        "0xffffffffffffff80",
+        "0xffffffffffffffff",
+        "-0x8000000000000000",
+        "18446744073709551616",
+        "0b101",
+        "1_000",
+        "- 3",
+        "+4",
+        "--5",
+    ];
+    const ODD: [&str; 20] = [
+        "top",
+        "{0}",
+        "ds:0x10",
+        "[rip + top]",
+        "[]",
+        "[eax]",
+        "[rax - rbx]",
+        "[8*rcx]",
+        "[rsp*2]",
+        "[rax + rbx + rcx]",
+        "rip",
+        "qword [rax]",
+        "qword ptr ptr [rax]",
+        "fs:[rax]",
+        "1 + 2",
+        "é",
+        "[rax + 0x1_0000_0000]",
+        "0x",
+        "byte ptr",
+        "[rbx + rsp]",
+    ];
+
+    fn memory(rng: &mut Rng, size: Option<&str>) -> String {
+        let mut terms = Vec::new();
+        if rng.chance(85) {
+            terms.push(rng.pick(&R64).to_string());
+        }
+        if rng.chance(35) {
+            let index = rng.pick(&R64[..16]);
+            terms.push(match rng.below(3) {
+                0 => index.to_string(),
+                1 => format!("{index}*{}", rng.pick(&["1", "2", "4", "8"])),
+                _ => format!("{index} * {}", rng.pick(&["2", "8"])),
+            });
+        }
+        let mut text = terms.join(rng.pick(&["+", " + "]));
+        if terms.is_empty() || rng.chance(60) {
+            let disp = rng.pick(&["0", "8", "127", "128", "0x7fffffff", "0x80000000", "1024", "0xffffffff"]);
+            let sign = if terms.is_empty() {
+                ""
+            } else {
+                rng.pick(&[" + ", " - ", "-", "+"])
+            };
+            text = format!("{text}{sign}{disp}");
+        }
+        let text = if rng.chance(20) {
+            format!("[ {text} ]")
+        } else {
+            format!("[{text}]")
+        };
+        match size {
+            Some(s) if rng.chance(85) => format!("{s}{}{text}", rng.pick(&[" ptr ", " PTR ", " ", " ptr"])),
+            _ => text,
+        }
+    }
+
+    fn operand(rng: &mut Rng, kind: OpKind) -> String {
+        use OpKind::*;
+        let sized = |bits| match bits {
+            8 => "byte",
+            16 => "word",
+            32 => "dword",
+            64 => "qword",
+            _ => "xmmword",
+        };
+        match kind {
+            R8 => rng.pick(&self::R8).into(),
+            R16 | Ax => rng.pick(&self::R16).into(),
+            R32 | Eax => rng.pick(&self::R32).into(),
+            R64 | Rax => rng.pick(&self::R64).into(),
+            Al => "al".into(),
+            Cl => "cl".into(),
+            One => "1".into(),
+            Xmm => rng.pick(&XMM).into(),
+            Rm8 | Rm16 | Rm32 | Rm64 | M | M8 | M16 | M32 | M64 | XmmM32 | XmmM64 | XmmM128 if rng.chance(60) => {
+                let bits = match kind {
+                    Rm8 | M8 => Some(8),
+                    Rm16 | M16 => Some(16),
+                    Rm32 | M32 | XmmM32 => Some(32),
+                    Rm64 | M64 | XmmM64 => Some(64),
+                    XmmM128 => Some(128),
+                    _ => None,
+                };
+                memory(rng, bits.map(sized))
+            }
+            Rm8 => rng.pick(&self::R8).into(),
+            Rm16 => rng.pick(&self::R16).into(),
+            Rm32 => rng.pick(&self::R32).into(),
+            Rm64 => rng.pick(&self::R64).into(),
+            XmmM32 | XmmM64 | XmmM128 => rng.pick(&XMM).into(),
+            Imm8 | Imm16 | Imm32 | Imm64 => rng.pick(&IMM).into(),
+            _ => memory(rng, None),
+        }
+    }
+
+    /// A random statement: mostly a form of the table with fitting operands, sometimes with one operand swapped
+    /// for something odd, a label, a jump, data, or nothing.
+    fn statement(rng: &mut Rng) -> String {
+        let forms = Table::get().all();
+        match rng.below(40) {
+            0 => return format!("{}:", rng.pick(&["top", "mid", "rax", "l1"])),
+            1 => return format!("{} top", rng.pick(&["jmp", "jne", "call"])),
+            2 => return format!("{} 1, -2, 0x30", rng.pick(&["db", ".quad", "dd"])),
+            3 => return String::new(),
+            4 => {
+                return rng
+                    .pick(&["frob rax", "movv rax, 1", "mov rax, 1, 2, 3", "add", "ret 1 2"])
+                    .into();
+            }
+            _ => {}
+        }
+        let form = &forms[rng.below(forms.len())];
+        let mut ops: Vec<String> = form.operands.iter().map(|&k| operand(rng, k)).collect();
+        if rng.chance(15) {
+            let at = rng.below(ops.len() + 1);
+            let odd = match rng.below(3) {
+                0 => rng.pick(&ODD).to_string(),
+                1 => rng.pick(&IMM).to_string(),
+                _ => {
+                    let size = rng.pick(&["byte", "qword", "dword"]);
+                    memory(rng, Some(size))
+                }
+            };
+            if at == ops.len() { ops.push(odd) } else { ops[at] = odd }
+        }
+        let mnemonic = if rng.chance(5) {
+            form.mnemonic.to_uppercase()
+        } else {
+            form.mnemonic.clone()
+        };
+        let sep = rng.pick(&[", ", ",", " , ", ",\t"]);
+        format!("{}{mnemonic} {}", rng.pick(&["", "", "    ", "\t"]), ops.join(sep))
+    }
+
+    /// A statement that assembles on its own (none of the odd ones, no label, no jump).
+    fn valid(rng: &mut Rng) -> String {
+        loop {
+            let s = statement(rng);
+            if !s.contains(':') && !s.contains("top") && !s.contains('{') && super::super::assemble(&s).is_ok() {
+                return s;
+            }
+        }
+    }
+
+    /// A random text of `lines` lines, some with two statements, comments, or `\r\n`; with `errors`, some
+    /// statements are wrong.
+    fn text(rng: &mut Rng, lines: usize, errors: bool) -> String {
+        let mut out = String::new();
+        let one = |rng: &mut Rng| if errors { statement(rng) } else { valid(rng) };
+        for _ in 0..lines {
+            out.push_str(&one(rng));
+            if rng.chance(5) {
+                out.push_str("; ");
+                out.push_str(&one(rng));
+            }
+            if rng.chance(5) {
+                out.push_str(rng.pick(&[" # note", " // é note", "#"]));
+            }
+            out.push_str(if rng.chance(3) { "\r\n" } else { "\n" });
+        }
+        out
+    }
+
+    /// Everything an assembly gives, as text: bytes, listing, labels and hole patches, or the errors with their
+    /// places.
+    fn outcome(src: &str, fast: bool) -> String {
+        let assembler = Assembler {
+            fast,
+            ..Assembler::default()
+        };
+        match assembler.run(src) {
+            Ok((Parts { bytes, entries, labels }, holes)) => {
+                format!("{bytes:02x?}\n{entries:?}\n{labels:?}\n{holes:?}")
+            }
+            Err(errors) => errors.0.iter().map(|e| format!("{:?} {}\n", e.span, e)).collect(),
+        }
+    }
+
+    #[test]
+    fn random_statements_assemble_the_same_with_and_without_the_fast_path() {
+        let mut rng = Rng(0xfa57);
+        let mut fast_lines = 0;
+        for round in 0..400 {
+            let src = text(&mut rng, 1 + round % 20, round % 2 == 0);
+            let with = outcome(&src, true);
+            assert_eq!(with, outcome(&src, false), "{src}");
+            if round % 2 == 1 {
+                assert!(with.starts_with('['), "valid text assembles: {with}");
+            }
+            // Count what the fast path took, so the test shows it was exercised.
+            let chunk = super::chunks(Table::get(), &src, false).remove(0);
+            let slow: usize = chunk.slow.iter().map(|s| src[s.from.pos..s.to].lines().count()).sum();
+            fast_lines += src.lines().count() - slow;
+        }
+        assert!(fast_lines > 2000, "the fast path took only {fast_lines} lines");
+    }
+
+    #[test]
+    fn a_long_text_in_pieces_on_threads_is_the_same_code() {
+        let mut rng = Rng(0x7ead);
+        let mut src = String::from("start: jmp end\n");
+        while src.len() < 3 * PARALLEL_FROM {
+            // Instructions, with labels, jumps and data between them in every piece.
+            src.push_str(&text(&mut rng, 30, false));
+            src.push_str(&format!("mid{}: jne start\ndb 1, 2\n", src.len()));
+        }
+        src.push_str("end: ret\n");
+        let with = outcome(&src, true);
+        assert!(with.starts_with('['), "{}", &with[..with.len().min(300)]);
+        assert_eq!(with, outcome(&src, false));
+        assert!(
+            super::chunks(Table::get(), &src, false).len() > 1
+                || std::thread::available_parallelism().map_or(true, |n| n.get() == 1)
+        );
+        // And with an error on the last line, reported at its line.
+        src.push_str("mov rax, bl\n");
+        let errors = outcome(&src, true);
+        assert_eq!(errors, outcome(&src, false));
+        let lines = src.lines().count();
+        assert!(
+            errors.contains(&format!("line: {lines},")),
+            "{}",
+            &errors[..errors.len().min(300)]
+        );
+    }
+}
