@@ -92,7 +92,8 @@ pub(crate) fn chunks(table: &'static Table, src: &str, listing: bool) -> Vec<Chu
 /// The fast path over `src[start..end]` (whole lines). A line with a statement it declines is left to the parser
 /// as a whole, so every line is either all fast or all parsed.
 fn chunk(table: &'static Table, src: &str, start: usize, end: usize, listing: bool) -> Chunk {
-    let mut memo = Memo::new();
+    // About one statement every 16 bytes.
+    let mut memo = Memo::new((end - start) / 16);
     let mut out = Chunk {
         buf: Vec::with_capacity((end - start) / 4),
         entries: Vec::with_capacity(if listing { (end - start) / 16 } else { 0 }),

@@ -368,7 +368,7 @@ pub fn select<'t, 's>(
 /// of one shape and mnemonic get the same form; only the values encoded differ. Debug builds check each
 /// remembered choice against `select` itself.
 pub(crate) struct Memo {
-    /// Direct-mapped: the mnemonic's key, the shape, and the chosen form; key 0 is empty.
+    /// Direct-mapped, a power of two of them: the mnemonic's key, the shape, and the chosen form; key 0 is empty.
     slots: Box<[(u128, u64, Option<&'static Form>)]>,
 }
 
@@ -455,11 +455,12 @@ fn operand_shape(op: &Operand<'_>) -> Option<u64> {
 }
 
 impl Memo {
-    const SLOTS: usize = 4096;
-
-    pub(crate) fn new() -> Memo {
+    /// A memo for about `statements` statements: a slot for each, up to 4,096 (more shapes than a text of
+    /// common instructions has), so a short text does not pay for a large table.
+    pub(crate) fn new(statements: usize) -> Memo {
+        let slots = statements.clamp(16, 4096).next_power_of_two();
         Memo {
-            slots: vec![(0, 0, None); Self::SLOTS].into_boxed_slice(),
+            slots: vec![(0, 0, None); slots].into_boxed_slice(),
         }
     }
 
@@ -480,7 +481,7 @@ impl Memo {
             }
         }
         let folded = shape ^ (key as u64) ^ ((key >> 64) as u64).rotate_left(29);
-        let at = (folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 52) as usize & (Self::SLOTS - 1);
+        let at = (folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize & (self.slots.len() - 1);
         if let (k, s, Some(form)) = self.slots[at]
             && k == key
             && s == shape
