@@ -53,11 +53,7 @@ pub(crate) fn chunks(table: &'static Table, src: &str, listing: bool) -> Vec<Chu
     let mut bounds = vec![0];
     for i in 1..threads {
         let from = (src.len() / threads * i).max(*bounds.last().unwrap_or(&0));
-        let end = src.as_bytes()[from..]
-            .iter()
-            .position(|&c| c == b'\n')
-            .map_or(src.len(), |n| from + n + 1);
-        bounds.push(end);
+        bounds.push(line_after(src.as_bytes(), from, Place::START).pos);
     }
     bounds.push(src.len());
     bounds.dedup();
@@ -146,11 +142,8 @@ fn chunk(table: &'static Table, src: &str, start: usize, end: usize, listing: bo
         // The parser's line: what the fast path made of its start goes, and the parser reads all of it.
         out.buf.truncate(line_buf);
         out.entries.truncate(line_entries);
-        let bytes = src.as_bytes();
-        let to = bytes[at.pos..]
-            .iter()
-            .position(|&c| c == b'\n')
-            .map_or(bytes.len(), |n| at.pos + n + 1);
+        let next = line_after(src.as_bytes(), at.pos, line_start);
+        let to = next.pos;
         match out.slow.last_mut() {
             Some(last) if last.to == line_start.pos && last.buf_at as usize == line_buf => last.to = to,
             _ => out.slow.push(Slow {
@@ -160,11 +153,7 @@ fn chunk(table: &'static Table, src: &str, start: usize, end: usize, listing: bo
                 entries_at: line_entries as u32,
             }),
         }
-        at = Place {
-            pos: to,
-            line: line_start.line + 1,
-            col_origin: to,
-        };
+        at = next;
         line_start = at;
     }
     out.lines = at.line - 1;
@@ -265,30 +254,25 @@ fn ident_end(b: &[u8], mut p: usize) -> usize {
 /// next one starts.
 #[inline(always)]
 fn end_of_statement(b: &[u8], p: usize, at: Place) -> Option<Place> {
-    let newline = |nl: usize| Place {
-        pos: nl + 1,
-        line: at.line + 1,
-        col_origin: nl + 1,
-    };
     match b.get(p) {
         None => Some(Place { pos: p, ..at }),
-        Some(b'\n') => Some(newline(p)),
         Some(b';') => Some(Place { pos: p + 1, ..at }),
-        Some(b'#') => Some(comment(b, p, at)),
-        Some(b'/') if b.get(p + 1) == Some(&b'/') => Some(comment(b, p, at)),
+        // A comment's text may be anything, as the next line's columns start over.
+        Some(b'\n' | b'#') => Some(line_after(b, p, at)),
+        Some(b'/') if b.get(p + 1) == Some(&b'/') => Some(line_after(b, p, at)),
         _ => None,
     }
 }
 
-/// A comment from `p` to the end of the line; its text may be anything, as the next line's columns start over.
-fn comment(b: &[u8], p: usize, at: Place) -> Place {
+/// The start of the line after the one byte `p` is on (`at` is a place on that line), or the end of the text
+/// with `at`'s line and column origin (nothing follows there to be placed).
+fn line_after(b: &[u8], p: usize, at: Place) -> Place {
     match b[p..].iter().position(|&c| c == b'\n') {
         Some(n) => Place {
             pos: p + n + 1,
             line: at.line + 1,
             col_origin: p + n + 1,
         },
-        // At the end of the text the lexer's column origin is left as it was (nothing follows to be placed).
         None => Place { pos: b.len(), ..at },
     }
 }

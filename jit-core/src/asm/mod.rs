@@ -236,9 +236,9 @@ impl<'s> Assembler<'s> {
     /// it left; returns the number of lines in the piece.
     fn merge(&mut self, table: &'static Table, src: &'s str, chunk: fast::Chunk, line: u32) -> u32 {
         let shift = line - 1;
-        if self.buf.is_empty() && self.entries.as_ref().is_none_or(Vec::is_empty) && chunk.slow.is_empty() && shift == 0
-        {
-            // The common case: the first piece, all of it fast.
+        if line == 1 && chunk.slow.is_empty() {
+            // The common case: the first piece (nothing is assembled before it), all of it fast.
+            debug_assert!(self.buf.is_empty() && self.defs.is_empty() && self.jumps.is_empty());
             self.buf = chunk.buf;
             if let Some(entries) = &mut self.entries {
                 *entries = chunk.entries;

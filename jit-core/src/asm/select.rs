@@ -117,8 +117,13 @@ fn kinds_of(op: &Operand<'_>) -> u32 {
 /// the value must be in. Kept out of line: the matcher's loop over forms stays small.
 #[inline(never)]
 fn imm_of(form: &Form, ops: &[Spanned<Operand<'_>>]) -> Result<i64, (i128, i128)> {
-    match ops.get(usize::from(form.imm_at)).map(|o| o.node) {
-        Some(Operand::Imm(v)) => {
+    imm_value(form, ops.get(usize::from(form.imm_at)).map(|o| &o.node))
+}
+
+/// [`imm_of`] for the operand in the form's immediate position.
+fn imm_value(form: &Form, op: Option<&Operand<'_>>) -> Result<i64, (i128, i128)> {
+    match op {
+        Some(&Operand::Imm(v)) => {
             // The table checks that an immediate operand's width is the form's immediate bytes.
             let bits = u16::from(form.imm_bytes) * 8;
             debug_assert_eq!(Some(bits), form.operands[usize::from(form.imm_at)].imm_bits());
@@ -486,10 +491,7 @@ impl Memo {
             && k == key
             && s == shape
         {
-            let imm = match ops.get(usize::from(form.imm_at)) {
-                Some(Operand::Imm(v)) => immediate(*v, u16::from(form.imm_bytes) * 8, form).ok()?,
-                _ => 0,
-            };
+            let imm = imm_value(form, ops.get(usize::from(form.imm_at))).ok()?;
             let e = encode::encode(form, ops, imm, 0).ok()?;
             if cfg!(debug_assertions) {
                 let checked = plain_bytes(table.forms_by_key(key), mnemonic, ops);
