@@ -8,6 +8,10 @@
 //! assert_eq!(code.bytes(), [0x48, 0x89, 0xf8, 0x48, 0x01, 0xf0, 0xc3]);
 //! ```
 
+// The integration tests' shared generators, also used by unit tests, name this crate `jit_core`.
+#[cfg(test)]
+extern crate self as jit_core;
+
 pub mod asm;
 mod code;
 pub mod mem;
