@@ -11,6 +11,7 @@ mod error;
 mod fast;
 mod keymap;
 mod lex;
+mod memo;
 mod parse;
 mod reg;
 pub mod select;

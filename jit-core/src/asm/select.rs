@@ -8,7 +8,7 @@ use super::encode::{self, Encoded};
 use super::error::{AsmError, ErrorKind};
 use super::reg::RegClass;
 use super::syntax::{MAX_OPERANDS, Mem, Operand, Span, Spanned};
-use super::table::{Attrs, Form, ModRm, OpKind, Table, mnemonic_key};
+use super::table::{Attrs, Form, ModRm, OpKind, Table};
 
 /// What an instruction became.
 #[derive(Clone, Copy, Debug)]
@@ -31,7 +31,7 @@ pub enum Selected<'t, 's> {
 /// Values may be written signed or as the unsigned bit pattern of the operation's width (`add eax, 0xffffffff`
 /// is `add eax, -1`); an immediate narrower than the operation is sign-extended by the CPU, so the value must
 /// survive that. Counts (shifts, bit numbers, `ret`) just have to fit their own width.
-fn immediate(value: i128, bits: u16, form: &Form) -> Result<i64, (i128, i128)> {
+pub(super) fn immediate(value: i128, bits: u16, form: &Form) -> Result<i64, (i128, i128)> {
     let signed = |b: u16| (-(1i128 << (b - 1)), (1i128 << (b - 1)) - 1);
     let either = |b: u16| (-(1i128 << (b - 1)), (1i128 << b) - 1);
     let count = form.attrs.contains(Attrs::COUNT);
@@ -121,7 +121,7 @@ fn imm_of(form: &Form, ops: &[Spanned<Operand<'_>>]) -> Result<i64, (i128, i128)
 }
 
 /// [`imm_of`] for the operand in the form's immediate position.
-fn imm_value(form: &Form, op: Option<&Operand<'_>>) -> Result<i64, (i128, i128)> {
+pub(super) fn imm_value(form: &Form, op: Option<&Operand<'_>>) -> Result<i64, (i128, i128)> {
     match op {
         Some(&Operand::Imm(v)) => {
             // The table checks that an immediate operand's width is the form's immediate bytes.
@@ -362,154 +362,12 @@ pub fn select<'t, 's>(
     }
 }
 
-/// Remembers the form [`select`] chose for each shape of instruction, so the next instruction of the same shape
-/// is encoded without matching again. For the fast path ([`super::fast`]): registers, numbers and addresses
-/// without labels.
-///
-/// A shape holds everything `select` looks at: per operand, a register's class, whether it is register 0 or 1
-/// (the forms that fix `al`/`cl`/`eax`..., and `+r` forms that exclude register 0) and whether it needs a REX
-/// prefix; a memory operand's size and the facts that decide its SIB and displacement bytes; and which
-/// [`IMM_BOUNDS`] interval an immediate is in, which decides every range test of [`immediate`]. Two instructions
-/// of one shape and mnemonic get the same form; only the values encoded differ. Debug builds check each
-/// remembered choice against `select` itself.
-pub(crate) struct Memo {
-    /// Direct-mapped, a power of two of them: the mnemonic's key, the shape, and the chosen form; key 0 is empty.
-    slots: Box<[(u128, u64, Option<&'static Form>)]>,
-}
-
-/// Where an immediate's value can change a range test of [`immediate`]: for every immediate width `b` and
-/// operation width `w` (8, 16, 32, 64 bits), the edges of the signed and unsigned `b`-bit ranges, and of the
-/// values that wrap into the signed `b`-bit range at `w` bits; and 1, the only value with a kind of its own
-/// ([`OpKind::One`]). A value's interval is the number of these at or below it.
-const IMM_BOUNDS: [i128; 26] = {
-    const WIDTHS: [u32; 4] = [8, 16, 32, 64];
-    let mut bounds = [0i128; 26];
-    let mut n = 0;
-    bounds[n] = 1;
-    bounds[n + 1] = 2;
-    n += 2;
-    let mut i = 0;
-    while i < WIDTHS.len() {
-        let b = WIDTHS[i];
-        bounds[n] = -(1i128 << (b - 1));
-        bounds[n + 1] = 1i128 << (b - 1);
-        bounds[n + 2] = 1i128 << b;
-        n += 3;
-        let mut j = i + 1;
-        while j < WIDTHS.len() {
-            let w = WIDTHS[j];
-            bounds[n] = (1i128 << w) - (1i128 << (b - 1));
-            bounds[n + 1] = (1i128 << w) + (1i128 << (b - 1));
-            n += 2;
-            j += 1;
-        }
-        i += 1;
-    }
-    assert!(n == bounds.len());
-    // Sorted, for a binary search.
-    let mut i = 1;
-    while i < bounds.len() {
-        let mut j = i;
-        while j > 0 && bounds[j - 1] > bounds[j] {
-            (bounds[j - 1], bounds[j]) = (bounds[j], bounds[j - 1]);
-            j -= 1;
-        }
-        i += 1;
-    }
-    bounds
-};
-
-/// The interval of [`IMM_BOUNDS`] that `value` is in: how many bounds are at or below it.
-fn imm_interval(value: i128) -> u64 {
-    IMM_BOUNDS.partition_point(|&b| b <= value) as u64
-}
-
-/// An operand's part of a shape (19 bits), or `None` for what the memo leaves to [`select`] every time: labels,
-/// holes, and `ah`..`bh`, whose encoding can fail next to a REX prefix.
-fn operand_shape(op: &Operand<'_>) -> Option<u64> {
-    Some(match *op {
-        Operand::Reg(r) => {
-            if r.class() == RegClass::HighByte {
-                return None;
-            }
-            let rex = r.high_bit() || r.needs_rex();
-            1 | (r.class() as u64) << 2
-                | u64::from(r.num() == 0) << 5
-                | u64::from(r.num() == 1) << 6
-                | u64::from(rex) << 7
-        }
-        Operand::Imm(v) => 2 | imm_interval(v) << 2,
-        Operand::Mem(m) if m.label.is_none() => {
-            let size = m.size.map_or(0, |s| s as u64 + 1);
-            let base = match m.base {
-                None => 0,
-                Some(b) if b.class() == RegClass::Rip => 1,
-                Some(b) => 2 + u64::from(b.low3() == 4) + 2 * u64::from(b.low3() == 5),
-            };
-            let disp = match m.disp {
-                0 => 0,
-                d if i8::try_from(d).is_ok() => 1,
-                _ => 2,
-            };
-            let rex_b = m.base.is_some_and(|b| b.high_bit());
-            let (index, rex_x) = m.index.map_or((0, false), |(r, _)| (1, r.high_bit()));
-            3 | size << 2 | base << 5 | index << 8 | disp << 9 | u64::from(rex_b) << 11 | u64::from(rex_x) << 12
-        }
-        _ => return None,
-    })
-}
-
-impl Memo {
-    /// A memo for about `statements` statements: a slot for each, up to 4,096 (more shapes than a text of
-    /// common instructions has), so a short text does not pay for a large table.
-    pub(crate) fn new(statements: usize) -> Memo {
-        let slots = statements.clamp(16, 4096).next_power_of_two();
-        Memo {
-            slots: vec![(0, 0, None); slots].into_boxed_slice(),
-        }
-    }
-
-    /// What [`select`] makes of the instruction when that is plain bytes; `None` when it is anything else (a
-    /// jump, a fixup, an error, an unknown mnemonic), which the caller leaves to the parser and `select`.
-    pub(crate) fn encode<'s>(
-        &mut self,
-        table: &'static Table,
-        mnemonic: &str,
-        ops: &[Operand<'s>],
-    ) -> Option<Encoded<'s>> {
-        let key = mnemonic_key(mnemonic)?;
-        let mut shape = ops.len() as u64;
-        for (i, op) in ops.iter().enumerate() {
-            match operand_shape(op) {
-                Some(s) => shape |= s << (2 + 20 * i),
-                None => return plain_bytes(table.forms_by_key(key), mnemonic, ops).map(|(e, _)| e),
-            }
-        }
-        let folded = shape ^ (key as u64) ^ ((key >> 64) as u64).rotate_left(29);
-        let at = (folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize & (self.slots.len() - 1);
-        if let (k, s, Some(form)) = self.slots[at]
-            && k == key
-            && s == shape
-        {
-            let imm = imm_value(form, ops.get(usize::from(form.imm_at))).ok()?;
-            let e = encode::encode(form, ops, imm, 0).ok()?;
-            if cfg!(debug_assertions) {
-                let checked = plain_bytes(table.forms_by_key(key), mnemonic, ops);
-                assert!(
-                    checked.is_some_and(|(c, f)| c == e && std::ptr::eq(f, form)),
-                    "the memo's choice for `{mnemonic}` is not select's"
-                );
-            }
-            return Some(e);
-        }
-        let (e, form) = plain_bytes(table.forms_by_key(key), mnemonic, ops)?;
-        self.slots[at] = (key, shape, Some(form));
-        Some(e)
-    }
-}
-
 /// What [`select`] makes of an instruction, and the form, when that is plain bytes (no jump, no fixup, no error).
-fn plain_bytes<'t, 's>(forms: &'t [Form], mnemonic: &str, ops: &[Operand<'s>]) -> Option<(Encoded<'s>, &'t Form)> {
+pub(super) fn plain_bytes<'t, 's>(
+    forms: &'t [Form],
+    mnemonic: &str,
+    ops: &[Operand<'s>],
+) -> Option<(Encoded<'s>, &'t Form)> {
     let mnemonic = Spanned {
         node: mnemonic,
         span: Span::default(),
@@ -648,44 +506,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn values_in_one_immediate_interval_fit_the_same_forms() {
-        // Every bound, one either side, and values between them.
-        let mut values: Vec<i128> = IMM_BOUNDS.iter().flat_map(|&b| [b - 1, b, b + 1]).collect();
-        values.extend([
-            0,
-            3,
-            100,
-            -100,
-            1000,
-            -70000,
-            1 << 40,
-            -(1 << 40),
-            1 << 62,
-            (1 << 64) - 5,
-        ]);
-        values.retain(|&v| (i128::from(i64::MIN)..=i128::from(u64::MAX)).contains(&v));
-        values.sort();
-        let forms: Vec<&Form> = Table::get().all().iter().filter(|f| f.imm_at != Form::NO_IMM).collect();
-        let fits = |v: i128| -> Vec<bool> {
-            forms
-                .iter()
-                .map(|f| immediate(v, u16::from(f.imm_bytes) * 8, f).is_ok())
-                .collect()
-        };
-        let mut intervals = 0;
-        for pair in values.windows(2) {
-            if imm_interval(pair[0]) == imm_interval(pair[1]) {
-                assert_eq!(fits(pair[0]), fits(pair[1]), "{} and {}", pair[0], pair[1]);
-            } else {
-                intervals += 1;
-            }
-        }
-        assert!(intervals > 15, "{intervals}");
-        // 1 is a kind of its own (`shl rax, 1`).
-        assert!(imm_interval(0) != imm_interval(1) && imm_interval(1) != imm_interval(2));
-    }
 
     #[test]
     fn suggestions_for_typos() {

@@ -1,0 +1,508 @@
+//! The memo of the fast path: what [`select`] chose for each shape of instruction, kept as a template of its
+//! bytes, so the next instruction of the same shape is neither matched nor encoded from its form again.
+//!
+//! A shape holds everything `select` looks at: per operand, a register's class, whether it is register 0 or 1
+//! (the forms that fix `al`/`cl`/`eax`..., and `+r` forms that exclude register 0) and whether it needs a REX
+//! prefix; a memory operand's size and the facts that decide its SIB and displacement bytes; and which
+//! [`IMM_BOUNDS`] interval an immediate is in, which decides every range test of the matcher. Two instructions of
+//! one mnemonic and shape get the same form and the same bytes but for the register numbers, the displacement and
+//! the immediate, which are the [`Parts`]: the [`Template`] puts them in their places with a few shifts and no
+//! branches. A template is checked against the encoder when it is made (and not used if they differ), and debug
+//! builds check every instruction encoded from one against `select` and the encoder.
+
+use super::encode::{self, Disp, Encoded, MAX_LEN};
+use super::reg::{Reg, RegClass};
+use super::select::{imm_value, plain_bytes};
+use super::syntax::{MAX_OPERANDS, Mem, Operand};
+use super::table::{Form, ModRm, OpKind, Role, Table};
+
+/// Where an immediate's value can change a range test of the matcher: for every immediate width `b` and operation
+/// width `w` (8, 16, 32, 64 bits), the edges of the signed and unsigned `b`-bit ranges, and of the values that
+/// wrap into the signed `b`-bit range at `w` bits; and 1, the only value with a kind of its own
+/// ([`OpKind::One`]). A value's interval is the number of these at or below it.
+const IMM_BOUNDS: [i128; 26] = {
+    const WIDTHS: [u32; 4] = [8, 16, 32, 64];
+    let mut bounds = [0i128; 26];
+    let mut n = 0;
+    bounds[n] = 1;
+    bounds[n + 1] = 2;
+    n += 2;
+    let mut i = 0;
+    while i < WIDTHS.len() {
+        let b = WIDTHS[i];
+        bounds[n] = -(1i128 << (b - 1));
+        bounds[n + 1] = 1i128 << (b - 1);
+        bounds[n + 2] = 1i128 << b;
+        n += 3;
+        let mut j = i + 1;
+        while j < WIDTHS.len() {
+            let w = WIDTHS[j];
+            bounds[n] = (1i128 << w) - (1i128 << (b - 1));
+            bounds[n + 1] = (1i128 << w) + (1i128 << (b - 1));
+            n += 2;
+            j += 1;
+        }
+        i += 1;
+    }
+    assert!(n == bounds.len());
+    bounds
+};
+
+/// The bounds of [`IMM_BOUNDS`] within `i64` (above `i64::MIN`, which every value is at or above), and how many
+/// of the others are at or below every value (those at or below `i64::MIN`).
+const IMM_BOUNDS_64: ([i64; 26], usize, u64) = {
+    let mut within = [i64::MAX; 26];
+    let (mut n, mut below) = (0, 0);
+    let mut i = 0;
+    while i < IMM_BOUNDS.len() {
+        let b = IMM_BOUNDS[i];
+        if b <= i64::MIN as i128 {
+            below += 1;
+        } else if b <= i64::MAX as i128 {
+            within[n] = b as i64;
+            n += 1;
+        }
+        i += 1;
+    }
+    (within, n, below)
+};
+
+/// The interval of [`IMM_BOUNDS`] that `value` is in: how many bounds are at or below it. Counted without a branch
+/// for the values that fit `i64` (almost all: a search's branches are a coin toss on a mix of values).
+pub(crate) fn imm_interval(value: i128) -> u64 {
+    const BOUNDS: [i64; IMM_BOUNDS_64.1] = {
+        let mut b = [0; IMM_BOUNDS_64.1];
+        let mut i = 0;
+        while i < b.len() {
+            b[i] = IMM_BOUNDS_64.0[i];
+            i += 1;
+        }
+        b
+    };
+    match i64::try_from(value) {
+        Ok(v) => IMM_BOUNDS_64.2 + BOUNDS.iter().map(|&b| u64::from(b <= v)).sum::<u64>(),
+        Err(_) => IMM_BOUNDS.iter().map(|&b| u64::from(b <= value)).sum(),
+    }
+}
+
+/// Bits of a shape for one operand; operand `i`'s go at `shift(i)`.
+pub(crate) const fn shift(i: usize) -> u32 {
+    2 + 20 * i as u32
+}
+
+/// A register operand's part of a shape, or `None` for `ah`..`bh`, whose encoding can fail next to a REX prefix
+/// (left to [`select`] every time).
+#[inline(always)]
+pub(crate) fn reg_shape(r: Reg) -> Option<u64> {
+    if r.class() == RegClass::HighByte {
+        return None;
+    }
+    let rex = r.high_bit() || r.needs_rex();
+    Some(
+        1 | (r.class() as u64) << 2 | u64::from(r.num() == 0) << 5 | u64::from(r.num() == 1) << 6 | u64::from(rex) << 7,
+    )
+}
+
+/// An immediate's part of a shape.
+#[inline(always)]
+pub(crate) fn imm_shape(value: i128) -> u64 {
+    2 | imm_interval(value) << 2
+}
+
+/// A memory operand's part of a shape (without a label: the fast path reads none).
+#[inline(always)]
+pub(crate) fn mem_shape(m: &Mem<'_>) -> u64 {
+    let size = m.size.map_or(0, |s| s as u64 + 1);
+    let base = match m.base {
+        None => 0,
+        Some(b) if b.class() == RegClass::Rip => 1,
+        Some(b) => 2 + u64::from(b.low3() == 4) + 2 * u64::from(b.low3() == 5),
+    };
+    let disp = match m.disp {
+        0 => 0,
+        d if i8::try_from(d).is_ok() => 1,
+        _ => 2,
+    };
+    let rex_b = m.base.is_some_and(|b| b.high_bit());
+    let (index, rex_x) = m.index.map_or((0, false), |(r, _)| (1, r.high_bit()));
+    3 | size << 2 | base << 5 | index << 8 | disp << 9 | u64::from(rex_b) << 11 | u64::from(rex_x) << 12
+}
+
+/// What varies between instructions of one shape: the numbers to put in ModRM, SIB, REX and the opcode, the
+/// displacement and the immediate.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Parts {
+    /// The number (0..=15) of each register operand; 0 for the other operands.
+    pub(crate) regs: [u8; MAX_OPERANDS],
+    /// The memory operand's base register number; 0 without one, or for `rip`.
+    pub(crate) base: u8,
+    /// The memory operand's index register number; 4 (SIB's "no index") without one.
+    pub(crate) index: u8,
+    /// The SIB scale bits (0 for 1, ..., 3 for 8).
+    pub(crate) scale: u8,
+    pub(crate) disp: i32,
+    /// The immediate's low 64 bits (every immediate is encoded as its low bytes).
+    pub(crate) imm: u64,
+}
+
+impl Parts {
+    /// The parts of an instruction without operands.
+    pub(crate) const NONE: Parts = Parts {
+        regs: [0; MAX_OPERANDS],
+        base: 0,
+        index: 4,
+        scale: 0,
+        disp: 0,
+        imm: 0,
+    };
+
+    /// Takes in memory operand `m`.
+    #[inline(always)]
+    pub(crate) fn set_mem(&mut self, m: &Mem<'_>) {
+        self.base = m.base.filter(|b| b.class() != RegClass::Rip).map_or(0, Reg::num);
+        (self.index, self.scale) = m
+            .index
+            .map_or((4, 0), |(r, scale)| (r.num(), scale.trailing_zeros() as u8));
+        self.disp = m.disp;
+    }
+}
+
+/// The bytes of one shape of one form, with the places of the [`Parts`]. Every field is a number the parts are
+/// multiplied or masked by, so putting them in takes no branch.
+#[derive(Clone, Copy, Debug, Default)]
+struct Template {
+    /// Prefixes, REX (W only), opcode, in order from the low byte; 0 long for no template.
+    head: u64,
+    head_len: u8,
+    /// The bit where the REX byte is in `head` (any, when there is none: no part has REX bits then).
+    rex_shift: u8,
+    /// The bit where the last opcode byte is in `head`, for `+r`.
+    plus_shift: u8,
+    /// ModRM with the fixed bits (`mod`, `/digit`, or `rm` for SIB or `rip`), and whether there is one.
+    modrm: u8,
+    modrm_len: u8,
+    /// SIB with its fixed bits (base `101` without a base register), and whether there is one.
+    sib: u8,
+    sib_len: u8,
+    /// 7 where the base register's low bits go in ModRM.rm, or in the SIB; else 0.
+    base_in_rm: u8,
+    base_in_sib: u8,
+    disp_len: u8,
+    imm_len: u8,
+    /// Per operand: what a register's low bits are multiplied by for ModRM (8: reg, 1: rm, 9: both) and for the
+    /// opcode (`+r`: 1), and what its fourth bit is for REX (4: R, 1: B, 5: both).
+    modrm_mul: [u8; MAX_OPERANDS],
+    plus_mul: [u8; MAX_OPERANDS],
+    rex_mul: [u8; MAX_OPERANDS],
+}
+
+/// Room [`Template::emit`] needs past the end of the bytes: it writes whole words and counts only what belongs.
+const EMIT_ROOM: usize = 32;
+
+impl Template {
+    /// The template of `form` for the shape of `ops`; `None` where the form does something a template does not
+    /// (a relative offset, a memory operand not in ModRM.rm, more than 8 bytes before ModRM).
+    fn new(form: &Form, ops: &[Operand<'_>]) -> Option<Template> {
+        const REL: u32 = OpKind::set(&[OpKind::Rel8, OpKind::Rel32]);
+        if form.kind_bits.iter().any(|&k| k & REL != 0) {
+            return None;
+        }
+        let mut t = Template::default();
+        let mut rex = form.rex_w;
+        let mut modrm_rm = false;
+        for (i, (op, role)) in ops.iter().zip(&form.roles).enumerate() {
+            match (op, role) {
+                (Operand::Reg(r), _) => {
+                    rex |= *role != Role::Implicit && (r.high_bit() || r.needs_rex());
+                    (t.modrm_mul[i], t.rex_mul[i], t.plus_mul[i]) = match role {
+                        Role::Reg => (8, 4, 0),
+                        Role::Rm => (1, 1, 0),
+                        Role::RegRm => (9, 5, 0),
+                        Role::OpReg => (0, 1, 1),
+                        Role::Implicit => (0, 0, 0),
+                        Role::Imm | Role::Rel => return None,
+                    };
+                    if matches!(role, Role::Rm | Role::RegRm) {
+                        t.modrm |= 0b11 << 6;
+                        modrm_rm = true;
+                    }
+                }
+                (Operand::Mem(m), Role::Rm) => {
+                    let e = encode::encode_mem(m);
+                    rex |= e.rex_b || e.rex_x;
+                    t.modrm |= e.md << 6;
+                    match (e.sib, m.base) {
+                        (Some(_), None) => (t.modrm, t.sib, t.sib_len) = (t.modrm | 0b100, 0b101, 1),
+                        (Some(_), Some(_)) => (t.modrm, t.base_in_sib, t.sib_len) = (t.modrm | 0b100, 7, 1),
+                        (None, Some(b)) if b.class() == RegClass::Rip => t.modrm |= 0b101,
+                        (None, _) => t.base_in_rm = 7,
+                    }
+                    t.disp_len = match e.disp {
+                        Disp::None => 0,
+                        Disp::Imm8(_) => 1,
+                        Disp::Imm32(_) => 4,
+                    };
+                    modrm_rm = true;
+                }
+                (Operand::Imm(_), Role::Imm | Role::Implicit) => {}
+                _ => return None,
+            }
+        }
+        match form.modrm {
+            ModRm::None => t.modrm_mul = [0; MAX_OPERANDS],
+            ModRm::Digit(d) => t.modrm |= d << 3,
+            ModRm::Reg => {}
+        }
+        t.modrm_len = u8::from(form.modrm != ModRm::None);
+        if !modrm_rm {
+            // The encoder's ModRM without an rm operand: register mode, rm 0.
+            t.modrm |= 0b11 << 6;
+        }
+        let mut head = [0u8; 16];
+        let mut n = 0;
+        for &b in form.prefixes.iter() {
+            head[n] = b;
+            n += 1;
+        }
+        t.rex_shift = 8 * n as u8;
+        if rex {
+            head[n] = encode::rex(form.rex_w, false, false, false);
+            n += 1;
+        }
+        for &b in form.opcode.iter() {
+            head[n] = b;
+            n += 1;
+        }
+        if n > 8 {
+            return None;
+        }
+        t.plus_shift = 8 * (n as u8 - 1);
+        t.head_len = n as u8;
+        t.head = u64::from_le_bytes(head[..8].try_into().ok()?);
+        t.imm_len = form.imm_bytes;
+        Some(t)
+    }
+
+    /// Whether the template gives `encoded` for `parts`; tried at the end of `scratch`, which is left as it was.
+    fn gives(&self, parts: &Parts, encoded: &Encoded<'_>, scratch: &mut Vec<u8>) -> bool {
+        let len = scratch.len();
+        self.emit(parts, scratch);
+        let same = scratch[len..] == *encoded.bytes();
+        scratch.truncate(len);
+        same
+    }
+
+    /// Appends the bytes of an instruction of this template's shape with `parts`; returns how many.
+    #[inline(always)]
+    fn emit(&self, parts: &Parts, out: &mut Vec<u8>) -> usize {
+        let (mut modrm, mut rex, mut plus) = (u32::from(self.modrm), 0u32, 0u32);
+        for i in 0..MAX_OPERANDS {
+            let n = u32::from(parts.regs[i]);
+            modrm |= (n & 7) * u32::from(self.modrm_mul[i]);
+            plus |= (n & 7) * u32::from(self.plus_mul[i]);
+            rex |= (n >> 3) * u32::from(self.rex_mul[i]);
+        }
+        let (base, index) = (u32::from(parts.base), u32::from(parts.index));
+        modrm |= base & u32::from(self.base_in_rm);
+        rex |= base >> 3 | (index >> 3) << 1;
+        let sib = u32::from(parts.scale) << 6 | (index & 7) << 3 | base & u32::from(self.base_in_sib);
+        let sib = sib | u32::from(self.sib);
+        let head = self.head | u64::from(rex) << self.rex_shift | u64::from(plus) << self.plus_shift;
+
+        out.reserve(EMIT_ROOM);
+        let len = out.len();
+        let dst = out.spare_capacity_mut().as_mut_ptr().cast::<u8>();
+        let mut n = usize::from(self.head_len);
+        // SAFETY: `reserve` left at least EMIT_ROOM (32) bytes of spare capacity at `dst`, and every write ends by
+        // byte 8 + 1 + 1 + 4 + 8 = 22 (head, ModRM, SIB, displacement, immediate, each written whole at an offset
+        // of at most the lengths before it). `set_len` then counts only bytes written here: `n` is at most 8 + 1 +
+        // 1 + 4 + 8, and a template exists only for an instruction it encodes exactly, which is at most MAX_LEN.
+        unsafe {
+            dst.cast::<u64>().write_unaligned(head.to_le());
+            dst.add(n).write(modrm as u8);
+            n += usize::from(self.modrm_len);
+            dst.add(n).write(sib as u8);
+            n += usize::from(self.sib_len);
+            dst.add(n).cast::<i32>().write_unaligned(parts.disp.to_le());
+            n += usize::from(self.disp_len);
+            dst.add(n).cast::<u64>().write_unaligned(parts.imm.to_le());
+            n += usize::from(self.imm_len);
+            debug_assert!(n <= MAX_LEN);
+            out.set_len(len + n);
+        }
+        n
+    }
+}
+
+/// One remembered shape: mnemonic key, shape, the form `select` chose (`None`: an empty slot) and its template
+/// (`head_len` 0: the form is encoded by the encoder each time).
+#[derive(Clone, Copy, Default)]
+#[repr(align(64))]
+struct Slot {
+    key: u128,
+    shape: u64,
+    form: Option<&'static Form>,
+    template: Template,
+}
+
+/// The memo: a direct-mapped table of [`Slot`]s, one cache line each.
+pub(crate) struct Memo {
+    slots: Box<[Slot]>,
+}
+
+/// An instruction as the fast path read it, for [`Memo::encode`].
+pub(crate) struct Instruction<'a, 's> {
+    /// The mnemonic as written, and its [`super::table::mnemonic_key`].
+    pub(crate) mnemonic: &'a str,
+    pub(crate) key: u128,
+    pub(crate) ops: &'a [Operand<'s>],
+    /// The shape of the operands ([`shift`]s apart, their count in the low two bits), or `None` for one the memo
+    /// does not keep.
+    pub(crate) shape: Option<u64>,
+    pub(crate) parts: &'a Parts,
+}
+
+impl Memo {
+    /// A memo for about `statements` statements: a slot for each, up to 4,096 (more shapes than a text of
+    /// common instructions has), so a short text does not pay for a large table.
+    pub(crate) fn new(statements: usize) -> Memo {
+        let slots = statements.clamp(16, 4096).next_power_of_two();
+        Memo {
+            slots: vec![Slot::default(); slots].into_boxed_slice(),
+        }
+    }
+
+    /// Appends what [`select`] makes of the instruction when that is plain bytes, and returns how many; `None`
+    /// (and nothing appended) when it is anything else (a jump, a fixup, an error, an unknown mnemonic), which the
+    /// caller leaves to the parser and `select`.
+    pub(crate) fn encode(
+        &mut self,
+        table: &'static Table,
+        ins: &Instruction<'_, '_>,
+        out: &mut Vec<u8>,
+    ) -> Option<usize> {
+        let Some(shape) = ins.shape else {
+            let (e, _) = plain_bytes(table.forms_by_key(ins.key), ins.mnemonic, ins.ops)?;
+            e.append_to(out);
+            return Some(e.len());
+        };
+        let folded = shape ^ (ins.key as u64) ^ ((ins.key >> 64) as u64).rotate_left(29);
+        let at = (folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize & (self.slots.len() - 1);
+        let slot = &mut self.slots[at];
+        if let Some(form) = slot.form
+            && slot.key == ins.key
+            && slot.shape == shape
+        {
+            if slot.template.head_len != 0 {
+                let n = slot.template.emit(ins.parts, out);
+                if cfg!(debug_assertions) {
+                    let checked = plain_bytes(table.forms_by_key(ins.key), ins.mnemonic, ins.ops);
+                    assert!(
+                        checked.is_some_and(|(c, f)| c.bytes() == &out[out.len() - n..] && std::ptr::eq(f, form)),
+                        "the memo's bytes for `{}` {:?} are not select's",
+                        ins.mnemonic,
+                        ins.ops
+                    );
+                }
+                return Some(n);
+            }
+            let imm = imm_value(form, ins.ops.get(usize::from(form.imm_at))).ok()?;
+            let e = encode::encode(form, ins.ops, imm, 0).ok()?;
+            e.append_to(out);
+            return Some(e.len());
+        }
+        let (e, form) = plain_bytes(table.forms_by_key(ins.key), ins.mnemonic, ins.ops)?;
+        *slot = Slot {
+            key: ins.key,
+            shape,
+            form: Some(form),
+            template: Template::new(form, ins.ops)
+                .filter(|t| t.gives(ins.parts, &e, out))
+                .unwrap_or_default(),
+        };
+        e.append_to(out);
+        Some(e.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fast::{Fast, statement};
+    use super::super::lex::Place;
+    use super::super::select::immediate;
+    use super::*;
+
+    #[test]
+    fn common_shapes_get_a_template() {
+        let lines = [
+            "add rax, rcx",
+            "sub ebx, 1000",
+            "mov rdx, qword ptr [rsi - 1024]",
+            "lea r8, [rdi + rcx*8 + 16]",
+            "mov eax, dword ptr [r12 + r13*2]",
+            "imul eax, dword ptr [rbx + 4], 12",
+            "movsd xmm0, qword ptr [rsp + 8]",
+            "shl r9, 3",
+            "push r12",
+            "mov sil, 1",
+            "mov r15, 0x123456789",
+            "ret",
+        ];
+        for line in lines {
+            let (mut memo, mut stmt, mut out) = (Memo::new(16), Fast::new(), Vec::new());
+            assert!(statement(line, Place::START, &mut stmt).is_some(), "{line}");
+            let n = memo.encode(Table::get(), &stmt.instruction(), &mut out);
+            assert_eq!(n, Some(out.len()));
+            assert_eq!(out, crate::assemble(line).expect("assembles").bytes(), "{line}");
+            let made = memo
+                .slots
+                .iter()
+                .filter(|s| s.form.is_some() && s.template.head_len > 0)
+                .count();
+            assert_eq!(made, 1, "no template for `{line}`");
+        }
+    }
+
+    #[test]
+    fn values_in_one_immediate_interval_fit_the_same_forms() {
+        // Every bound, one either side, and values between them.
+        let mut values: Vec<i128> = IMM_BOUNDS.iter().flat_map(|&b| [b - 1, b, b + 1]).collect();
+        values.extend([
+            0,
+            3,
+            100,
+            -100,
+            1000,
+            -70000,
+            1 << 40,
+            -(1 << 40),
+            1 << 62,
+            (1 << 64) - 5,
+        ]);
+        values.retain(|&v| (i128::from(i64::MIN)..=i128::from(u64::MAX)).contains(&v));
+        values.sort();
+        let forms: Vec<&Form> = Table::get().all().iter().filter(|f| f.imm_at != Form::NO_IMM).collect();
+        let fits = |v: i128| -> Vec<bool> {
+            forms
+                .iter()
+                .map(|f| immediate(v, u16::from(f.imm_bytes) * 8, f).is_ok())
+                .collect()
+        };
+        let mut intervals = 0;
+        for pair in values.windows(2) {
+            if imm_interval(pair[0]) == imm_interval(pair[1]) {
+                assert_eq!(fits(pair[0]), fits(pair[1]), "{} and {}", pair[0], pair[1]);
+            } else {
+                intervals += 1;
+            }
+        }
+        assert!(intervals > 15, "{intervals}");
+        // 1 is a kind of its own (`shl rax, 1`).
+        assert!(imm_interval(0) != imm_interval(1) && imm_interval(1) != imm_interval(2));
+        // The count over `i64` agrees with the count over every bound.
+        for v in values {
+            let all = IMM_BOUNDS.iter().filter(|&&b| b <= v).count() as u64;
+            assert_eq!(imm_interval(v), all, "{v}");
+        }
+    }
+}
