@@ -11,10 +11,10 @@
 use super::lex::{IDENT, Place, Tok, number};
 use super::memo::{self, Instruction, Memo, Parts};
 use super::parse::{RegTerm, build_mem, scale_of};
-use super::reg::RegClass;
+use super::reg::{RegClass, name_key, name_key_of_word};
 use super::syntax::{MAX_OPERANDS, Operand, Size, Span};
-use super::table::{Table, mnemonic_key};
-use super::words::{Word, word};
+use super::table::{Table, mnemonic_key, mnemonic_key_of_name};
+use super::words::{Word, word_of_key};
 use crate::code::Entry;
 
 /// What the fast path made of a piece of the text (whole lines): the bytes and listing entries of its
@@ -230,14 +230,16 @@ pub(crate) fn statement<'s>(src: &'s str, at: Place, stmt: &mut Fast<'s>) -> Opt
     if !first.is_some_and(|c| IDENT[usize::from(c)] && !c.is_ascii_digit()) {
         return None;
     }
-    let m_end = ident_end(b, start);
-    let name = &b[start..m_end];
+    let (m_end, key) = name(b, start);
     // A data directive (`db`, `.byte`) is the parser's.
-    if matches!(first, Some(b'd' | b'D' | b'.')) && matches!(word(name), Word::Data(_)) {
+    if matches!(first, Some(b'd' | b'D' | b'.')) && matches!(word_of_key(key), Word::Data(_)) {
         return None;
     }
     stmt.mnemonic = src.get(start..m_end)?;
-    stmt.key = mnemonic_key(stmt.mnemonic)?;
+    stmt.key = match key {
+        0 => mnemonic_key(stmt.mnemonic)?,
+        key => mnemonic_key_of_name(key),
+    };
     stmt.count = 0;
     stmt.shape = Some(0);
     stmt.parts = Parts::NONE;
@@ -278,6 +280,26 @@ fn ident_end(b: &[u8], mut p: usize) -> usize {
         p += 1;
     }
     p
+}
+
+/// An identifier at `p`: where it ends, and its [`name_key`] (0 for one longer than seven bytes, which is no
+/// register or keyword). Where the text has eight bytes at `p`, they are read at once and classified without a
+/// loop, and the key made from the same word.
+#[inline(always)]
+fn name(b: &[u8], p: usize) -> (usize, u64) {
+    if let Some(&eight) = b.get(p..).and_then(|rest| rest.first_chunk::<8>()) {
+        let w = u64::from_le_bytes(eight);
+        let mut ident = 0u32;
+        for i in 0..8 {
+            ident |= u32::from(IDENT[usize::from((w >> (8 * i)) as u8)]) << i;
+        }
+        let n = ident.trailing_ones() as usize;
+        if n < 8 {
+            return (p + n, name_key_of_word(w, n));
+        }
+    }
+    let end = ident_end(b, p);
+    (end, name_key(&b[p..end]).unwrap_or(0))
 }
 
 /// If the statement ends at `p` (the end of the text, a newline, `;`, or a comment up to the newline): where the
@@ -355,8 +377,8 @@ fn operand<'s>(b: &[u8], p: usize, stmt: &mut Fast<'s>) -> Option<usize> {
     if !IDENT[usize::from(c)] {
         return None;
     }
-    let end = ident_end(b, p);
-    match word(&b[p..end]) {
+    let (end, key) = name(b, p);
+    match word_of_key(key) {
         Word::Reg(r) if r.class() != RegClass::Rip => {
             stmt.parts.regs[stmt.count] = r.num();
             stmt.push(Operand::Reg(r), memo::reg_shape(r));
@@ -365,8 +387,8 @@ fn operand<'s>(b: &[u8], p: usize, stmt: &mut Fast<'s>) -> Option<usize> {
         Word::Size(size) => {
             let mut q = blank(b, end);
             if b.get(q).is_some_and(|&c| IDENT[usize::from(c)]) {
-                let ptr_end = ident_end(b, q);
-                if word(&b[q..ptr_end]) != Word::Ptr {
+                let (ptr_end, key) = name(b, q);
+                if word_of_key(key) != Word::Ptr {
                     return None;
                 }
                 q = blank(b, ptr_end);
@@ -405,8 +427,8 @@ fn memory<'s>(b: &[u8], p: usize, size: Option<Size>, stmt: &mut Fast<'s>) -> Op
             }
             disp += if negative { -i128::from(n) } else { i128::from(n) };
         } else if IDENT[usize::from(c)] {
-            let end = ident_end(b, p);
-            let Word::Reg(reg) = word(&b[p..end]) else {
+            let (end, key) = name(b, p);
+            let Word::Reg(reg) = word_of_key(key) else {
                 return None;
             };
             if negative || nregs == regs.len() {

@@ -48,10 +48,11 @@ const IMM_BOUNDS: [i128; 26] = {
     bounds
 };
 
-/// The bounds of [`IMM_BOUNDS`] within `i64` (above `i64::MIN`, which every value is at or above), and how many
-/// of the others are at or below every value (those at or below `i64::MIN`).
-const IMM_BOUNDS_64: ([i64; 26], usize, u64) = {
-    let mut within = [i64::MAX; 26];
+/// The bounds of [`IMM_BOUNDS`] within `i64` (above `i64::MIN`, which every value is at or above), sorted and
+/// padded with `i64::MAX`; how many there are; and how many of the others are at or below every value (those at
+/// or below `i64::MIN`).
+const IMM_BOUNDS_64: ([i64; 32], usize, u64) = {
+    let mut within = [i64::MAX; 32];
     let (mut n, mut below) = (0, 0);
     let mut i = 0;
     while i < IMM_BOUNDS.len() {
@@ -64,25 +65,34 @@ const IMM_BOUNDS_64: ([i64; 26], usize, u64) = {
         }
         i += 1;
     }
+    // Sorted, for a binary search.
+    let mut i = 1;
+    while i < n {
+        let mut j = i;
+        while j > 0 && within[j - 1] > within[j] {
+            (within[j - 1], within[j]) = (within[j], within[j - 1]);
+            j -= 1;
+        }
+        i += 1;
+    }
     (within, n, below)
 };
 
 /// The interval of [`IMM_BOUNDS`] that `value` is in: how many bounds are at or below it. Counted without a branch
 /// for the values that fit `i64` (almost all: a search's branches are a coin toss on a mix of values).
 pub(crate) fn imm_interval(value: i128) -> u64 {
-    const BOUNDS: [i64; IMM_BOUNDS_64.1] = {
-        let mut b = [0; IMM_BOUNDS_64.1];
-        let mut i = 0;
-        while i < b.len() {
-            b[i] = IMM_BOUNDS_64.0[i];
-            i += 1;
-        }
-        b
+    let Ok(v) = i64::try_from(value) else {
+        return IMM_BOUNDS.iter().map(|&b| u64::from(b <= value)).sum();
     };
-    match i64::try_from(value) {
-        Ok(v) => IMM_BOUNDS_64.2 + BOUNDS.iter().map(|&b| u64::from(b <= v)).sum::<u64>(),
-        Err(_) => IMM_BOUNDS.iter().map(|&b| u64::from(b <= value)).sum(),
+    // A binary search whose steps add 0 or a power of two (a conditional move, not a branch) over the bounds
+    // padded with `i64::MAX` to 32: only `i64::MAX` itself counts padding, hence the `min`.
+    let bounds = &IMM_BOUNDS_64.0;
+    let mut below = 0;
+    for step in [16, 8, 4, 2, 1] {
+        below += step * usize::from(bounds[below + step - 1] <= v);
     }
+    below += usize::from(bounds[below] <= v);
+    IMM_BOUNDS_64.2 + below.min(IMM_BOUNDS_64.1) as u64
 }
 
 /// Bits of a shape for one operand; operand `i`'s go at `shift(i)`.
@@ -345,7 +355,7 @@ struct Slot {
     template: Template,
 }
 
-/// The memo: a direct-mapped table of [`Slot`]s, one cache line each.
+/// The memo: a table of [`Slot`]s, one cache line each, in pairs (two-way set-associative).
 pub(crate) struct Memo {
     slots: Box<[Slot]>,
 }
@@ -386,12 +396,17 @@ impl Memo {
             e.append_to(out);
             return Some(e.len());
         };
-        let folded = shape ^ (ins.key as u64) ^ ((ins.key >> 64) as u64).rotate_left(29);
-        let at = (folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize & (self.slots.len() - 1);
-        let slot = &mut self.slots[at];
+        // Mnemonic and shape mixed by a multiply each (an exclusive or of the two alone cancels: `or` and `cmp`
+        // of some shapes fold to the same word), the slot taken from the top bits of the last product.
+        let mnemonic = ((ins.key >> 64) as u64 ^ ins.key as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let mixed = (mnemonic ^ shape).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        let at = (mixed >> (64 - self.slots.len().trailing_zeros())) as usize;
+        // Two ways: a shape may share its pair of slots with another without the two evicting each other.
+        let ways = &mut self.slots[at & !1..(at & !1) + 2];
+        let holds = |s: &Slot| s.form.is_some() && s.key == ins.key && s.shape == shape;
+        let slot = &ways[usize::from(!holds(&ways[0]))];
         if let Some(form) = slot.form
-            && slot.key == ins.key
-            && slot.shape == shape
+            && holds(slot)
         {
             if slot.template.head_len != 0 {
                 let n = slot.template.emit(ins.parts, out);
@@ -412,7 +427,9 @@ impl Memo {
             return Some(e.len());
         }
         let (e, form) = plain_bytes(table.forms_by_key(ins.key), ins.mnemonic, ins.ops)?;
-        *slot = Slot {
+        // The new shape in the first way, the one it displaces in the second.
+        ways[1] = ways[0];
+        ways[0] = Slot {
             key: ins.key,
             shape,
             form: Some(form),

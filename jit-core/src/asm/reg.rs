@@ -102,6 +102,15 @@ pub(crate) const fn name_key(name: &[u8]) -> Option<u64> {
     Some(ascii_lowercase_bytes(packed) | n as u64)
 }
 
+/// [`name_key`] of the first `n` bytes (one to seven) of the little-endian word `w`: the same key from one load
+/// of eight bytes, for the fast path, which has read them anyway to find where the name ends. 0 for `n` = 0.
+#[inline(always)]
+pub(crate) const fn name_key_of_word(w: u64, n: usize) -> u64 {
+    debug_assert!(n <= 7);
+    let bytes = w & ((1u64 << (8 * n)) - 1);
+    ascii_lowercase_bytes(bytes.swap_bytes()) | n as u64
+}
+
 /// [`name_key`] of a name known to be one to seven bytes long (for tables built at compile time).
 pub(crate) const fn name_key_const(name: &[u8]) -> u64 {
     match name_key(name) {
@@ -261,6 +270,20 @@ mod tests {
             }
         }
         assert_eq!((name_key(b""), name_key(b"12345678")), (None, None));
+    }
+
+    #[test]
+    fn a_name_key_from_a_loaded_word_is_the_same() {
+        for name in ["a", "al", "RAX", "r8d", "xmm15", "qword", "cmovne", "Push", "@x.y_$1"] {
+            let mut bytes = [b' '; 8];
+            bytes[..name.len()].copy_from_slice(name.as_bytes());
+            let w = u64::from_le_bytes(bytes);
+            assert_eq!(
+                Some(name_key_of_word(w, name.len())),
+                name_key(name.as_bytes()),
+                "{name}"
+            );
+        }
     }
 
     #[test]

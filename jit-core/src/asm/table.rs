@@ -1190,9 +1190,8 @@ pub struct Table {
 /// the low byte. Looking a mnemonic up compares integers, not strings.
 pub(crate) fn mnemonic_key(name: &str) -> Option<u128> {
     let bytes = name.as_bytes();
-    // Most mnemonics are short: their bytes are a register-name key's, with the length moved to the last byte.
     if let Some(key) = super::reg::name_key(bytes) {
-        return Some(u128::from(key & !0xff) << 64 | (key & 0xff) as u128);
+        return Some(mnemonic_key_of_name(key));
     }
     if !(1..=15).contains(&bytes.len()) {
         return None;
@@ -1202,6 +1201,13 @@ pub(crate) fn mnemonic_key(name: &str) -> Option<u128> {
     key[..bytes.len()].make_ascii_lowercase();
     key[15] = bytes.len() as u8;
     Some(u128::from_be_bytes(key))
+}
+
+/// [`mnemonic_key`] of a mnemonic of one to seven bytes from its [`super::reg::name_key`]: most mnemonics are
+/// that short, and their key is the name key's bytes with the length moved to the last byte.
+#[inline(always)]
+pub(crate) fn mnemonic_key_of_name(key: u64) -> u128 {
+    u128::from(key & !0xff) << 64 | u128::from(key & 0xff)
 }
 
 impl Table {

@@ -24,9 +24,12 @@ pub(crate) enum Word {
 
 /// Looks a name up, ignoring ASCII case: its key, one multiply for its slot, and one compare.
 pub(crate) fn word(text: &[u8]) -> Word {
-    let Some(k) = name_key(text) else {
-        return Word::Other;
-    };
+    name_key(text).map_or(Word::Other, word_of_key)
+}
+
+/// [`word`] for a name's [`name_key`].
+#[inline(always)]
+pub(crate) fn word_of_key(k: u64) -> Word {
     match WORDS.get(usize::from(WORD_INDEX[word_slot(k)])) {
         Some(&(key, word)) if key == k => word,
         _ => Word::Other,
