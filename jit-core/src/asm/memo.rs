@@ -382,6 +382,17 @@ impl Memo {
         }
     }
 
+    /// The first of the two slots where a mnemonic's shape is kept: two ways, so a shape may share its pair with
+    /// another without the two evicting each other.
+    #[inline(always)]
+    fn set(&self, key: u128, shape: u64) -> usize {
+        // Mnemonic and shape mixed by a multiply each (an exclusive or of the two alone cancels: `or` and `cmp`
+        // of some shapes fold to the same word), the slot taken from the top bits of the last product.
+        let mnemonic = ((key >> 64) as u64 ^ key as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let mixed = (mnemonic ^ shape).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        (mixed >> (64 - self.slots.len().trailing_zeros())) as usize & !1
+    }
+
     /// Appends what [`select`] makes of the instruction when that is plain bytes, and returns how many; `None`
     /// (and nothing appended) when it is anything else (a jump, a fixup, an error, an unknown mnemonic), which the
     /// caller leaves to the parser and `select`.
@@ -396,13 +407,8 @@ impl Memo {
             e.append_to(out);
             return Some(e.len());
         };
-        // Mnemonic and shape mixed by a multiply each (an exclusive or of the two alone cancels: `or` and `cmp`
-        // of some shapes fold to the same word), the slot taken from the top bits of the last product.
-        let mnemonic = ((ins.key >> 64) as u64 ^ ins.key as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let mixed = (mnemonic ^ shape).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        let at = (mixed >> (64 - self.slots.len().trailing_zeros())) as usize;
-        // Two ways: a shape may share its pair of slots with another without the two evicting each other.
-        let ways = &mut self.slots[at & !1..(at & !1) + 2];
+        let set = self.set(ins.key, shape);
+        let ways = &mut self.slots[set..set + 2];
         let holds = |s: &Slot| s.form.is_some() && s.key == ins.key && s.shape == shape;
         let slot = &ways[usize::from(!holds(&ways[0]))];
         if let Some(form) = slot.form
@@ -478,6 +484,52 @@ mod tests {
                 .count();
             assert_eq!(made, 1, "no template for `{line}`");
         }
+    }
+
+    #[test]
+    fn a_full_memo_keeps_what_it_has_seen() {
+        // 648 shapes (9 mnemonics; two widths; registers 0, 1, another, and one that needs REX, in each
+        // position; immediates of 5 intervals) in a memo of 4,096 slots: (almost) each is found again.
+        let alu = ["add", "sub", "and", "or", "xor", "cmp", "adc", "sbb", "mov"];
+        let regs = [["rax", "rcx", "rdx", "r8", "r9"], ["eax", "ecx", "edx", "r8d", "r9d"]];
+        let mut lines = Vec::new();
+        for op in alu {
+            for width in regs {
+                for a in width {
+                    for b in width {
+                        lines.push(format!("{op} {a}, {b}"));
+                    }
+                    for imm in ["1", "5", "200", "70000", "-5"] {
+                        lines.push(format!("{op} {a}, {imm}"));
+                    }
+                }
+            }
+        }
+        let (mut memo, mut stmt, mut out) = (Memo::new(1 << 20), Fast::new(), Vec::new());
+        let mut shapes = Vec::new();
+        for line in &lines {
+            assert!(statement(line, Place::START, &mut stmt).is_some(), "{line}");
+            let ins = stmt.instruction();
+            memo.encode(Table::get(), &ins, &mut out).expect("plain bytes");
+            shapes.push((ins.key, ins.shape.expect("a shape the memo keeps")));
+        }
+        shapes.sort_unstable();
+        shapes.dedup();
+        assert!(shapes.len() > 600, "{} shapes", shapes.len());
+        let kept = shapes
+            .iter()
+            .filter(|&&(key, shape)| {
+                let set = memo.set(key, shape);
+                memo.slots[set..set + 2]
+                    .iter()
+                    .any(|s| s.form.is_some() && s.key == key && s.shape == shape)
+            })
+            .count();
+        assert!(
+            kept * 100 >= shapes.len() * 97,
+            "{kept} of {} shapes kept",
+            shapes.len()
+        );
     }
 
     #[test]
