@@ -159,6 +159,10 @@ fn report(name: &str, errors: &AsmErrors) -> ExitCode {
 }
 
 fn asm(file: Option<PathBuf>, format: Format) -> ExitCode {
+    // The instruction table is built on another thread while the input is read and checked (each takes about
+    // half a millisecond); the assembler waits for it if it is not ready. If no thread can be started, it is
+    // built when first used, as without this.
+    let _ = std::thread::Builder::new().spawn(rustyjit::asm::table::Table::get);
     let (name, input) = match read_input(file) {
         Ok(input) => input,
         Err(message) => {
@@ -202,15 +206,24 @@ fn asm(file: Option<PathBuf>, format: Format) -> ExitCode {
 
 /// Writes `bytes` as lowercase hex and a newline, a piece at a time (the text is never held whole).
 fn write_hex(bytes: &[u8], out: &mut impl Write) -> std::io::Result<()> {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    const PIECE: usize = 32 * 1024;
-    let mut text = Vec::with_capacity(2 * PIECE + 1);
-    for piece in bytes.chunks(PIECE) {
-        text.clear();
-        for &b in piece {
-            text.extend_from_slice(&[DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]);
+    /// The two digits of every byte.
+    const HEX: [[u8; 2]; 256] = {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut table = [[0; 2]; 256];
+        let mut b = 0;
+        while b < 256 {
+            table[b] = [DIGITS[b >> 4], DIGITS[b & 15]];
+            b += 1;
         }
-        out.write_all(&text)?;
+        table
+    };
+    const PIECE: usize = 32 * 1024;
+    let mut text = [[0u8; 2]; PIECE];
+    for piece in bytes.chunks(PIECE) {
+        for (digits, &b) in text.iter_mut().zip(piece) {
+            *digits = HEX[usize::from(b)];
+        }
+        out.write_all(text[..piece.len()].as_flattened())?;
     }
     out.write_all(b"\n")
 }

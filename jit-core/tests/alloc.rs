@@ -58,10 +58,11 @@ fn assembling_allocates_nothing_per_instruction() {
     let text = |n: usize| -> String { (0..n).map(|i| lines[i % lines.len()].to_string() + "\n").collect() };
     let small = allocations(&text(1_000));
     let large = allocations(&text(100_000));
-    // A hundred times the instructions: the growing vectors double a few more times and the text is split into
-    // pieces on threads, nothing more (measured: 8 allocations for 1,000 lines, 27 for 100,000).
+    // A hundred times the instructions: the growing vectors double a few more times, and the text (2.4 MB) is
+    // cut into 64 KiB pieces for the threads, each with its own byte and listing vectors; nothing per
+    // instruction (measured: 6 allocations for 1,000 lines, 90 for 100,000, in 37 pieces).
     assert!(
-        large < small + 30,
+        large < small + 150,
         "{large} allocations for 100,000 lines, {small} for 1,000"
     );
 }

@@ -39,57 +39,71 @@ pub(crate) struct Slow {
     pub(crate) entries_at: u32,
 }
 
-/// Texts at least this long are split into pieces assembled on threads of their own, one a core.
+/// Texts at least this long are split into pieces assembled on threads, one a core.
 const PARALLEL_FROM: usize = 256 * 1024;
 
-/// Runs the fast path over the whole text: in one piece, or for a long text in one piece a core (split at line
-/// ends), each on a thread of its own. A thread that cannot be started leaves its piece to this one.
+/// The size of those pieces (cut at line ends): the threads take them one at a time, so a thread that runs slower
+/// (on a core the machine gives to something else for a while) takes fewer, and all end at about the same time.
+const PIECE: usize = 64 * 1024;
+
+/// Runs the fast path over the whole text: in one piece, or for a long text in pieces taken by one thread a
+/// core (this one and the others started here; a thread that cannot be started leaves its share to the rest).
 pub(crate) fn chunks(table: &'static Table, src: &str, listing: bool) -> Vec<Chunk> {
     let threads = if src.len() >= PARALLEL_FROM {
         std::thread::available_parallelism().map_or(1, |n| n.get().min(16))
     } else {
         1
     };
-    let mut bounds = vec![0];
-    for i in 1..threads {
-        let from = (src.len() / threads * i).max(*bounds.last().unwrap_or(&0));
-        bounds.push(line_after(src.as_bytes(), from, Place::START).pos);
+    // About one statement every 16 bytes.
+    let mut memo = Memo::new(src.len() / 16 / threads);
+    if threads == 1 {
+        return vec![chunk(table, src, 0, src.len(), listing, &mut memo)];
     }
-    bounds.push(src.len());
-    bounds.dedup();
-    // One piece (an empty text is one empty piece).
-    if bounds.len() <= 2 {
-        return vec![chunk(table, src, 0, src.len(), listing)];
+    let mut pieces = Vec::with_capacity(src.len() / PIECE + 1);
+    let mut start = 0;
+    while start < src.len() {
+        let end = line_after(src.as_bytes(), (start + PIECE).min(src.len() - 1), Place::START).pos;
+        pieces.push((start, end));
+        start = end;
     }
-    std::thread::scope(|scope| {
-        let pieces: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
-        let started: Vec<_> = pieces[1..]
-            .iter()
-            .map(|&(start, end)| {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    // Takes pieces until none is left; returns them with their positions.
+    let work = |memo: &mut Memo| {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(&(start, end)) = pieces.get(i) else {
+                return done;
+            };
+            done.push((i, chunk(table, src, start, end, listing, memo)));
+        }
+    };
+    let mut done = std::thread::scope(|scope| {
+        let started: Vec<_> = (1..threads)
+            .filter_map(|_| {
                 std::thread::Builder::new()
                     .name("rustyjit-asm".into())
-                    .spawn_scoped(scope, move || chunk(table, src, start, end, listing))
+                    .spawn_scoped(scope, || work(&mut Memo::new(src.len() / 16 / threads)))
                     .ok()
             })
             .collect();
-        let mut out = vec![chunk(table, src, pieces[0].0, pieces[0].1, listing)];
-        for (handle, &(start, end)) in started.into_iter().zip(&pieces[1..]) {
-            out.push(match handle.map(|h| h.join()) {
-                Some(Ok(chunk)) => chunk,
+        let mut done = work(&mut memo);
+        for handle in started {
+            match handle.join() {
+                Ok(theirs) => done.extend(theirs),
                 // A panic there is a bug in this crate: it goes on here as it would have without threads.
-                Some(Err(panic)) => std::panic::resume_unwind(panic),
-                None => chunk(table, src, start, end, listing),
-            });
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
         }
-        out
-    })
+        done
+    });
+    done.sort_unstable_by_key(|&(i, _)| i);
+    done.into_iter().map(|(_, chunk)| chunk).collect()
 }
 
-/// The fast path over `src[start..end]` (whole lines). A line with a statement it declines is left to the parser
-/// as a whole, so every line is either all fast or all parsed.
-fn chunk(table: &'static Table, src: &str, start: usize, end: usize, listing: bool) -> Chunk {
-    // About one statement every 16 bytes.
-    let mut memo = Memo::new((end - start) / 16);
+/// The fast path over `src[start..end]` (whole lines), with `memo` of the thread. A line with a statement it
+/// declines is left to the parser as a whole, so every line is either all fast or all parsed.
+fn chunk(table: &'static Table, src: &str, start: usize, end: usize, listing: bool, memo: &mut Memo) -> Chunk {
     let mut out = Chunk {
         buf: Vec::with_capacity((end - start) / 4),
         entries: Vec::with_capacity(if listing { (end - start) / 16 } else { 0 }),
