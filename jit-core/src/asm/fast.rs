@@ -244,11 +244,9 @@ pub(crate) fn statement<'s>(src: &'s str, at: Place, stmt: &mut Fast<'s>) -> Opt
     if !first.is_some_and(|c| IDENT[usize::from(c)] && !c.is_ascii_digit()) {
         return None;
     }
+    // A data directive (`db`, `.byte`) is read as an instruction here, and left to the parser when the memo
+    // finds no such instruction.
     let (m_end, key) = name(b, start);
-    // A data directive (`db`, `.byte`) is the parser's.
-    if matches!(first, Some(b'd' | b'D' | b'.')) && matches!(word_of_key(key), Word::Data(_)) {
-        return None;
-    }
     stmt.mnemonic = src.get(start..m_end)?;
     stmt.key = match key {
         0 => mnemonic_key(stmt.mnemonic)?,
@@ -343,9 +341,30 @@ fn line_after(b: &[u8], p: usize, at: Place) -> Place {
     }
 }
 
-/// A number token at `p` (the lexer's reader, so every base and `_` read the same), and its end.
+/// A number token at `p`, and its end. One to seven decimal digits (most numbers) are read from one 8-byte load
+/// without a loop; anything else (longer, another base, `_`, a suffix) by the lexer's reader, so every number
+/// reads the same either way.
 #[inline(always)]
 fn num(b: &[u8], p: usize) -> Option<(u64, usize)> {
+    if let Some(&eight) = b.get(p..).and_then(|rest| rest.first_chunk::<8>()) {
+        let w = u64::from_le_bytes(eight);
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        // A byte is a digit when its high nibble is 3 and its low one at most 9 (adding 6 leaves the high one
+        // alone). A carry out of a byte that is no digit can only spoil the bytes after it.
+        let high = |x: u64| (x & (0xf0 * ONES)) ^ (0x30 * ONES);
+        let not_digit = high(w) | high(w.wrapping_add(6 * ONES));
+        let n = (not_digit.trailing_zeros() / 8) as usize;
+        if (1..8).contains(&n) && !b[p + n].is_ascii_alphanumeric() && b[p + n] != b'_' {
+            // The digits moved to the top bytes, `0`s below them: the value of eight digits, in three
+            // multiplications that each join neighbours (tens, then hundreds, then ten-thousands).
+            let shift = 8 * (8 - n as u32);
+            let digits = (w << shift | (0x30 * ONES) >> (64 - shift)) & (0x0f * ONES);
+            let v = digits.wrapping_mul(10 << 8 | 1) >> 8 & (0x00ff * 0x0001_0001_0001_0001);
+            let v = v.wrapping_mul(100 << 16 | 1) >> 16 & (0xffff * 0x0000_0001_0000_0001);
+            let v = v.wrapping_mul(10_000 << 32 | 1) >> 32;
+            return Some((v, p + n));
+        }
+    }
     match number(b, p) {
         (Tok::Number(n), end) => Some((n, end)),
         _ => None,
@@ -612,6 +631,47 @@ mod tests {
                 format!("{bytes:02x?}\n{entries:?}\n{labels:?}\n{holes:?}")
             }
             Err(errors) => errors.0.iter().map(|e| format!("{:?} {}\n", e.span, e)).collect(),
+        }
+    }
+
+    #[test]
+    fn numbers_read_from_eight_bytes_are_the_lexers() {
+        let mut texts: Vec<String> = [
+            "0",
+            "7",
+            "00012",
+            "1234567",
+            "12345678",
+            "123456789",
+            "0x1f",
+            "0b101",
+            "12_3",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut rng = Rng::new(0x5a12);
+        for _ in 0..2000 {
+            texts.push((rng.next() >> rng.below(64)).to_string());
+        }
+        for text in texts {
+            for after in [
+                "",
+                "\n",
+                "]        ",
+                ", rax     ",
+                "h       ",
+                "_       ",
+                "x1      ",
+                " + 8    ",
+            ] {
+                let src = format!("{text}{after}");
+                let lexer = match super::number(src.as_bytes(), 0) {
+                    (super::Tok::Number(n), end) => Some((n, end)),
+                    _ => None,
+                };
+                assert_eq!(super::num(src.as_bytes(), 0), lexer, "{src:?}");
+            }
         }
     }
 

@@ -107,7 +107,8 @@ pub(crate) fn reg_shape(r: Reg) -> Option<u64> {
     if r.class() == RegClass::HighByte {
         return None;
     }
-    let rex = r.high_bit() || r.needs_rex();
+    // `|`, not `||`: no branch on a register that is as likely one way as the other.
+    let rex = r.high_bit() | r.needs_rex();
     Some(
         1 | (r.class() as u64) << 2 | u64::from(r.num() == 0) << 5 | u64::from(r.num() == 1) << 6 | u64::from(rex) << 7,
     )
@@ -409,7 +410,7 @@ impl Memo {
         };
         let set = self.set(ins.key, shape);
         let ways = &mut self.slots[set..set + 2];
-        let holds = |s: &Slot| s.form.is_some() && s.key == ins.key && s.shape == shape;
+        let holds = |s: &Slot| s.form.is_some() & (s.key == ins.key) & (s.shape == shape);
         let slot = &ways[usize::from(!holds(&ways[0]))];
         if let Some(form) = slot.form
             && holds(slot)
