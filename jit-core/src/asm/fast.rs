@@ -181,9 +181,11 @@ pub(crate) struct Fast<'s> {
     pub(crate) count: usize,
     /// The statement's text: from the mnemonic to the end of its last operand.
     pub(crate) text: (u32, u32),
-    /// The mnemonic's key; the operands' shape for the memo (`None`: one it does not keep) and their parts.
+    /// The mnemonic's key; the operands' shape for the memo (kept: whether each part of it is one the memo
+    /// keeps) and their parts.
     key: u128,
-    shape: Option<u64>,
+    shape: u64,
+    kept: bool,
     parts: Parts,
 }
 
@@ -195,7 +197,8 @@ impl<'s> Fast<'s> {
             count: 0,
             text: (0, 0),
             key: 0,
-            shape: None,
+            shape: 0,
+            kept: true,
             parts: Parts::NONE,
         }
     }
@@ -206,20 +209,18 @@ impl<'s> Fast<'s> {
             mnemonic: self.mnemonic,
             key: self.key,
             ops: &self.ops[..self.count],
-            shape: self.shape,
+            shape: self.kept.then_some(self.shape | self.count as u64),
             parts: &self.parts,
         }
     }
 
     /// Adds operand `op`, whose part of the shape is `shape`.
     #[inline(always)]
-    fn push(&mut self, op: Operand<'s>, shape: Option<u64>) {
+    fn push(&mut self, op: Operand<'s>, shape: u64) {
         let i = self.count;
         self.ops[i] = op;
-        self.shape = match (self.shape, shape) {
-            (Some(all), Some(one)) => Some(all | one << memo::shift(i)),
-            _ => None,
-        };
+        self.shape |= shape << memo::shift(i);
+        self.kept &= shape != memo::NOT_KEPT;
         self.count += 1;
     }
 }
@@ -253,7 +254,7 @@ pub(crate) fn statement<'s>(src: &'s str, at: Place, stmt: &mut Fast<'s>) -> Opt
         key => mnemonic_key_of_name(key),
     };
     stmt.count = 0;
-    stmt.shape = Some(0);
+    (stmt.shape, stmt.kept) = (0, true);
     stmt.parts = Parts::NONE;
     stmt.text = (start as u32, m_end as u32);
     let mut p = blank(b, m_end);
@@ -272,14 +273,15 @@ pub(crate) fn statement<'s>(src: &'s str, at: Place, stmt: &mut Fast<'s>) -> Opt
         }
     }
     let next = end_of_statement(b, p, at)?;
-    stmt.shape = stmt.shape.map(|shape| shape | stmt.count as u64);
     Some(Read { stmt: true, next })
 }
 
 /// Past spaces, tabs, carriage returns and form feeds (the lexer's blanks).
 #[inline(always)]
 fn blank(b: &[u8], mut p: usize) -> usize {
-    while let Some(b' ' | b'\t' | b'\r' | b'\x0c') = b.get(p) {
+    // The four as bits of a word (all are below 64): a shift and a test a byte, not a chain of compares.
+    const BLANKS: u64 = 1 << b' ' | 1 << b'\t' | 1 << b'\r' | 1 << 0x0c;
+    while b.get(p).is_some_and(|&c| c < 64 && BLANKS >> c & 1 != 0) {
         p += 1;
     }
     p
@@ -404,7 +406,7 @@ fn operand<'s>(b: &[u8], p: usize, stmt: &mut Fast<'s>) -> Option<usize> {
             return None;
         }
         stmt.parts.imm = value as u64;
-        stmt.push(Operand::Imm(value), Some(memo::imm_shape(value)));
+        stmt.push(Operand::Imm(value), memo::imm_shape(value));
         return Some(end);
     }
     if !IDENT[usize::from(c)] {
@@ -493,7 +495,7 @@ fn memory<'s>(b: &[u8], p: usize, size: Option<Size>, stmt: &mut Fast<'s>) -> Op
     }
     let mem = build_mem(size, &regs[..nregs], disp, None).ok()?;
     stmt.parts.set_mem(&mem);
-    stmt.push(Operand::Mem(mem), Some(memo::mem_shape(&mem)));
+    stmt.push(Operand::Mem(mem), memo::mem_shape(&mem));
     Some(p + 1)
 }
 

@@ -100,19 +100,19 @@ pub(crate) const fn shift(i: usize) -> u32 {
     2 + 20 * i as u32
 }
 
-/// A register operand's part of a shape, or `None` for `ah`..`bh`, whose encoding can fail next to a REX prefix
-/// (left to [`select`] every time).
+/// A register operand's part of a shape, or 0 ([`NOT_KEPT`]) for `ah`..`bh`, whose encoding can fail next to a
+/// REX prefix (left to [`select`] every time).
 #[inline(always)]
-pub(crate) fn reg_shape(r: Reg) -> Option<u64> {
-    if r.class() == RegClass::HighByte {
-        return None;
-    }
+pub(crate) fn reg_shape(r: Reg) -> u64 {
     // `|`, not `||`: no branch on a register that is as likely one way as the other.
     let rex = r.high_bit() | r.needs_rex();
-    Some(
-        1 | (r.class() as u64) << 2 | u64::from(r.num() == 0) << 5 | u64::from(r.num() == 1) << 6 | u64::from(rex) << 7,
-    )
+    let shape =
+        1 | (r.class() as u64) << 2 | u64::from(r.num() == 0) << 5 | u64::from(r.num() == 1) << 6 | u64::from(rex) << 7;
+    shape * u64::from(r.class() != RegClass::HighByte)
 }
+
+/// The part of a shape of an operand the memo does not keep: every other part is not 0.
+pub(crate) const NOT_KEPT: u64 = 0;
 
 /// An immediate's part of a shape.
 #[inline(always)]
@@ -356,6 +356,14 @@ struct Slot {
     template: Template,
 }
 
+impl Slot {
+    /// Whether the slot holds this mnemonic's shape (`&`, not `&&`: one branch for the three tests).
+    #[inline(always)]
+    fn holds(&self, key: u128, shape: u64) -> bool {
+        self.form.is_some() & (self.key == key) & (self.shape == shape)
+    }
+}
+
 /// The memo: a table of [`Slot`]s, one cache line each, in pairs (two-way set-associative).
 pub(crate) struct Memo {
     slots: Box<[Slot]>,
@@ -397,7 +405,33 @@ impl Memo {
     /// Appends what [`select`] makes of the instruction when that is plain bytes, and returns how many; `None`
     /// (and nothing appended) when it is anything else (a jump, a fixup, an error, an unknown mnemonic), which the
     /// caller leaves to the parser and `select`.
+    ///
+    /// What is done here, in the caller's loop, is the common case: a remembered shape with a template (debug
+    /// builds check its bytes against `select`). The rest is done out of line.
+    #[inline(always)]
     pub(crate) fn encode(
+        &mut self,
+        table: &'static Table,
+        ins: &Instruction<'_, '_>,
+        out: &mut Vec<u8>,
+    ) -> Option<usize> {
+        if let Some(shape) = ins.shape {
+            let set = self.set(ins.key, shape);
+            let slot = &self.slots[set + usize::from(!self.slots[set].holds(ins.key, shape))];
+            if slot.holds(ins.key, shape) & (slot.template.head_len != 0) {
+                let n = slot.template.emit(ins.parts, out);
+                if cfg!(debug_assertions) {
+                    check(table, ins, slot.form, &out[out.len() - n..]);
+                }
+                return Some(n);
+            }
+        }
+        self.encode_out_of_line(table, ins, out)
+    }
+
+    /// [`Memo::encode`] for all but the common case: a shape not seen yet, or one whose form has no template.
+    #[inline(never)]
+    fn encode_out_of_line(
         &mut self,
         table: &'static Table,
         ins: &Instruction<'_, '_>,
@@ -410,24 +444,10 @@ impl Memo {
         };
         let set = self.set(ins.key, shape);
         let ways = &mut self.slots[set..set + 2];
-        let holds = |s: &Slot| s.form.is_some() & (s.key == ins.key) & (s.shape == shape);
-        let slot = &ways[usize::from(!holds(&ways[0]))];
+        let slot = &ways[usize::from(!ways[0].holds(ins.key, shape))];
         if let Some(form) = slot.form
-            && holds(slot)
+            && slot.holds(ins.key, shape)
         {
-            if slot.template.head_len != 0 {
-                let n = slot.template.emit(ins.parts, out);
-                if cfg!(debug_assertions) {
-                    let checked = plain_bytes(table.forms_by_key(ins.key), ins.mnemonic, ins.ops);
-                    assert!(
-                        checked.is_some_and(|(c, f)| c.bytes() == &out[out.len() - n..] && std::ptr::eq(f, form)),
-                        "the memo's bytes for `{}` {:?} are not select's",
-                        ins.mnemonic,
-                        ins.ops
-                    );
-                }
-                return Some(n);
-            }
             let imm = imm_value(form, ins.ops.get(usize::from(form.imm_at))).ok()?;
             let e = encode::encode(form, ins.ops, imm, 0).ok()?;
             e.append_to(out);
@@ -447,6 +467,18 @@ impl Memo {
         e.append_to(out);
         Some(e.len())
     }
+}
+
+/// Debug builds: panics unless `bytes` (from a template of `form`) are what `select` makes of the instruction.
+#[cold]
+fn check(table: &Table, ins: &Instruction<'_, '_>, form: Option<&Form>, bytes: &[u8]) {
+    let checked = plain_bytes(table.forms_by_key(ins.key), ins.mnemonic, ins.ops);
+    assert!(
+        checked.is_some_and(|(c, f)| c.bytes() == bytes && form.is_some_and(|form| std::ptr::eq(f, form))),
+        "the memo's bytes for `{}` {:?} are not select's",
+        ins.mnemonic,
+        ins.ops
+    );
 }
 
 #[cfg(test)]
