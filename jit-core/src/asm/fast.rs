@@ -11,7 +11,7 @@
 use super::lex::{IDENT, Place, Tok, number};
 use super::memo::{self, Instruction, Memo, Parts};
 use super::parse::{RegTerm, build_mem, scale_of};
-use super::reg::{RegClass, name_key, name_key_of_word};
+use super::reg::{RegClass, leading_name, name_key};
 use super::syntax::{MAX_OPERANDS, Operand, Size, Span};
 use super::table::{Table, mnemonic_key, mnemonic_key_of_name};
 use super::words::{Word, word_of_key};
@@ -46,9 +46,11 @@ const PARALLEL_FROM: usize = 256 * 1024;
 /// (on a core the machine gives to something else for a while) takes fewer, and all end at about the same time.
 const PIECE: usize = 64 * 1024;
 
-/// Runs the fast path over the whole text: in one piece, or for a long text in pieces taken by one thread a
-/// core (this one and the others started here; a thread that cannot be started leaves its share to the rest).
-pub(crate) fn chunks(table: &'static Table, src: &str, listing: bool) -> Vec<Chunk> {
+/// Runs the fast path over the whole text and hands what it made of it to `merge`, piece by piece in the text's
+/// order, on this thread: in one piece, or for a long text in pieces taken by one thread a core (this one and
+/// the others started here; a thread that cannot be started leaves its share to the rest). This thread merges
+/// the pieces done so far between pieces of its own, so little is left to merge when the last one is done.
+pub(crate) fn chunks(table: &'static Table, src: &str, listing: bool, mut merge: impl FnMut(Chunk)) {
     let threads = if src.len() >= PARALLEL_FROM {
         std::thread::available_parallelism().map_or(1, |n| n.get().min(16))
     } else {
@@ -57,7 +59,7 @@ pub(crate) fn chunks(table: &'static Table, src: &str, listing: bool) -> Vec<Chu
     // About one statement every 16 bytes.
     let mut memo = Memo::new(src.len() / 16 / threads);
     if threads == 1 {
-        return vec![chunk(table, src, 0, src.len(), listing, &mut memo)];
+        return merge(chunk(table, src, 0, src.len(), listing, &mut memo));
     }
     let mut pieces = Vec::with_capacity(src.len() / PIECE + 1);
     let mut start = 0;
@@ -67,38 +69,53 @@ pub(crate) fn chunks(table: &'static Table, src: &str, listing: bool) -> Vec<Chu
         start = end;
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
-    // Takes pieces until none is left; returns them with their positions.
-    let work = |memo: &mut Memo| {
-        let mut done = Vec::new();
-        loop {
-            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let Some(&(start, end)) = pieces.get(i) else {
-                return done;
-            };
-            done.push((i, chunk(table, src, start, end, listing, memo)));
+    // The next piece no thread has taken, done: its position and chunk.
+    let take = |memo: &mut Memo| {
+        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let &(start, end) = pieces.get(i)?;
+        Some((i, chunk(table, src, start, end, listing, memo)))
+    };
+    // Pieces done and not merged yet, and how many are merged.
+    let mut done: Vec<Option<Chunk>> = std::iter::repeat_with(|| None).take(pieces.len()).collect();
+    let mut merged = 0;
+    let mut merge_done = |done: &mut Vec<Option<Chunk>>| {
+        while let Some(chunk) = done.get_mut(merged).and_then(Option::take) {
+            merge(chunk);
+            merged += 1;
         }
     };
-    let mut done = std::thread::scope(|scope| {
-        let started: Vec<_> = (1..threads)
-            .filter_map(|_| {
-                std::thread::Builder::new()
-                    .name("rustyjit-asm".into())
-                    .spawn_scoped(scope, || work(&mut Memo::new(src.len() / 16 / threads)))
-                    .ok()
-            })
-            .collect();
-        let mut done = work(&mut memo);
-        for handle in started {
-            match handle.join() {
-                Ok(theirs) => done.extend(theirs),
-                // A panic there is a bug in this crate: it goes on here as it would have without threads.
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
+    std::thread::scope(|scope| {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        for _ in 1..threads {
+            let sender = sender.clone();
+            let theirs = move || {
+                let mut memo = Memo::new(src.len() / 16 / threads);
+                while let Some(piece) = take(&mut memo) {
+                    if sender.send(piece).is_err() {
+                        return;
+                    }
+                }
+            };
+            // A thread that cannot start takes no pieces.
+            let _ = std::thread::Builder::new()
+                .name("rustyjit-asm".into())
+                .spawn_scoped(scope, theirs);
         }
-        done
+        drop(sender);
+        while let Some((i, chunk)) = take(&mut memo) {
+            done[i] = Some(chunk);
+            for (i, chunk) in receiver.try_iter() {
+                done[i] = Some(chunk);
+            }
+            merge_done(&mut done);
+        }
+        // The others' last pieces; the channel ends when every other thread has. (One that panicked, a bug in
+        // this crate, leaves its piece out, and the scope passes the panic on as it ends.)
+        for (i, chunk) in receiver {
+            done[i] = Some(chunk);
+            merge_done(&mut done);
+        }
     });
-    done.sort_unstable_by_key(|&(i, _)| i);
-    done.into_iter().map(|(_, chunk)| chunk).collect()
 }
 
 /// The fast path over `src[start..end]` (whole lines), with `memo` of the thread. A line with a statement it
@@ -302,14 +319,9 @@ fn ident_end(b: &[u8], mut p: usize) -> usize {
 #[inline(always)]
 fn name(b: &[u8], p: usize) -> (usize, u64) {
     if let Some(&eight) = b.get(p..).and_then(|rest| rest.first_chunk::<8>()) {
-        let w = u64::from_le_bytes(eight);
-        let mut ident = 0u32;
-        for i in 0..8 {
-            ident |= u32::from(IDENT[usize::from((w >> (8 * i)) as u8)]) << i;
-        }
-        let n = ident.trailing_ones() as usize;
+        let (n, key) = leading_name(u64::from_le_bytes(eight));
         if n < 8 {
-            return (p + n, name_key_of_word(w, n));
+            return (p + n, key);
         }
     }
     let end = ident_end(b, p);
@@ -689,7 +701,9 @@ mod tests {
                 assert!(with.starts_with('['), "valid text assembles: {with}");
             }
             // Count what the fast path took, so the test shows it was exercised.
-            let chunk = super::chunks(Table::get(), &src, false).remove(0);
+            let mut chunks = Vec::new();
+            super::chunks(Table::get(), &src, false, |c| chunks.push(c));
+            let chunk = chunks.remove(0);
             let slow: usize = chunk.slow.iter().map(|s| src[s.from.pos..s.to].lines().count()).sum();
             fast_lines += src.lines().count() - slow;
         }
@@ -768,8 +782,11 @@ mod tests {
         assert!(with.starts_with('['), "{}", &with[..with.len().min(300)]);
         assert_eq!(with, outcome(&src, false));
         assert!(
-            super::chunks(Table::get(), &src, false).len() > 1
-                || std::thread::available_parallelism().map_or(true, |n| n.get() == 1)
+            {
+                let mut pieces = 0;
+                super::chunks(Table::get(), &src, false, |_| pieces += 1);
+                pieces > 1
+            } || std::thread::available_parallelism().map_or(true, |n| n.get() == 1)
         );
         // And with an error on the last line, reported at its line.
         src.push_str("mov rax, bl\n");

@@ -217,18 +217,16 @@ impl<'s> Assembler<'s> {
     fn run(mut self, src: &'s str) -> Result<(Parts, Vec<HolePatch>), AsmErrors> {
         let table: &'static Table = Table::get();
         if self.fast {
-            let chunks = fast::chunks(table, src, self.entries.is_some());
-            let bytes: usize = chunks.iter().map(|c| c.buf.len()).sum();
-            let entries: usize = chunks.iter().map(|c| c.entries.len()).sum();
             let mut line = 1;
-            for chunk in chunks {
+            fast::chunks(table, src, self.entries.is_some(), |chunk| {
                 line += self.merge(table, src, chunk, line);
-                // Room for all the pieces, once the first is in (moved, when it is all fast).
-                self.buf.reserve(bytes.saturating_sub(self.buf.len()));
+                // Room for what the rest of the text will likely make, once the first piece is in (moved, when it
+                // is all fast): about a byte of code and an entry for every 4 and 16 bytes of text.
+                self.buf.reserve((src.len() / 4).saturating_sub(self.buf.len()));
                 if let Some(list) = &mut self.entries {
-                    list.reserve(entries.saturating_sub(list.len()));
+                    list.reserve((src.len() / 16).saturating_sub(list.len()));
                 }
-            }
+            });
         } else {
             self.parse(table, src, Place::START, src.len());
         }

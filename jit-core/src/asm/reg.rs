@@ -102,13 +102,33 @@ pub(crate) const fn name_key(name: &[u8]) -> Option<u64> {
     Some(ascii_lowercase_bytes(packed) | n as u64)
 }
 
-/// [`name_key`] of the first `n` bytes (one to seven) of the little-endian word `w`: the same key from one load
-/// of eight bytes, for the fast path, which has read them anyway to find where the name ends. 0 for `n` = 0.
+/// The identifier at the start of the eight bytes of the little-endian word `w` (the lexer's identifier bytes:
+/// ASCII letters and digits, `_ . $ @`): its length, 8 if all eight are; and its [`name_key`] when it is one to
+/// seven bytes long, else 0. For the fast path, which reads eight bytes at once: the bytes are classified, and
+/// the capitals among them lowercased, in one pass over the word, with no loop, branch or table.
 #[inline(always)]
-pub(crate) const fn name_key_of_word(w: u64, n: usize) -> u64 {
-    debug_assert!(n <= 7);
-    let bytes = w & ((1u64 << (8 * n)) - 1);
-    ascii_lowercase_bytes(bytes.swap_bytes()) | n as u64
+pub(crate) fn leading_name(w: u64) -> (usize, u64) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x80 * ONES;
+    let low7 = w & !HIGH;
+    // Per byte, the high bit of `at_least(c)` says low7 >= c, and that of `is(c)` says low7 == c; no carry
+    // crosses bytes, as every sum stays below 0x100.
+    let at_least = |c: u8| low7 + (0x80 - u64::from(c)) * ONES;
+    let is = |c: u8| {
+        let t = low7 ^ (u64::from(c) * ONES);
+        !((t + 0x7f * ONES) | t)
+    };
+    let past_z = at_least(b'Z' + 1);
+    let capitals = at_least(b'A') & !past_z & !w & HIGH;
+    let letters = capitals | (at_least(b'a') & !at_least(b'z' + 1));
+    let digits = at_least(b'0') & !at_least(b'9' + 1);
+    let ident = (letters | digits | is(b'_') | is(b'.') | is(b'$') | is(b'@')) & !w & HIGH;
+    let n = ((!ident & HIGH).trailing_zeros() / 8) as usize;
+    if n == 8 {
+        return (8, 0);
+    }
+    let bytes = (w | capitals >> 2) & ((1u64 << (8 * n)) - 1);
+    (n, bytes.swap_bytes() | n as u64)
 }
 
 /// [`name_key`] of a name known to be one to seven bytes long (for tables built at compile time).
@@ -273,16 +293,38 @@ mod tests {
     }
 
     #[test]
-    fn a_name_key_from_a_loaded_word_is_the_same() {
-        for name in ["a", "al", "RAX", "r8d", "xmm15", "qword", "cmovne", "Push", "@x.y_$1"] {
+    fn a_name_read_from_a_word_is_the_lexers_with_its_key() {
+        // Every byte in every position of a word of names, and random words.
+        let mut words: Vec<[u8; 8]> = Vec::new();
+        for name in [
+            "a", "al", "RAX", "r8d", "xmm15", "qword", "cmovne", "Push", "@x.y_$1", "abcdefgh",
+        ] {
             let mut bytes = [b' '; 8];
             bytes[..name.len()].copy_from_slice(name.as_bytes());
-            let w = u64::from_le_bytes(bytes);
-            assert_eq!(
-                Some(name_key_of_word(w, name.len())),
-                name_key(name.as_bytes()),
-                "{name}"
-            );
+            for at in 0..8 {
+                for c in 0..=255u8 {
+                    let mut w = bytes;
+                    w[at] = c;
+                    words.push(w);
+                }
+            }
+        }
+        let mut x = 0x243f_6a88_85a3_08d3u64;
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Mostly identifier bytes, so names of every length come up.
+            let pool = b"aZ09_.$@`[{/:;, \n\x80\xffmMqQ";
+            words.push(std::array::from_fn(|i| pool[(x >> (6 * i)) as usize % pool.len()]));
+        }
+        for w in words {
+            let n = w
+                .iter()
+                .take_while(|&&c| super::super::lex::IDENT[usize::from(c)])
+                .count();
+            let key = if n < 8 { name_key(&w[..n]).unwrap_or(0) } else { 0 };
+            assert_eq!(leading_name(u64::from_le_bytes(w)), (n, key), "{w:?}");
         }
     }
 
