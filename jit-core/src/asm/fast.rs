@@ -314,13 +314,12 @@ fn ident_end(b: &[u8], mut p: usize) -> usize {
 }
 
 /// An identifier at `p`: where it ends, and its [`name_key`] (0 for one longer than seven bytes, which is no
-/// register or keyword). Where the text has eight bytes at `p`, they are read at once and classified without a
-/// loop, and the key made from the same word.
+/// register or keyword). Where the text has sixteen bytes at `p`, they are read at once ([`leading_name`]).
 #[inline(always)]
 fn name(b: &[u8], p: usize) -> (usize, u64) {
-    if let Some(&eight) = b.get(p..).and_then(|rest| rest.first_chunk::<8>()) {
-        let (n, key) = leading_name(u64::from_le_bytes(eight));
-        if n < 8 {
+    if let Some(sixteen) = b.get(p..).and_then(|rest| rest.first_chunk::<16>()) {
+        let (n, key) = leading_name(sixteen);
+        if n < 16 {
             return (p + n, key);
         }
     }

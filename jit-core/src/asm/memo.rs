@@ -200,12 +200,16 @@ struct Template {
     base_in_sib: u8,
     disp_len: u8,
     imm_len: u8,
-    /// Per operand: what a register's low bits are multiplied by for ModRM (8: reg, 1: rm, 9: both) and for the
-    /// opcode (`+r`: 1), and what its fourth bit is for REX (4: R, 1: B, 5: both).
-    modrm_mul: [u8; MAX_OPERANDS],
-    plus_mul: [u8; MAX_OPERANDS],
-    rex_mul: [u8; MAX_OPERANDS],
+    /// Per operand of the first [`ROUTED`]: what a register's low bits are multiplied by, for ModRM in the low
+    /// byte (8: reg, 1: rm, 9: both) and for the opcode in the high byte (`+r`: 0x100); and what its fourth bit
+    /// is multiplied by for REX (4: R, 1: B, 5: both).
+    low_mul: [u16; ROUTED],
+    rex_mul: [u8; ROUTED],
 }
+
+/// How many operands a template puts registers of in ModRM or the opcode: the first two (no form of the table
+/// encodes a register given third there; a form that did would be left to the encoder).
+const ROUTED: usize = 2;
 
 /// Room [`Template::emit`] needs past the end of the bytes: it writes whole words and counts only what belongs.
 const EMIT_ROOM: usize = 32;
@@ -225,14 +229,18 @@ impl Template {
             match (op, role) {
                 (Operand::Reg(r), _) => {
                     rex |= *role != Role::Implicit && (r.high_bit() || r.needs_rex());
-                    (t.modrm_mul[i], t.rex_mul[i], t.plus_mul[i]) = match role {
-                        Role::Reg => (8, 4, 0),
-                        Role::Rm => (1, 1, 0),
-                        Role::RegRm => (9, 5, 0),
-                        Role::OpReg => (0, 1, 1),
-                        Role::Implicit => (0, 0, 0),
+                    let (low, high) = match role {
+                        Role::Reg => (8, 4),
+                        Role::Rm => (1, 1),
+                        Role::RegRm => (9, 5),
+                        Role::OpReg => (0x100, 1),
+                        Role::Implicit => (0, 0),
                         Role::Imm | Role::Rel => return None,
                     };
+                    if (low, high) != (0, 0) {
+                        *t.low_mul.get_mut(i)? = low;
+                        t.rex_mul[i] = high;
+                    }
                     if matches!(role, Role::Rm | Role::RegRm) {
                         t.modrm |= 0b11 << 6;
                         modrm_rm = true;
@@ -260,7 +268,7 @@ impl Template {
             }
         }
         match form.modrm {
-            ModRm::None => t.modrm_mul = [0; MAX_OPERANDS],
+            ModRm::None => t.low_mul = t.low_mul.map(|m| m & 0xff00),
             ModRm::Digit(d) => t.modrm |= d << 3,
             ModRm::Reg => {}
         }
@@ -306,15 +314,14 @@ impl Template {
     /// Appends the bytes of an instruction of this template's shape with `parts`; returns how many.
     #[inline(always)]
     fn emit(&self, parts: &Parts, out: &mut Vec<u8>) -> usize {
-        let (mut modrm, mut rex, mut plus) = (u32::from(self.modrm), 0u32, 0u32);
-        for i in 0..MAX_OPERANDS {
+        let (mut low, mut rex) = (u32::from(self.modrm), 0u32);
+        for i in 0..ROUTED {
             let n = u32::from(parts.regs[i]);
-            modrm |= (n & 7) * u32::from(self.modrm_mul[i]);
-            plus |= (n & 7) * u32::from(self.plus_mul[i]);
+            low |= (n & 7) * u32::from(self.low_mul[i]);
             rex |= (n >> 3) * u32::from(self.rex_mul[i]);
         }
         let (base, index) = (u32::from(parts.base), u32::from(parts.index));
-        modrm |= base & u32::from(self.base_in_rm);
+        let (modrm, plus) = (low & 0xff | base & u32::from(self.base_in_rm), low >> 8);
         rex |= base >> 3 | (index >> 3) << 1;
         let sib = u32::from(parts.scale) << 6 | (index & 7) << 3 | base & u32::from(self.base_in_sib);
         let sib = sib | u32::from(self.sib);
@@ -357,10 +364,11 @@ struct Slot {
 }
 
 impl Slot {
-    /// Whether the slot holds this mnemonic's shape (`&`, not `&&`: one branch for the three tests).
+    /// Whether the slot holds this mnemonic's shape (`&`, not `&&`: one branch for the two tests).
     #[inline(always)]
     fn holds(&self, key: u128, shape: u64) -> bool {
-        self.form.is_some() & (self.key == key) & (self.shape == shape)
+        // An empty slot's key is 0, which no mnemonic has (its length is in the key).
+        (self.key == key) & (self.shape == shape)
     }
 }
 

@@ -602,6 +602,23 @@ pub(crate) fn build_mem<'s>(
     disp: i128,
     label: Option<&'s str>,
 ) -> Result<Mem<'s>, (String, Option<Span>)> {
+    // The most common address, `[base ± disp]` with a 64-bit base and a displacement that fits 32 bits, which
+    // nothing below could find wrong.
+    if let [one] = regs
+        && one.scale.is_none()
+        && one.reg.class() == RegClass::Qword
+        && label.is_none()
+        && let Ok(disp) = i32::try_from(disp)
+    {
+        let base = Some(one.reg);
+        return Ok(Mem {
+            size,
+            base,
+            index: None,
+            disp,
+            label,
+        });
+    }
     for t in regs {
         match t.reg.class() {
             RegClass::Qword => {}

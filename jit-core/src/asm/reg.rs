@@ -102,34 +102,52 @@ pub(crate) const fn name_key(name: &[u8]) -> Option<u64> {
     Some(ascii_lowercase_bytes(packed) | n as u64)
 }
 
-/// The identifier at the start of the eight bytes of the little-endian word `w` (the lexer's identifier bytes:
-/// ASCII letters and digits, `_ . $ @`): its length, 8 if all eight are; and its [`name_key`] when it is one to
-/// seven bytes long, else 0. For the fast path, which reads eight bytes at once: the bytes are classified, and
-/// the capitals among them lowercased, in one pass over the word, with no loop, branch or table.
+/// The identifier at the start of sixteen bytes (the lexer's identifier bytes: ASCII letters and digits,
+/// `_ . $ @`): its length, 16 if all are; and its [`name_key`] when it is one to seven bytes long, else 0.
+///
+/// For the fast path, which reads a name this way: on x86-64 the sixteen bytes are classified at once with SSE2
+/// (part of every x86-64 processor), the capitals lowercased in the same registers, without a loop or a branch.
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
-pub(crate) fn leading_name(w: u64) -> (usize, u64) {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x80 * ONES;
-    let low7 = w & !HIGH;
-    // Per byte, the high bit of `at_least(c)` says low7 >= c, and that of `is(c)` says low7 == c; no carry
-    // crosses bytes, as every sum stays below 0x100.
-    let at_least = |c: u8| low7 + (0x80 - u64::from(c)) * ONES;
-    let is = |c: u8| {
-        let t = low7 ^ (u64::from(c) * ONES);
-        !((t + 0x7f * ONES) | t)
+pub(crate) fn leading_name(bytes: &[u8; 16]) -> (usize, u64) {
+    use std::arch::x86_64::{
+        __m128i, _mm_and_si128, _mm_cmpeq_epi8, _mm_cvtsi128_si64, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8, _mm_setzero_si128, _mm_sub_epi8, _mm_subs_epu8,
     };
-    let past_z = at_least(b'Z' + 1);
-    let capitals = at_least(b'A') & !past_z & !w & HIGH;
-    let letters = capitals | (at_least(b'a') & !at_least(b'z' + 1));
-    let digits = at_least(b'0') & !at_least(b'9' + 1);
-    let ident = (letters | digits | is(b'_') | is(b'.') | is(b'$') | is(b'@')) & !w & HIGH;
-    let n = ((!ident & HIGH).trailing_zeros() / 8) as usize;
-    if n == 8 {
-        return (8, 0);
-    }
-    let bytes = (w | capitals >> 2) & ((1u64 << (8 * n)) - 1);
-    (n, bytes.swap_bytes() | n as u64)
+    // SAFETY: SSE2 is part of x86-64 (rustc enables it for every x86-64 target), so its instructions can run
+    // here; the one load reads sixteen bytes, unaligned, from a reference to sixteen bytes.
+    let (ident, capitals, v) = unsafe {
+        let v = _mm_loadu_si128(bytes.as_ptr().cast::<__m128i>());
+        let splat = |c: u8| _mm_set1_epi8(c as i8);
+        // Per byte, all ones where it is in `from..from + len` (less `from`, it is below `len` unsigned).
+        let within = |from: u8, len: u8| {
+            let above = _mm_subs_epu8(_mm_sub_epi8(v, splat(from)), splat(len - 1));
+            _mm_cmpeq_epi8(above, _mm_setzero_si128())
+        };
+        let is = |c: u8| _mm_cmpeq_epi8(v, splat(c));
+        let capitals = within(b'A', 26);
+        let letters = _mm_or_si128(capitals, within(b'a', 26));
+        let others = _mm_or_si128(_mm_or_si128(is(b'_'), is(b'.')), _mm_or_si128(is(b'$'), is(b'@')));
+        let ident = _mm_or_si128(_mm_or_si128(letters, within(b'0', 10)), others);
+        (_mm_movemask_epi8(ident), _mm_and_si128(capitals, splat(0x20)), v)
+    };
+    let n = (!ident).trailing_zeros() as usize;
+    // The first eight bytes, capitals lowercased: the key is the name's bytes in them, then its length.
+    // SAFETY: SSE2, as above.
+    let lowered = unsafe { _mm_cvtsi128_si64(_mm_or_si128(v, capitals)) } as u64;
+    let name = lowered & u64::MAX.checked_shr(64 - 8 * n.min(7) as u32).unwrap_or(0);
+    (n, (name.swap_bytes() | n as u64) * u64::from(n <= 7))
 }
+
+/// [`leading_name`] byte by byte, where SSE2 is not there to do it at once.
+#[cfg(any(test, not(target_arch = "x86_64")))]
+pub(crate) fn leading_name_bytes(bytes: &[u8; 16]) -> (usize, u64) {
+    let n = bytes.iter().take_while(|&&c| super::lex::IDENT[usize::from(c)]).count();
+    (n, name_key(&bytes[..n]).unwrap_or(0))
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+pub(crate) use leading_name_bytes as leading_name;
 
 /// [`name_key`] of a name known to be one to seven bytes long (for tables built at compile time).
 pub(crate) const fn name_key_const(name: &[u8]) -> u64 {
@@ -293,38 +311,41 @@ mod tests {
     }
 
     #[test]
-    fn a_name_read_from_a_word_is_the_lexers_with_its_key() {
-        // Every byte in every position of a word of names, and random words.
-        let mut words: Vec<[u8; 8]> = Vec::new();
+    fn a_name_read_from_sixteen_bytes_is_the_lexers_with_its_key() {
+        // Every byte in every position after a name, and random bytes.
+        let mut chunks: Vec<[u8; 16]> = Vec::new();
         for name in [
-            "a", "al", "RAX", "r8d", "xmm15", "qword", "cmovne", "Push", "@x.y_$1", "abcdefgh",
+            "a", "al", "RAX", "r8d", "xmm15", "qword", "cmovne", "Push", "@x.y_$1", "abcdefgh", "ab_cd",
         ] {
-            let mut bytes = [b' '; 8];
+            let mut bytes = [b' '; 16];
             bytes[..name.len()].copy_from_slice(name.as_bytes());
-            for at in 0..8 {
+            for at in 0..16 {
                 for c in 0..=255u8 {
                     let mut w = bytes;
                     w[at] = c;
-                    words.push(w);
+                    chunks.push(w);
                 }
             }
         }
         let mut x = 0x243f_6a88_85a3_08d3u64;
         for _ in 0..100_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
             // Mostly identifier bytes, so names of every length come up.
-            let pool = b"aZ09_.$@`[{/:;, \n\x80\xffmMqQ";
-            words.push(std::array::from_fn(|i| pool[(x >> (6 * i)) as usize % pool.len()]));
+            let pool = b"aZ09_.$@`[{/:;, \n\x80\xffmMqQxX7";
+            chunks.push(std::array::from_fn(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                pool[(x >> 40) as usize % pool.len()]
+            }));
         }
-        for w in words {
-            let n = w
+        for bytes in chunks {
+            let n = bytes
                 .iter()
                 .take_while(|&&c| super::super::lex::IDENT[usize::from(c)])
                 .count();
-            let key = if n < 8 { name_key(&w[..n]).unwrap_or(0) } else { 0 };
-            assert_eq!(leading_name(u64::from_le_bytes(w)), (n, key), "{w:?}");
+            let key = name_key(&bytes[..n]).unwrap_or(0);
+            assert_eq!(leading_name_bytes(&bytes), (n, key), "{bytes:?}");
+            assert_eq!(leading_name(&bytes), (n, key), "{bytes:?}");
         }
     }
 
