@@ -140,7 +140,17 @@ fn chunk(table: &'static Table, src: &str, start: usize, end: usize, listing: bo
                 false => true,
                 true => {
                     let offset = out.buf.len() as u32;
-                    match memo.encode(table, &stmt.instruction(), &mut out.buf) {
+                    let shape = stmt.kept.then_some(stmt.shape | stmt.count as u64);
+                    let made = match memo.remembered(stmt.key, shape, &stmt.parts, &mut out.buf) {
+                        Some((len, form)) => {
+                            if cfg!(debug_assertions) {
+                                memo::check(table, &stmt.instruction(), Some(form), &out.buf[offset as usize..]);
+                            }
+                            Some(len)
+                        }
+                        None => memo.encode(table, &stmt.instruction(), &mut out.buf),
+                    };
+                    match made {
                         Some(len) => {
                             if listing {
                                 out.entries.push(Entry {

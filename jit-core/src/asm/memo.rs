@@ -410,36 +410,31 @@ impl Memo {
         (mixed >> (64 - self.slots.len().trailing_zeros())) as usize & !1
     }
 
-    /// Appends what [`select`] makes of the instruction when that is plain bytes, and returns how many; `None`
-    /// (and nothing appended) when it is anything else (a jump, a fixup, an error, an unknown mnemonic), which the
-    /// caller leaves to the parser and `select`.
-    ///
-    /// What is done here, in the caller's loop, is the common case: a remembered shape with a template (debug
-    /// builds check its bytes against `select`). The rest is done out of line.
+    /// The common case, done in the caller's loop: an instruction of a remembered shape whose form has a
+    /// template. Appends its bytes, returns how many and the form; `None` (nothing appended) for any other.
     #[inline(always)]
-    pub(crate) fn encode(
-        &mut self,
-        table: &'static Table,
-        ins: &Instruction<'_, '_>,
+    pub(crate) fn remembered(
+        &self,
+        key: u128,
+        shape: Option<u64>,
+        parts: &Parts,
         out: &mut Vec<u8>,
-    ) -> Option<usize> {
-        if let Some(shape) = ins.shape {
-            let set = self.set(ins.key, shape);
-            let slot = &self.slots[set + usize::from(!self.slots[set].holds(ins.key, shape))];
-            if slot.holds(ins.key, shape) & (slot.template.head_len != 0) {
-                let n = slot.template.emit(ins.parts, out);
-                if cfg!(debug_assertions) {
-                    check(table, ins, slot.form, &out[out.len() - n..]);
-                }
-                return Some(n);
-            }
+    ) -> Option<(usize, &'static Form)> {
+        let shape = shape?;
+        let set = self.set(key, shape);
+        let slot = &self.slots[set + usize::from(!self.slots[set].holds(key, shape))];
+        if slot.holds(key, shape) & (slot.template.head_len != 0) {
+            return Some((slot.template.emit(parts, out), slot.form?));
         }
-        self.encode_out_of_line(table, ins, out)
+        None
     }
 
-    /// [`Memo::encode`] for all but the common case: a shape not seen yet, or one whose form has no template.
+    /// Appends what [`select`] makes of the instruction when that is plain bytes, and returns how many; `None`
+    /// (and nothing appended) when it is anything else (a jump, a fixup, an error, an unknown mnemonic), which the
+    /// caller leaves to the parser and `select`. For what [`Memo::remembered`] does not do: a shape not seen
+    /// yet, or one whose form has no template.
     #[inline(never)]
-    fn encode_out_of_line(
+    pub(crate) fn encode(
         &mut self,
         table: &'static Table,
         ins: &Instruction<'_, '_>,
@@ -477,9 +472,10 @@ impl Memo {
     }
 }
 
-/// Debug builds: panics unless `bytes` (from a template of `form`) are what `select` makes of the instruction.
+/// For debug builds: panics unless `bytes` (from a template of `form`) are what `select` makes of the
+/// instruction, with that form.
 #[cold]
-fn check(table: &Table, ins: &Instruction<'_, '_>, form: Option<&Form>, bytes: &[u8]) {
+pub(crate) fn check(table: &Table, ins: &Instruction<'_, '_>, form: Option<&Form>, bytes: &[u8]) {
     let checked = plain_bytes(table.forms_by_key(ins.key), ins.mnemonic, ins.ops);
     assert!(
         checked.is_some_and(|(c, f)| c.bytes() == bytes && form.is_some_and(|form| std::ptr::eq(f, form))),
