@@ -596,6 +596,7 @@ pub(crate) fn scale_of(n: u64) -> Option<u8> {
 
 /// Checks and assigns the parts of an address: which register is base and which is index, and the displacement.
 /// On error: the reason and, when it is about one term, that term's span.
+#[inline(always)]
 pub(crate) fn build_mem<'s>(
     size: Option<Size>,
     regs: &[RegTerm],
@@ -603,7 +604,7 @@ pub(crate) fn build_mem<'s>(
     label: Option<&'s str>,
 ) -> Result<Mem<'s>, (String, Option<Span>)> {
     // The most common address, `[base ± disp]` with a 64-bit base and a displacement that fits 32 bits, which
-    // nothing below could find wrong.
+    // nothing in `build_any_mem` could find wrong: here, in the caller's code.
     if let [one] = regs
         && one.scale.is_none()
         && one.reg.class() == RegClass::Qword
@@ -619,6 +620,17 @@ pub(crate) fn build_mem<'s>(
             label,
         });
     }
+    build_any_mem(size, regs, disp, label)
+}
+
+/// [`build_mem`] for every address.
+#[inline(never)]
+fn build_any_mem<'s>(
+    size: Option<Size>,
+    regs: &[RegTerm],
+    disp: i128,
+    label: Option<&'s str>,
+) -> Result<Mem<'s>, (String, Option<Span>)> {
     for t in regs {
         match t.reg.class() {
             RegClass::Qword => {}
