@@ -1226,8 +1226,9 @@ impl Table {
                 Err(e) => bad_rows.push((i, e)),
             }
         }
-        // Stable: rows of one mnemonic keep their table order, which breaks ties between equal lengths.
-        forms.sort_by(|a, b| a.mnemonic.cmp(&b.mnemonic));
+        // Stable: rows of one mnemonic keep their table order, which breaks ties between equal lengths. By key
+        // (which orders mnemonics as their names do), each computed once, not by comparing strings.
+        forms.sort_by_cached_key(|f| mnemonic_key(&f.mnemonic));
         let mut by_mnemonic = Vec::new();
         let mut start = 0;
         for i in 1..=forms.len() {
