@@ -443,7 +443,13 @@ fn operand<'s>(b: &[u8], p: usize, stmt: &mut Fast<'s>) -> Option<usize> {
         }
         Word::Size(size) => {
             let mut q = blank(b, end);
-            if b.get(q).is_some_and(|&c| IDENT[usize::from(c)]) {
+            // `ptr`, as almost always written, compared at once; any other name through the table.
+            if let Some(&[c0, c1, c2, after]) = b.get(q..).and_then(|rest| rest.first_chunk::<4>())
+                && [c0 | 0x20, c1 | 0x20, c2 | 0x20] == *b"ptr"
+                && !IDENT[usize::from(after)]
+            {
+                q = blank(b, q + 3);
+            } else if b.get(q).is_some_and(|&c| IDENT[usize::from(c)]) {
                 let (ptr_end, key) = name(b, q);
                 if word_of_key(key) != Word::Ptr {
                     return None;

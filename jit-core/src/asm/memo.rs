@@ -101,15 +101,42 @@ pub(crate) const fn shift(i: usize) -> u32 {
 }
 
 /// A register operand's part of a shape, or 0 ([`NOT_KEPT`]) for `ah`..`bh`, whose encoding can fail next to a
-/// REX prefix (left to [`select`] every time).
+/// REX prefix (left to [`select`] every time). Looked up: one load, where computing it takes a dozen steps.
 #[inline(always)]
 pub(crate) fn reg_shape(r: Reg) -> u64 {
-    // `|`, not `||`: no branch on a register that is as likely one way as the other.
-    let rex = r.high_bit() | r.needs_rex();
-    let shape =
-        1 | (r.class() as u64) << 2 | u64::from(r.num() == 0) << 5 | u64::from(r.num() == 1) << 6 | u64::from(rex) << 7;
-    shape * u64::from(r.class() != RegClass::HighByte)
+    u64::from(REG_SHAPES[r.class() as usize * 16 + usize::from(r.num())])
 }
+
+/// [`reg_shape`] of every class and number: the class, whether it is register 0 or 1, and whether it needs REX.
+const REG_SHAPES: [u32; 7 * 16] = {
+    const CLASSES: [RegClass; 7] = [
+        RegClass::Byte,
+        RegClass::HighByte,
+        RegClass::Word,
+        RegClass::Dword,
+        RegClass::Qword,
+        RegClass::Xmm,
+        RegClass::Rip,
+    ];
+    let mut shapes = [0; 7 * 16];
+    let mut c = 0;
+    while c < CLASSES.len() {
+        let class = CLASSES[c];
+        assert!(class as usize == c);
+        let mut num = 0;
+        while num < 16 {
+            let r = Reg::new(class, num);
+            let rex = r.high_bit() || r.needs_rex();
+            let shape =
+                1 | (class as u32) << 2 | ((num == 0) as u32) << 5 | ((num == 1) as u32) << 6 | (rex as u32) << 7;
+            // A high byte's number (4..=7) is not its index here: it is 0 whichever it is.
+            shapes[c * 16 + num as usize] = if matches!(class, RegClass::HighByte) { 0 } else { shape };
+            num += 1;
+        }
+        c += 1;
+    }
+    shapes
+};
 
 /// The part of a shape of an operand the memo does not keep: every other part is not 0.
 pub(crate) const NOT_KEPT: u64 = 0;
