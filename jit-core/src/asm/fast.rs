@@ -2,11 +2,16 @@
 //!
 //! Most lines of real and generated assembly are one instruction whose operands are registers, plain numbers
 //! and `[base + index*scale ± disp]` addresses. [`statement`] reads such a statement in one pass over its bytes
-//! and returns its operands exactly as the parser would have made them (the same number reader, the same
-//! address checks); anything else — labels, directives, holes, sums, segment prefixes, anything odd or wrong —
-//! it declines, and the parser reads that statement instead, with spans and error messages. So the fast path
-//! never reports an error and never decides what the text means differently: a test checks it against the
-//! parser on every form of the table and on random text.
+//! and returns its operands exactly as the parser would have made them (the same address checks; names and
+//! short numbers read several bytes at once, tested against the lexer's readers), along with their shape and
+//! parts for the [`Memo`]; anything else — labels, holes, sums, segment prefixes, anything odd or wrong — it
+//! declines, and the parser reads that statement instead, with spans and error messages (a data directive reads
+//! as an instruction here, and is declined when the memo finds no such instruction). So the fast path never
+//! reports an error and never decides what the text means differently: tests check it against the parser on
+//! random statements of the table's forms and on random text, valid and not.
+//!
+//! A long text is cut into pieces that threads take one at a time ([`chunks`]); the calling thread merges them
+//! in order as they are done.
 
 use super::lex::{IDENT, Place, Tok, number};
 use super::memo::{self, Instruction, Memo, Parts};
