@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use rustyjit::{AsmErrors, Code, vectors};
 use std::io::{Read, Write};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -183,7 +184,12 @@ fn asm(file: Option<PathBuf>, format: Format) -> ExitCode {
         // The bytes alone: no listing, no copy of the source.
         Format::Hex => match rustyjit::asm::assemble_bytes(text) {
             Ok(bytes) => {
-                let _ = write_hex(&bytes, &mut stdout);
+                // Megabytes of hex without a newline: straight to the file (a duplicate of the descriptor), not
+                // through the standard output's line buffer, which would search each piece for a newline.
+                let _ = match stdout.as_fd().try_clone_to_owned() {
+                    Ok(fd) => write_hex(&bytes, &mut std::fs::File::from(fd)),
+                    Err(_) => write_hex(&bytes, &mut stdout),
+                };
                 return ExitCode::SUCCESS;
             }
             Err(errors) => return report(&name, &errors),

@@ -221,8 +221,8 @@ impl<'s> Assembler<'s> {
             fast::chunks(table, src, self.entries.is_some(), |chunk| {
                 line += self.merge(table, src, chunk, line);
                 // Room for what the rest of the text will likely make, once the first piece is in (moved, when it
-                // is all fast): about a byte of code and an entry for every 4 and 16 bytes of text.
-                self.buf.reserve((src.len() / 4).saturating_sub(self.buf.len()));
+                // is all fast): at most about a byte of code for every 3 bytes of text, an entry for every 16.
+                self.buf.reserve((src.len() / 3).saturating_sub(self.buf.len()));
                 if let Some(list) = &mut self.entries {
                     list.reserve((src.len() / 16).saturating_sub(list.len()));
                 }
