@@ -27,17 +27,17 @@ pub(crate) fn word(text: &[u8]) -> Word {
     name_key(text).map_or(Word::Other, word_of_key)
 }
 
-/// [`word`] for a name's [`name_key`].
+/// [`word`] for a name's [`name_key`]: one load of the slot the key hashes to.
 #[inline(always)]
 pub(crate) fn word_of_key(k: u64) -> Word {
-    match WORDS.get(usize::from(WORD_INDEX[word_slot(k)])) {
-        Some(&(key, word)) if key == k => word,
+    match WORD_SLOTS[word_slot(k)] {
+        (key, word) if key == k => word,
         _ => Word::Other,
     }
 }
 
-/// The keywords, then the registers, each with its [`name_key`] (`oword` is NASM's name for `xmmword`). The first
-/// entry matches no name (keys are never 0), so an empty slot of [`WORD_INDEX`] can point at it.
+/// The keywords, then the registers, each with its [`name_key`] (`oword` is NASM's name for `xmmword`), after a
+/// first entry that matches no name (keys are never 0).
 const WORD_LIST: [(u64, Word); 102] = {
     const KEYWORDS: [(u64, Word); 17] = [
         (0, Word::Other),
@@ -72,11 +72,8 @@ const WORD_LIST: [(u64, Word); 102] = {
     list
 };
 
-/// [`WORD_LIST`], stored once for the lookups at run time.
-static WORDS: [(u64, Word); 102] = WORD_LIST;
-
 /// Multiplier and width of the hash that gives each name of [`WORD_LIST`] a slot of its own (found by search;
-/// building [`WORD_INDEX`] checks it, so a name added later that collides stops the build).
+/// building [`WORD_SLOTS`] checks it, so a name added later that collides stops the build).
 const WORD_MUL: u64 = 0x73b4_4bd9_bce6_5a11;
 const WORD_BITS: u32 = 9;
 
@@ -84,20 +81,21 @@ const fn word_slot(key: u64) -> usize {
     (key.wrapping_mul(WORD_MUL) >> (64 - WORD_BITS)) as usize
 }
 
-/// For each slot, the position in [`WORDS`] of the name that hashes there, or 0.
-static WORD_INDEX: [u8; 1 << WORD_BITS] = {
-    let mut index = [0u8; 1 << WORD_BITS];
+/// Each name of [`WORD_LIST`] in the slot its key hashes to, with its key; the other slots hold key 0, which no
+/// name has. 8 KiB: a lookup is one load, where an index into the list would be two in a row.
+static WORD_SLOTS: [(u64, Word); 1 << WORD_BITS] = {
+    let mut slots = [(0, Word::Other); 1 << WORD_BITS];
     let mut i = 1;
     while i < WORD_LIST.len() {
         let slot = word_slot(WORD_LIST[i].0);
         assert!(
-            index[slot] == 0,
-            "two names share a slot of WORD_INDEX: search for another WORD_MUL"
+            slots[slot].0 == 0,
+            "two names share a slot of WORD_SLOTS: search for another WORD_MUL"
         );
-        index[slot] = i as u8;
+        slots[slot] = WORD_LIST[i];
         i += 1;
     }
-    index
+    slots
 };
 
 #[cfg(test)]
