@@ -333,11 +333,10 @@ fn ident_end(b: &[u8], mut p: usize) -> usize {
 /// register or keyword). Where the text has sixteen bytes at `p`, they are read at once ([`leading_name`]).
 #[inline(always)]
 fn name(b: &[u8], p: usize) -> (usize, u64) {
-    if let Some(sixteen) = b.get(p..).and_then(|rest| rest.first_chunk::<16>()) {
-        let (n, key) = leading_name(sixteen);
-        if n < 16 {
-            return (p + n, key);
-        }
+    if let Some(sixteen) = b.get(p..).and_then(|rest| rest.first_chunk::<16>())
+        && let Some((n, key)) = leading_name(sixteen)
+    {
+        return (p + n, key);
     }
     let end = ident_end(b, p);
     (end, name_key(&b[p..end]).unwrap_or(0))

@@ -102,48 +102,48 @@ pub(crate) const fn name_key(name: &[u8]) -> Option<u64> {
     Some(ascii_lowercase_bytes(packed) | n as u64)
 }
 
-/// The identifier at the start of sixteen bytes (the lexer's identifier bytes: ASCII letters and digits,
-/// `_ . $ @`): its length, 16 if all are; and its [`name_key`] when it is one to seven bytes long, else 0.
+/// The identifier at the start of sixteen bytes: its length, and its [`name_key`] when it is one to seven bytes
+/// long, else 0; `None` where this cannot tell at once (an identifier with one of `_ . $ @` in it, or sixteen
+/// bytes long or more), which the caller then reads byte by byte.
 ///
-/// For the fast path, which reads a name this way: on x86-64 the sixteen bytes are classified at once with SSE2
-/// (part of every x86-64 processor), the capitals lowercased in the same registers, without a loop or a branch.
+/// For the fast path, which reads names this way: on x86-64 the sixteen bytes are classified at once with SSE2
+/// (part of every x86-64 processor) as letters and digits; the byte after them must not go on with the name.
+/// Letters and digits are lowercased by setting one bit (`0x20`, which digits have), without a loop or a branch.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-pub(crate) fn leading_name(bytes: &[u8; 16]) -> (usize, u64) {
+pub(crate) fn leading_name(bytes: &[u8; 16]) -> Option<(usize, u64)> {
     use std::arch::x86_64::{
-        __m128i, _mm_and_si128, _mm_cmpeq_epi8, _mm_cvtsi128_si64, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
-        _mm_set1_epi8, _mm_setzero_si128, _mm_sub_epi8, _mm_subs_epu8,
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_setzero_si128,
+        _mm_sub_epi8, _mm_subs_epu8,
     };
     // SAFETY: SSE2 is part of x86-64 (rustc enables it for every x86-64 target), so its instructions can run
     // here; the one load reads sixteen bytes, unaligned, from a reference to sixteen bytes.
-    let (ident, capitals, v) = unsafe {
+    let alnum = unsafe {
         let v = _mm_loadu_si128(bytes.as_ptr().cast::<__m128i>());
         let splat = |c: u8| _mm_set1_epi8(c as i8);
-        // Per byte, all ones where it is in `from..from + len` (less `from`, it is below `len` unsigned).
-        let within = |from: u8, len: u8| {
-            let above = _mm_subs_epu8(_mm_sub_epi8(v, splat(from)), splat(len - 1));
+        // Per byte, all ones where `x` is in `from..from + len` (less `from`, it is below `len` unsigned).
+        let within = |x: __m128i, from: u8, len: u8| {
+            let above = _mm_subs_epu8(_mm_sub_epi8(x, splat(from)), splat(len - 1));
             _mm_cmpeq_epi8(above, _mm_setzero_si128())
         };
-        let is = |c: u8| _mm_cmpeq_epi8(v, splat(c));
-        let capitals = within(b'A', 26);
-        let letters = _mm_or_si128(capitals, within(b'a', 26));
-        let others = _mm_or_si128(_mm_or_si128(is(b'_'), is(b'.')), _mm_or_si128(is(b'$'), is(b'@')));
-        let ident = _mm_or_si128(_mm_or_si128(letters, within(b'0', 10)), others);
-        (_mm_movemask_epi8(ident), _mm_and_si128(capitals, splat(0x20)), v)
+        // A letter of either case, with 0x20 set, is a small letter; nothing else becomes one.
+        let letters = within(_mm_or_si128(v, splat(0x20)), b'a', 26);
+        _mm_movemask_epi8(_mm_or_si128(letters, within(v, b'0', 10)))
     };
-    let n = (!ident).trailing_zeros() as usize;
-    // The first eight bytes, capitals lowercased: the key is the name's bytes in them, then its length.
-    // SAFETY: SSE2, as above.
-    let lowered = unsafe { _mm_cvtsi128_si64(_mm_or_si128(v, capitals)) } as u64;
-    let name = lowered & u64::MAX.checked_shr(64 - 8 * n.min(7) as u32).unwrap_or(0);
-    (n, (name.swap_bytes() | n as u64) * u64::from(n <= 7))
+    let n = (!alnum).trailing_zeros() as usize;
+    if bytes.get(n).is_none_or(|&c| super::lex::IDENT[usize::from(c)]) {
+        return None;
+    }
+    let first = u64::from_le_bytes(*bytes.first_chunk::<8>()?) | 0x2020_2020_2020_2020;
+    let name = first & u64::MAX.checked_shr(64 - 8 * n.min(7) as u32).unwrap_or(0);
+    Some((n, (name.swap_bytes() | n as u64) * u64::from(n <= 7)))
 }
 
-/// [`leading_name`] byte by byte, where SSE2 is not there to do it at once.
+/// [`leading_name`] byte by byte, where SSE2 is not there to do it at once: it can always tell.
 #[cfg(any(test, not(target_arch = "x86_64")))]
-pub(crate) fn leading_name_bytes(bytes: &[u8; 16]) -> (usize, u64) {
+pub(crate) fn leading_name_bytes(bytes: &[u8; 16]) -> Option<(usize, u64)> {
     let n = bytes.iter().take_while(|&&c| super::lex::IDENT[usize::from(c)]).count();
-    (n, name_key(&bytes[..n]).unwrap_or(0))
+    (n < 16).then(|| (n, name_key(&bytes[..n]).unwrap_or(0)))
 }
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -338,15 +338,28 @@ mod tests {
                 pool[(x >> 40) as usize % pool.len()]
             }));
         }
+        let mut told = 0;
         for bytes in chunks {
             let n = bytes
                 .iter()
                 .take_while(|&&c| super::super::lex::IDENT[usize::from(c)])
                 .count();
             let key = name_key(&bytes[..n]).unwrap_or(0);
-            assert_eq!(leading_name_bytes(&bytes), (n, key), "{bytes:?}");
-            assert_eq!(leading_name(&bytes), (n, key), "{bytes:?}");
+            let whole = (n < 16).then_some((n, key));
+            assert_eq!(leading_name_bytes(&bytes), whole, "{bytes:?}");
+            // At once, or left to the caller when the name has a byte other than letters and digits, or is long.
+            match leading_name(&bytes) {
+                Some(read) => {
+                    assert_eq!(Some(read), whole, "{bytes:?}");
+                    told += 1;
+                }
+                None => assert!(
+                    n == 16 || !bytes[..n].iter().all(u8::is_ascii_alphanumeric),
+                    "{bytes:?}"
+                ),
+            }
         }
+        assert!(told > 100_000, "only {told} read at once");
     }
 
     #[test]
