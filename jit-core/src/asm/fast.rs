@@ -206,8 +206,9 @@ fn chunk(table: &'static Table, src: &str, start: usize, end: usize, listing: bo
 
 /// A statement read by the fast path.
 pub(crate) struct Fast<'s> {
-    /// The mnemonic as written.
-    pub(crate) mnemonic: &'s str,
+    /// The text the statement is in, and where its mnemonic is (a string is made of it only when one is needed).
+    src: &'s str,
+    mnemonic: (usize, usize),
     /// The operands, in `ops[..count]`.
     pub(crate) ops: [Operand<'s>; MAX_OPERANDS],
     pub(crate) count: usize,
@@ -224,7 +225,8 @@ pub(crate) struct Fast<'s> {
 impl<'s> Fast<'s> {
     pub(crate) fn new() -> Self {
         Fast {
-            mnemonic: "",
+            src: "",
+            mnemonic: (0, 0),
             ops: [Operand::Imm(0); MAX_OPERANDS],
             count: 0,
             text: (0, 0),
@@ -238,7 +240,7 @@ impl<'s> Fast<'s> {
     /// The statement, for the memo.
     pub(crate) fn instruction(&self) -> Instruction<'_, 's> {
         Instruction {
-            mnemonic: self.mnemonic,
+            mnemonic: self.src.get(self.mnemonic.0..self.mnemonic.1).unwrap_or_default(),
             key: self.key,
             ops: &self.ops[..self.count],
             shape: self.kept.then_some(self.shape | self.count as u64),
@@ -280,9 +282,9 @@ pub(crate) fn statement<'s>(src: &'s str, at: Place, stmt: &mut Fast<'s>) -> Opt
     // A data directive (`db`, `.byte`) is read as an instruction here, and left to the parser when the memo
     // finds no such instruction.
     let (m_end, key) = name(b, start);
-    stmt.mnemonic = src.get(start..m_end)?;
+    (stmt.src, stmt.mnemonic) = (src, (start, m_end));
     stmt.key = match key {
-        0 => mnemonic_key(stmt.mnemonic)?,
+        0 => mnemonic_key(src.get(start..m_end)?)?,
         key => mnemonic_key_of_name(key),
     };
     stmt.count = 0;
