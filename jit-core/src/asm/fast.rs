@@ -15,9 +15,9 @@
 
 use super::lex::{IDENT, Place, Tok, number};
 use super::memo::{self, Instruction, Memo, Parts};
-use super::parse::{RegTerm, build_mem, scale_of};
+use super::parse::{RegTerm, base_and_disp, build_mem, scale_of};
 use super::reg::{RegClass, leading_name, name_key};
-use super::syntax::{MAX_OPERANDS, Operand, Size, Span};
+use super::syntax::{MAX_OPERANDS, Mem, Operand, Size, Span};
 use super::table::{Table, mnemonic_key, mnemonic_key_of_name};
 use super::words::{Word, word_of_key};
 use crate::code::Entry;
@@ -526,6 +526,19 @@ fn memory<'s>(b: &[u8], p: usize, size: Option<Size>, stmt: &mut Fast<'s>) -> Op
             _ => return None,
         }
         p = blank(b, p + 1);
+    }
+    // The common `[base ± disp]`: its shape and parts without going through the general address.
+    if let Some((base, disp)) = base_and_disp(&regs[..nregs], disp) {
+        (stmt.parts.base, stmt.parts.disp) = (base.num(), disp);
+        let mem = Mem {
+            size,
+            base: Some(base),
+            index: None,
+            disp,
+            label: None,
+        };
+        stmt.push(Operand::Mem(mem), memo::base_disp_shape(size, base, disp));
+        return Some(p + 1);
     }
     let mem = build_mem(size, &regs[..nregs], disp, None).ok()?;
     stmt.parts.set_mem(&mem);

@@ -13,7 +13,7 @@
 use super::encode::{self, Disp, Encoded, MAX_LEN};
 use super::reg::{Reg, RegClass};
 use super::select::{imm_value, plain_bytes};
-use super::syntax::{MAX_OPERANDS, Mem, Operand};
+use super::syntax::{MAX_OPERANDS, Mem, Operand, Size};
 use super::table::{Form, ModRm, OpKind, Role, Table};
 
 /// Where an immediate's value can change a range test of the matcher: for every immediate width `b` and operation
@@ -150,19 +150,39 @@ pub(crate) fn imm_shape(value: i128) -> u64 {
 /// A memory operand's part of a shape (without a label: the fast path reads none).
 #[inline(always)]
 pub(crate) fn mem_shape(m: &Mem<'_>) -> u64 {
-    let size = m.size.map_or(0, |s| s as u64 + 1);
-    let base = match m.base {
-        None => 0,
-        Some(b) if b.class() == RegClass::Rip => 1,
-        Some(b) => 2 + u64::from(b.low3() == 4) + 2 * u64::from(b.low3() == 5),
+    let (base, rex_b) = match m.base {
+        None => (0, false),
+        Some(b) if b.class() == RegClass::Rip => (1, false),
+        Some(b) => (base_kind(b), b.high_bit()),
     };
-    let disp = match m.disp {
+    let (index, rex_x) = m.index.map_or((0, false), |(r, _)| (1, r.high_bit()));
+    address_shape(m.size, base, index, m.disp, rex_b, rex_x)
+}
+
+/// [`mem_shape`] of `[base ± disp]` with a 64-bit base register, the most common address: without looking at
+/// what it does not have.
+#[inline(always)]
+pub(crate) fn base_disp_shape(size: Option<Size>, base: Reg, disp: i32) -> u64 {
+    address_shape(size, base_kind(base), 0, disp, base.high_bit(), false)
+}
+
+/// What a base register (not `rip`) is to the encoding: plain, or the low bits of `rsp` (a SIB byte) or of `rbp`
+/// (a displacement even when it is 0).
+#[inline(always)]
+fn base_kind(b: Reg) -> u64 {
+    2 + u64::from(b.low3() == 4) + 2 * u64::from(b.low3() == 5)
+}
+
+/// A memory operand's part of a shape from its facts: size, base kind, index or not, the displacement's size
+/// (none, a byte, four bytes) and the REX bits of base and index.
+#[inline(always)]
+fn address_shape(size: Option<Size>, base: u64, index: u64, disp: i32, rex_b: bool, rex_x: bool) -> u64 {
+    let size = size.map_or(0, |s| s as u64 + 1);
+    let disp = match disp {
         0 => 0,
         d if i8::try_from(d).is_ok() => 1,
         _ => 2,
     };
-    let rex_b = m.base.is_some_and(|b| b.high_bit());
-    let (index, rex_x) = m.index.map_or((0, false), |(r, _)| (1, r.high_bit()));
     3 | size << 2 | base << 5 | index << 8 | disp << 9 | u64::from(rex_b) << 11 | u64::from(rex_x) << 12
 }
 

@@ -594,6 +594,18 @@ pub(crate) fn scale_of(n: u64) -> Option<u8> {
     matches!(n, 1 | 2 | 4 | 8).then_some(n as u8)
 }
 
+/// The most common address, `[base ± disp]` with a 64-bit base and a displacement that fits 32 bits, which
+/// nothing in [`build_mem`] could find wrong: its base and displacement, or `None` for any other address.
+#[inline(always)]
+pub(crate) fn base_and_disp(regs: &[RegTerm], disp: i128) -> Option<(Reg, i32)> {
+    match regs {
+        [one] if one.scale.is_none() && one.reg.class() == RegClass::Qword => {
+            Some((one.reg, i32::try_from(disp).ok()?))
+        }
+        _ => None,
+    }
+}
+
 /// Checks and assigns the parts of an address: which register is base and which is index, and the displacement.
 /// On error: the reason and, when it is about one term, that term's span.
 #[inline(always)]
@@ -603,15 +615,11 @@ pub(crate) fn build_mem<'s>(
     disp: i128,
     label: Option<&'s str>,
 ) -> Result<Mem<'s>, (String, Option<Span>)> {
-    // The most common address, `[base ± disp]` with a 64-bit base and a displacement that fits 32 bits, which
-    // nothing in `build_any_mem` could find wrong: here, in the caller's code.
-    if let [one] = regs
-        && one.scale.is_none()
-        && one.reg.class() == RegClass::Qword
-        && label.is_none()
-        && let Ok(disp) = i32::try_from(disp)
+    // The common address here, in the caller's code; the rest out of line.
+    if label.is_none()
+        && let Some((base, disp)) = base_and_disp(regs, disp)
     {
-        let base = Some(one.reg);
+        let base = Some(base);
         return Ok(Mem {
             size,
             base,
