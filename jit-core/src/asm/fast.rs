@@ -16,7 +16,7 @@
 use super::lex::{IDENT, Place, Tok, number};
 use super::memo::{self, Instruction, Memo, Parts};
 use super::parse::{RegTerm, base_and_disp, build_mem, scale_of};
-use super::reg::{RegClass, leading_name, name_key};
+use super::reg::{Reg, RegClass, leading_name, name_key};
 use super::syntax::{MAX_OPERANDS, Mem, Operand, Size, Span};
 use super::table::{Table, mnemonic_key, mnemonic_key_of_name};
 use super::words::{Word, word_of_key};
@@ -473,8 +473,12 @@ fn operand<'s>(b: &[u8], p: usize, stmt: &mut Fast<'s>) -> Option<usize> {
 
 /// A memory operand from the `[` at `p`: registers (one may be scaled) and numbers joined by `+` and `-`.
 fn memory<'s>(b: &[u8], p: usize, size: Option<Size>, stmt: &mut Fast<'s>) -> Option<usize> {
+    if let Some((base, disp, end)) = base_disp(b, p) {
+        push_base_disp(stmt, size, base, disp);
+        return Some(end);
+    }
     let unscaled = RegTerm {
-        reg: super::reg::Reg::RAX,
+        reg: Reg::RAX,
         scale: None,
         span: Span::default(),
     };
@@ -527,23 +531,62 @@ fn memory<'s>(b: &[u8], p: usize, size: Option<Size>, stmt: &mut Fast<'s>) -> Op
         }
         p = blank(b, p + 1);
     }
-    // The common `[base ± disp]`: its shape and parts without going through the general address.
+    // `[base ± disp]` written otherwise (`[8 + rax]`, `[rax + 4 + 4]`).
     if let Some((base, disp)) = base_and_disp(&regs[..nregs], disp) {
-        (stmt.parts.base, stmt.parts.disp) = (base.num(), disp);
-        let mem = Mem {
-            size,
-            base: Some(base),
-            index: None,
-            disp,
-            label: None,
-        };
-        stmt.push(Operand::Mem(mem), memo::base_disp_shape(size, base, disp));
+        push_base_disp(stmt, size, base, disp);
         return Some(p + 1);
     }
     let mem = build_mem(size, &regs[..nregs], disp, None).ok()?;
     stmt.parts.set_mem(&mem);
     stmt.push(Operand::Mem(mem), memo::mem_shape(&mem));
     Some(p + 1)
+}
+
+/// The address most compiled code has, `[base]` or `[base ± digits]` with a 64-bit base, read from the `[` at `p`
+/// without the general loop of [`memory`]: the base, the displacement and where the operand ends; `None` for any
+/// other address (or one this cannot be sure of), which `memory` then reads from the start.
+#[inline(always)]
+fn base_disp(b: &[u8], p: usize) -> Option<(Reg, i32, usize)> {
+    let q = blank(b, p + 1);
+    if !b.get(q)?.is_ascii_alphabetic() {
+        return None;
+    }
+    let (end, key) = name(b, q);
+    let Word::Reg(base) = word_of_key(key) else {
+        return None;
+    };
+    if base.class() != RegClass::Qword {
+        return None;
+    }
+    let mut r = blank(b, end);
+    let mut disp = 0;
+    if let sign @ (b'+' | b'-') = *b.get(r)? {
+        let d = blank(b, r + 1);
+        if !b.get(d)?.is_ascii_digit() {
+            return None;
+        }
+        let (n, end) = num(b, d)?;
+        disp = i32::try_from(n).ok()?;
+        if sign == b'-' {
+            disp = -disp;
+        }
+        r = blank(b, end);
+    }
+    (b.get(r) == Some(&b']')).then_some((base, disp, r + 1))
+}
+
+/// Adds the memory operand `size [base + disp]`.
+#[inline(always)]
+fn push_base_disp(stmt: &mut Fast<'_>, size: Option<Size>, base: Reg, disp: i32) {
+    (stmt.parts.base, stmt.parts.disp) = (base.num(), disp);
+    let mem = Mem {
+        size,
+        base: Some(base),
+        index: None,
+        disp,
+        label: None,
+    };
+    stmt.push(Operand::Mem(mem), memo::base_disp_shape(size, base, disp));
 }
 
 /// The random lines of the differential and fuzz tests, for the tests below.
