@@ -80,6 +80,7 @@ const IMM_BOUNDS_64: ([i64; 32], usize, u64) = {
 
 /// The interval of [`IMM_BOUNDS`] that `value` is in: how many bounds are at or below it. Counted without a branch
 /// for the values that fit `i64` (almost all: a search's branches are a coin toss on a mix of values).
+#[inline(always)]
 pub(crate) fn imm_interval(value: i128) -> u64 {
     let Ok(v) = i64::try_from(value) else {
         return IMM_BOUNDS.iter().map(|&b| u64::from(b <= value)).sum();
@@ -422,6 +423,8 @@ impl Slot {
 /// The memo: a table of [`Slot`]s, one cache line each, in pairs (two-way set-associative).
 pub(crate) struct Memo {
     slots: Box<[Slot]>,
+    /// 64 less the bits of a slot's index.
+    shift: u32,
 }
 
 /// An instruction as the fast path read it, for [`Memo::encode`].
@@ -443,6 +446,7 @@ impl Memo {
         let slots = statements.clamp(16, 4096).next_power_of_two();
         Memo {
             slots: vec![Slot::default(); slots].into_boxed_slice(),
+            shift: 64 - slots.trailing_zeros(),
         }
     }
 
@@ -454,7 +458,7 @@ impl Memo {
         // of some shapes fold to the same word), the slot taken from the top bits of the last product.
         let mnemonic = ((key >> 64) as u64 ^ key as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let mixed = (mnemonic ^ shape).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        (mixed >> (64 - self.slots.len().trailing_zeros())) as usize & !1
+        (mixed >> self.shift) as usize & !1
     }
 
     /// The common case, done in the caller's loop: an instruction of a remembered shape whose form has a
