@@ -163,7 +163,7 @@ fn asm(file: Option<PathBuf>, format: Format) -> ExitCode {
     // The instruction table is built on another thread while the input is read and checked (each takes about
     // half a millisecond); the assembler waits for it if it is not ready. If no thread can be started, it is
     // built when first used, as without this.
-    let _ = std::thread::Builder::new().spawn(rustyjit::asm::table::Table::get);
+    let _ = std::thread::Builder::new().spawn(rustyjit::asm::prepare);
     let (name, input) = match read_input(file) {
         Ok(input) => input,
         Err(message) => {

@@ -21,6 +21,7 @@ use super::syntax::{MAX_OPERANDS, Mem, Operand, Size, Span};
 use super::table::{Table, mnemonic_key, mnemonic_key_of_name};
 use super::words::{Word, word_of_key};
 use crate::code::Entry;
+use std::sync::OnceLock;
 
 /// What the fast path made of a piece of the text (whole lines): the bytes and listing entries of its
 /// statements, and the lines it left to the parser, in order.
@@ -51,16 +52,19 @@ const PARALLEL_FROM: usize = 256 * 1024;
 /// (on a core the machine gives to something else for a while) takes fewer, and all end at about the same time.
 const PIECE: usize = 64 * 1024;
 
+/// How many threads a long text is assembled on: one a core this process may use, at most 16. Asked of the
+/// system once (it reads the affinity and the cgroup's quota, up to a tenth of a millisecond).
+pub(crate) fn threads() -> usize {
+    static THREADS: OnceLock<usize> = OnceLock::new();
+    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(16)))
+}
+
 /// Runs the fast path over the whole text and hands what it made of it to `merge`, piece by piece in the text's
 /// order, on this thread: in one piece, or for a long text in pieces taken by one thread a core (this one and
 /// the others started here; a thread that cannot be started leaves its share to the rest). This thread merges
 /// the pieces done so far between pieces of its own, so little is left to merge when the last one is done.
 pub(crate) fn chunks(table: &'static Table, src: &str, listing: bool, mut merge: impl FnMut(Chunk)) {
-    let threads = if src.len() >= PARALLEL_FROM {
-        std::thread::available_parallelism().map_or(1, |n| n.get().min(16))
-    } else {
-        1
-    };
+    let threads = if src.len() >= PARALLEL_FROM { threads() } else { 1 };
     // About one statement every 16 bytes.
     let mut memo = Memo::new(src.len() / 16 / threads);
     if threads == 1 {
