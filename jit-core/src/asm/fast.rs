@@ -275,13 +275,13 @@ pub(crate) struct Read {
 pub(crate) fn statement<'s>(src: &'s str, at: Place, stmt: &mut Fast<'s>) -> Option<Read> {
     let b = src.as_bytes();
     let start = blank(b, at.pos);
-    let first = b.get(start).copied();
-    if let Some(next) = end_of_statement(b, start, at) {
-        return Some(Read { stmt: false, next });
-    }
-    // A mnemonic: an identifier that does not start with a digit.
-    if !first.is_some_and(|c| IDENT[usize::from(c)] && !c.is_ascii_digit()) {
-        return None;
+    // A mnemonic: an identifier that does not start with a digit. Else the statement is empty (which no
+    // identifier byte ends), or the parser's.
+    if !b
+        .get(start)
+        .is_some_and(|&c| IDENT[usize::from(c)] && !c.is_ascii_digit())
+    {
+        return end_of_statement(b, start, at).map(|next| Read { stmt: false, next });
     }
     // A data directive (`db`, `.byte`) is read as an instruction here, and left to the parser when the memo
     // finds no such instruction.
