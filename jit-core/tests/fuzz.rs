@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{BYTE, QWORD, Rng, XMM, random_line};
+use common::{BYTE, EDGE_NUMBERS, QWORD, Rng, XMM, random_line};
 use std::panic;
 
 const DATA: &str = include_str!("data/gnu-as-2.40.tsv");
@@ -37,20 +37,6 @@ const WORDS: [&str; 24] = [
     "1_000",
     "fs",
 ];
-const NUMBERS: [&str; 12] = [
-    "0",
-    "1",
-    "-1",
-    "127",
-    "128",
-    "-129",
-    "255",
-    "256",
-    "0x7fffffff",
-    "0x80000000",
-    "8",
-    "3",
-];
 
 fn token(rng: &mut Rng) -> String {
     let forms = jit_core::asm::table::Table::get().all();
@@ -65,7 +51,7 @@ fn token(rng: &mut Rng) -> String {
         .to_string(),
         3 => rng.pick(&PUNCT).to_string(),
         4 => rng.pick(&WORDS).to_string(),
-        _ => rng.pick(&NUMBERS).to_string(),
+        _ => rng.pick(&EDGE_NUMBERS).to_string(),
     }
 }
 

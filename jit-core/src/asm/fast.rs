@@ -606,20 +606,11 @@ mod tests {
     use super::super::table::Table;
     use super::super::{Assembler, Parts};
     use super::PARALLEL_FROM;
-    use super::common::{Rng, memory, random_line};
+    use super::common::{EDGE_NUMBERS, Rng, memory, random_line};
 
-    /// Values and operands the fast path must decline or read exactly as the parser: edge values, every base
-    /// and sign spelling, and operands that are the parser's alone.
-    const ODD: [&str; 37] = [
-        "0",
-        "1",
-        "-1",
-        "127",
-        "128",
-        "-129",
-        "256",
-        "0x7fffffff",
-        "0x80000000",
+    /// Values and operands the fast path must decline or read exactly as the parser (with the shared edge
+    /// numbers): values past the edges, every base and sign spelling, and operands that are the parser's alone.
+    const ODD: [&str; 28] = [
         "-2147483649",
         "0xffffffff",
         "0xffffffffffffff80",
@@ -671,7 +662,9 @@ mod tests {
         let mut ops: Vec<String> = ops.split(", ").filter(|o| !o.is_empty()).map(String::from).collect();
         if rng.chance(15) {
             let at = rng.below(ops.len() + 1);
-            let odd = if rng.chance(70) {
+            let odd = if rng.chance(25) {
+                rng.pick(&EDGE_NUMBERS).to_string()
+            } else if rng.chance(60) {
                 rng.pick(&ODD).to_string()
             } else {
                 let size = *rng.pick(&["byte", "qword", "dword"]);

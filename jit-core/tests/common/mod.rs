@@ -52,6 +52,21 @@ pub const XMM: [&str; 16] = [
     "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13",
     "xmm14", "xmm15",
 ];
+/// Numbers at the edges of the immediate widths, and small ones, as written in a line.
+pub const EDGE_NUMBERS: [&str; 12] = [
+    "0",
+    "1",
+    "-1",
+    "127",
+    "128",
+    "-129",
+    "255",
+    "256",
+    "0x7fffffff",
+    "0x80000000",
+    "8",
+    "3",
+];
 pub const DISPS: [i64; 14] = [
     0,
     1,
