@@ -153,7 +153,7 @@ fn chunk(table: &'static Table, src: &str, start: usize, end: usize, listing: bo
                     let made = match memo.remembered(stmt.key, shape, &stmt.parts, &mut out.buf) {
                         Some((len, form)) => {
                             if cfg!(debug_assertions) {
-                                memo::check(table, &stmt.instruction(), Some(form), &out.buf[offset as usize..]);
+                                memo::check(table, &stmt.instruction(), form, &out.buf[offset as usize..]);
                             }
                             Some(len)
                         }

@@ -526,10 +526,10 @@ impl Memo {
 /// For debug builds: panics unless `bytes` (from a template of `form`) are what `select` makes of the
 /// instruction, with that form.
 #[cold]
-pub(crate) fn check(table: &Table, ins: &Instruction<'_, '_>, form: Option<&Form>, bytes: &[u8]) {
+pub(crate) fn check(table: &Table, ins: &Instruction<'_, '_>, form: &Form, bytes: &[u8]) {
     let checked = plain_bytes(table.forms_by_key(ins.key), ins.mnemonic, ins.ops);
     assert!(
-        checked.is_some_and(|(c, f)| c.bytes() == bytes && form.is_some_and(|form| std::ptr::eq(f, form))),
+        checked.is_some_and(|(c, f)| c.bytes() == bytes && std::ptr::eq(f, form)),
         "the memo's bytes for `{}` {:?} are not select's",
         ins.mnemonic,
         ins.ops
