@@ -6,7 +6,7 @@
 use super::error::ErrorKind;
 use super::reg::Reg;
 use super::syntax::{Mem, Operand};
-use super::table::{Form, ModRm, OpKind, Role};
+use super::table::{Form, ModRm, Role};
 
 /// The longest x86 instruction.
 pub const MAX_LEN: usize = 15;
@@ -318,9 +318,7 @@ pub fn encode<'s>(form: &Form, ops: &[Operand<'s>], imm: i64, rel: i32) -> Resul
             }
         }
     }
-    const REL: u32 = OpKind::set(&[OpKind::Rel8, OpKind::Rel32]);
-    let k = &form.kind_bits;
-    let value = if (k[0] | k[1] | k[2]) & REL != 0 {
+    let value = if form.is_relative() {
         i64::from(rel)
     } else {
         if let Some(hole) = hole

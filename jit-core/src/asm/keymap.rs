@@ -1,4 +1,4 @@
-//! [`KeyMap`]: the assembler's name lookups (mnemonics, registers) as open addressing over integer keys.
+//! [`KeyMap`]: the table's mnemonic lookup as open addressing over integer keys.
 //!
 //! Names are packed into integers first (`mnemonic_key`, `name_key`), so a lookup is one multiply, usually one
 //! probe and one integer compare, with none of the unpredictable branches of a binary search or the setup of a

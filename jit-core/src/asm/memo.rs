@@ -14,7 +14,7 @@ use super::encode::{self, Disp, Encoded, MAX_LEN};
 use super::reg::{Reg, RegClass};
 use super::select::{imm_value, plain_bytes};
 use super::syntax::{MAX_OPERANDS, Mem, Operand, Size};
-use super::table::{Form, ModRm, OpKind, Role, Table};
+use super::table::{Form, ModRm, Role, Table};
 
 /// Where an immediate's value can change a range test of the matcher: for every immediate width `b` and operation
 /// width `w` (8, 16, 32, 64 bits), the edges of the signed and unsigned `b`-bit ranges, and of the values that
@@ -266,8 +266,7 @@ impl Template {
     /// The template of `form` for the shape of `ops`; `None` where the form does something a template does not
     /// (a relative offset, a memory operand not in ModRM.rm, more than 8 bytes before ModRM).
     fn new(form: &Form, ops: &[Operand<'_>]) -> Option<Template> {
-        const REL: u32 = OpKind::set(&[OpKind::Rel8, OpKind::Rel32]);
-        if form.kind_bits.iter().any(|&k| k & REL != 0) {
+        if form.is_relative() {
             return None;
         }
         let mut t = Template::default();

@@ -166,7 +166,7 @@ impl Jump<'_> {
     }
 
     fn len(&self) -> u32 {
-        form_len(self.form())
+        u32::from(self.form().fixed_len)
     }
 }
 
@@ -185,11 +185,6 @@ struct Patch<'s> {
     jumps_before: u32,
     fixup: Fixup<'s>,
     origin: Origin,
-}
-
-/// Length of a relative jump form: prefixes, opcode and offset (no ModRM).
-fn form_len(f: &Form) -> u32 {
-    (f.prefixes.len() + f.opcode.len()) as u32 + u32::from(f.imm_bytes)
 }
 
 /// Builds the code in one pass over the statements.
@@ -427,7 +422,7 @@ impl<'s> Assembler<'s> {
             let mut changed = false;
             for (j, jump) in self.jumps.iter_mut().enumerate() {
                 if let (Some(f), true) = (jump.short, jump.is_short) {
-                    let end = u64::from(jump.at) + shifts[j] + u64::from(form_len(f));
+                    let end = u64::from(jump.at) + shifts[j] + u64::from(f.fixed_len);
                     let def = &self.defs[jump.target as usize];
                     let target = u64::from(def.at) + shifts[def.jumps_before as usize];
                     if i8::try_from(target as i64 - end as i64).is_err() {

@@ -81,7 +81,7 @@ pub(super) fn immediate(value: i128, bits: u16, form: &Form) -> Result<i64, (i12
 }
 
 /// The operand kinds `op` can be, as a set of [`OpKind::bit`]s. An immediate is in every immediate kind here;
-/// whether its value fits is checked per form by [`immediates_fit`].
+/// whether its value fits is checked per form by [`imm_of`].
 fn kinds_of(op: &Operand<'_>) -> u32 {
     use OpKind::*;
     const MEM: u32 = OpKind::set(&[M, M8, M16, M32, M64, Rm8, Rm16, Rm32, Rm64, XmmM32, XmmM64, XmmM128]);
@@ -109,7 +109,7 @@ fn kinds_of(op: &Operand<'_>) -> u32 {
         },
         Operand::Imm(1) => IMM | One.bit(),
         Operand::Imm(_) | Operand::Hole(_) => IMM,
-        Operand::Label(_) => OpKind::set(&[Rel8, Rel32]),
+        Operand::Label(_) => OpKind::RELATIVE,
     }
 }
 

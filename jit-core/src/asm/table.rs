@@ -826,6 +826,9 @@ impl OpKind {
         1 << self as u32
     }
 
+    /// The kinds of a relative offset to a label (`rel8`, `rel32`), as a set.
+    pub const RELATIVE: u32 = OpKind::set(&[OpKind::Rel8, OpKind::Rel32]);
+
     /// The bit that stands for "no operand" in a set of kinds: a form with two operands has it in its third
     /// position, and so does an instruction written with two, so positions compare alike whether used or not.
     pub const NO_OPERAND: u32 = 1 << 31;
@@ -951,6 +954,11 @@ pub struct Form {
 impl Form {
     /// [`Form::imm_at`] of a form without an immediate operand.
     pub const NO_IMM: u8 = u8::MAX;
+
+    /// Whether the form takes a relative offset to a label (a jump or a call).
+    pub fn is_relative(&self) -> bool {
+        self.kind_bits.iter().any(|&k| k & OpKind::RELATIVE != 0)
+    }
 
     /// The width of the operation, for checking immediates: that of the first general-purpose operand, else 64
     /// for `WIDTH64` rows, else the immediate's own.
