@@ -595,7 +595,8 @@ pub(crate) fn scale_of(n: u64) -> Option<u8> {
 }
 
 /// The most common address, `[base ± disp]` with a 64-bit base and a displacement that fits 32 bits, which
-/// nothing in [`build_mem`] could find wrong: its base and displacement, or `None` for any other address.
+/// nothing in [`build_mem`] could find wrong: its base and displacement, or `None` for any other address (for
+/// the fast path, which makes its shape straight from these).
 #[inline(always)]
 pub(crate) fn base_and_disp(regs: &[RegTerm], disp: i128) -> Option<(Reg, i32)> {
     match regs {
@@ -608,32 +609,7 @@ pub(crate) fn base_and_disp(regs: &[RegTerm], disp: i128) -> Option<(Reg, i32)> 
 
 /// Checks and assigns the parts of an address: which register is base and which is index, and the displacement.
 /// On error: the reason and, when it is about one term, that term's span.
-#[inline(always)]
 pub(crate) fn build_mem<'s>(
-    size: Option<Size>,
-    regs: &[RegTerm],
-    disp: i128,
-    label: Option<&'s str>,
-) -> Result<Mem<'s>, (String, Option<Span>)> {
-    // The common address here, in the caller's code; the rest out of line.
-    if label.is_none()
-        && let Some((base, disp)) = base_and_disp(regs, disp)
-    {
-        let base = Some(base);
-        return Ok(Mem {
-            size,
-            base,
-            index: None,
-            disp,
-            label,
-        });
-    }
-    build_any_mem(size, regs, disp, label)
-}
-
-/// [`build_mem`] for every address.
-#[inline(never)]
-fn build_any_mem<'s>(
     size: Option<Size>,
     regs: &[RegTerm],
     disp: i128,
