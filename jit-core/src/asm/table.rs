@@ -1332,18 +1332,23 @@ mod tests {
             key[15] = name.len() as u8;
             u128::from_be_bytes(key)
         };
-        for name in [
-            "a",
-            "Ud2",
-            "MOVZX",
-            "cvtsi2sd",
-            "CvTtSd2Si",
-            "prefetchnta",
-            "zZ@[`{",
-            "\u{e4}",
-        ] {
+        // Up to seven bytes the key is made from a name key: it must come out as the long path's layout.
+        for name in ["a", "Ud2", "MOVZX", "zZ@[`{", "\u{e4}"] {
             assert_eq!(mnemonic_key(name), Some(slow(name)), "{name}");
         }
+        // Longer names take the long path; their keys written out, bytes then length.
+        assert_eq!(
+            mnemonic_key("cvtsi2sd"),
+            Some(0x6376_7473_6932_7364_0000_0000_0000_0008)
+        );
+        assert_eq!(
+            mnemonic_key("CvTtSd2Si"),
+            Some(0x6376_7474_7364_3273_6900_0000_0000_0009)
+        );
+        assert_eq!(
+            mnemonic_key("prefetchnta"),
+            Some(0x7072_6566_6574_6368_6e74_6100_0000_000b)
+        );
         assert_eq!(mnemonic_key(""), None);
     }
 
