@@ -139,9 +139,11 @@ fn read_input(file: Option<PathBuf>) -> Result<(String, Input), String> {
                 let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }.map_err(error)?;
                 return Ok((name, Input::Mapped(map)));
             }
-            std::fs::read(&p)
-                .map(|bytes| (name.clone(), Input::Read(bytes)))
-                .map_err(error)
+            // Not a regular file with bytes in it (a pipe, a device, an empty file): read from the open handle.
+            let mut bytes = Vec::new();
+            let mut file = file;
+            file.read_to_end(&mut bytes).map_err(error)?;
+            Ok((name, Input::Read(bytes)))
         }
     }
 }
@@ -180,32 +182,29 @@ fn asm(file: Option<PathBuf>, format: Format) -> ExitCode {
     };
     // A closed pipe (`| head`) is not an error worth a message, so write errors are ignored.
     let mut stdout = std::io::stdout().lock();
-    let listing = match format {
-        // The bytes alone: no listing, no copy of the source.
-        Format::Hex => match rustyjit::asm::assemble_bytes(text) {
-            Ok(bytes) => {
-                // Megabytes of hex without a newline: straight to the file (a duplicate of the descriptor), not
-                // through the standard output's line buffer, which would search each piece for a newline.
-                let _ = match stdout.as_fd().try_clone_to_owned() {
-                    Ok(fd) => write_hex(&bytes, &mut std::fs::File::from(fd)),
-                    Err(_) => write_hex(&bytes, &mut stdout),
-                };
-                return ExitCode::SUCCESS;
-            }
-            Err(errors) => return report(&name, &errors),
-        },
-        Format::Listing => true,
-        Format::Json => false,
+    let render: fn(&Code) -> String = match format {
+        Format::Hex => {
+            // The bytes alone: no listing, no copy of the source.
+            let bytes = match rustyjit::asm::assemble_bytes(text) {
+                Ok(bytes) => bytes,
+                Err(errors) => return report(&name, &errors),
+            };
+            // Megabytes of hex without a newline: straight to the file (a duplicate of the descriptor), not
+            // through the standard output's line buffer, which would search each piece for a newline.
+            let _ = match stdout.as_fd().try_clone_to_owned() {
+                Ok(fd) => write_hex(&bytes, &mut std::fs::File::from(fd)),
+                Err(_) => write_hex(&bytes, &mut stdout),
+            };
+            return ExitCode::SUCCESS;
+        }
+        Format::Listing => |code| code.listing().to_string(),
+        Format::Json => json,
     };
-    let code = match rustyjit::asm::assemble_string(text.to_string()) {
+    let code = match rustyjit::assemble(text) {
         Ok(code) => code,
         Err(errors) => return report(&name, &errors),
     };
-    let out = if listing {
-        code.listing().to_string()
-    } else {
-        json(&code)
-    };
+    let out = render(&code);
     let _ = stdout.write_all(out.as_bytes());
     ExitCode::SUCCESS
 }

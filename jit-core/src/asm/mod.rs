@@ -80,19 +80,6 @@ pub fn assemble_with_holes(src: &str) -> Result<Assembly, AsmErrors> {
     })
 }
 
-/// [`assemble`] for text the caller owns: the text becomes the code's source as it is, without a copy (the
-/// command line assembles whole files this way).
-///
-/// ```
-/// let code = jit_core::asm::assemble_string("mov rax, 3; ret".to_string()).unwrap();
-/// assert_eq!(code.bytes(), [0x48, 0xc7, 0xc0, 0x03, 0x00, 0x00, 0x00, 0xc3]);
-/// assert_eq!(code.source(), "mov rax, 3; ret");
-/// ```
-pub fn assemble_string(src: String) -> Result<Code, AsmErrors> {
-    let (parts, _) = Assembler::default().run(&src)?;
-    Ok(parts.into_code(src))
-}
-
 /// Everything of a [`Code`] but its source.
 struct Parts {
     bytes: Vec<u8>,
