@@ -233,8 +233,26 @@ returns = 2
         snapshot.contains("\nSIGSEGV outside the code (at a stack, heap or mapped address)\n"),
         "{snapshot}"
     );
+    assert!(!snapshot.contains(" at 0x7"), "{snapshot}");
     assert!(
         lines(&report)[1].starts_with("PASS code_on_the_stack: SIGSEGV at 0x7"),
+        "the CLI line keeps the address"
+    );
+    // A case that fails by such a fault: its reason in the snapshot has no address either.
+    let failed = run(r#"
+[[case]]
+name = "code_on_the_stack_expected_to_return"
+asm = "mov eax, 0xc3c3c3c3; push rax; call rsp; pop rcx; ret"
+fault = "SIGILL"
+"#);
+    let snapshot = failed.snapshot();
+    assert!(
+        !failed.passed() && snapshot.contains("\nFAIL: expected SIGILL; got: SIGSEGV outside the code"),
+        "{snapshot}"
+    );
+    assert!(!snapshot.contains(" at 0x7"), "{snapshot}");
+    assert!(
+        lines(&failed)[0].contains("got: SIGSEGV at 0x7"),
         "the CLI line keeps the address"
     );
 }

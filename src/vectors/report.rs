@@ -57,24 +57,6 @@ fn hex_bytes(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
 }
 
-/// A description without addresses that change from run to run: a fault outside the code at an address above
-/// the first 64 KiB (a stack or heap address) is shown without it. Low addresses (null and near) stay.
-fn stable(description: String, outcome: &Outcome) -> String {
-    match outcome {
-        Outcome::Faulted {
-            signal,
-            offset: None,
-            rip,
-        } if *rip >= 0x1_0000 => {
-            format!(
-                "{} outside the code (at a stack, heap or mapped address)",
-                signal_name(*signal)
-            )
-        }
-        _ => description,
-    }
-}
-
 /// `3 (0x3)`, `-1 (0xffffffffffffffff)`.
 fn value(v: i64) -> String {
     format!("{v} ({:#x})", v as u64)
@@ -83,6 +65,17 @@ fn value(v: i64) -> String {
 impl Outcome {
     /// One line saying what happened, with the faulting source line when there is one.
     pub fn describe(&self, code: Option<&Code>) -> String {
+        self.describe_as(code, true)
+    }
+
+    /// [`Outcome::describe`] without addresses that change from run to run, for snapshots: a fault outside the
+    /// code at an address above the first 64 KiB (a stack or heap address) is shown without it. Low addresses
+    /// (null and near) stay.
+    fn describe_stable(&self, code: Option<&Code>) -> String {
+        self.describe_as(code, false)
+    }
+
+    fn describe_as(&self, code: Option<&Code>, far_addresses: bool) -> String {
         match self {
             Outcome::Returned { regs, .. } => format!("returned {}", value(regs[0] as i64)),
             Outcome::Faulted {
@@ -95,6 +88,16 @@ impl Outcome {
                     Some(text) => format!("{name} at +{off:#x}: {text}"),
                     None => format!("{name} at +{off:#x} (past the end of the code, in the RET fill)"),
                 }
+            }
+            Outcome::Faulted {
+                signal,
+                offset: None,
+                rip,
+            } if *rip >= 0x1_0000 && !far_addresses => {
+                format!(
+                    "{} outside the code (at a stack, heap or mapped address)",
+                    signal_name(*signal)
+                )
             }
             Outcome::Faulted {
                 signal,
@@ -243,11 +246,7 @@ impl FileReport {
             if let Some(code) = &case.code {
                 out.push_str(&code.listing().to_string());
             }
-            let _ = writeln!(
-                out,
-                "{}",
-                stable(case.outcome.describe(case.code.as_ref()), &case.outcome)
-            );
+            let _ = writeln!(out, "{}", case.outcome.describe_stable(case.code.as_ref()));
             if let Outcome::Returned { regs, flags, memory } = &case.outcome {
                 if case.state {
                     for row in [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12, 13, 14, 15]] {
@@ -274,7 +273,13 @@ impl FileReport {
                 }
             }
             if let Verdict::Fail(why) = &case.verdict {
+                // The reasons as the command line gives them, with the outcome in its stable words.
+                let (described, stable) = (
+                    case.outcome.describe(case.code.as_ref()),
+                    case.outcome.describe_stable(case.code.as_ref()),
+                );
                 for w in why {
+                    let w = w.replace(&described, &stable);
                     let _ = writeln!(out, "FAIL: {}", w.replace(&self.path.display().to_string(), &name));
                 }
             }
