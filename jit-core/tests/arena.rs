@@ -27,8 +27,8 @@ fn pages_of(fns: &[ArenaFn<'_>]) -> BTreeSet<usize> {
     fns.iter().map(|f| f.as_ptr() as usize / page * page).collect()
 }
 
-/// Checks that no page holding one of `fns` is writable and executable at once, and that each is read+execute
-/// when `sealed` and read+write otherwise; `what` says which step of the test this is.
+/// Checks that each page holding one of `fns` is read+execute when `sealed` and read+write otherwise (so never
+/// writable and executable at once); `what` says which step of the test this is.
 fn assert_pages(fns: &[ArenaFn<'_>], sealed: bool, what: &str) {
     let maps = mappings();
     for page in pages_of(fns) {
@@ -36,7 +36,6 @@ fn assert_pages(fns: &[ArenaFn<'_>], sealed: bool, what: &str) {
             .iter()
             .find(|(start, end, _)| (*start..*end).contains(&page))
             .unwrap_or_else(|| panic!("{what}: page {page:#x} is not mapped"));
-        assert!(!perms.contains("wx"), "{what}: page {page:#x} is {perms}");
         let expected = if sealed { "r-xp" } else { "rw-p" };
         assert_eq!(perms, expected, "{what}: page {page:#x}");
     }
@@ -311,8 +310,10 @@ fn out_of_memory_mappings_is_explained_with_the_arena_as_the_way_out() {
 fn handles_are_copies_and_debug_shows_counts() {
     let arena = Arena::new();
     let f = arena.load(&return_imm(5)).unwrap();
+    // This compiles only because `ArenaFn` is `Copy`: `f` is used again after `g` is made from it.
     let g = f;
-    assert_eq!(f.as_ptr(), g.as_ptr());
+    // SAFETY: `mov rax, 5; ret`.
+    assert_eq!(unsafe { (f.call(&[]), g.call(&[])) }, (5, 5));
     let text = format!("{arena:?}");
     assert!(text.starts_with("Arena { functions: 1, chunks: 1,"), "{text}");
     assert!(format!("{g:?}").starts_with("ArenaFn { ptr: "));
