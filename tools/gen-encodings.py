@@ -686,6 +686,17 @@ def gen_sse(v):
         for n, a in enumerate(SSE_ADDRS):
             v.add(f, "%s %s, %s" % (op, XMM[(n * 5) % 16], mem(32, a)))
             v.add(f, "%s %s, %s" % (op, XMM[(n * 3 + 1) % 16], mem(64, a)))
+    for i, j in xpairs:
+        v.add(f, "movups %s, %s" % (XMM[i], XMM[j]))
+    for n, a in enumerate(SSE_ADDRS):
+        v.add(f, "movups %s, %s" % (XMM[(n * 5) % 16], mem(128, a)))
+        v.add(f, "movups %s, %s" % (mem(128, a), XMM[(n * 3 + 1) % 16]))
+        v.add(f, "movups %s, %s" % (XMM[(n * 7) % 16], a))
+    # control state: MXCSR and the x87 control word, sized and unsized
+    for op, mw in (("ldmxcsr", 32), ("stmxcsr", 32), ("fldcw", 16), ("fnstcw", 16)):
+        for a in SSE_ADDRS:
+            v.add(f, "%s %s" % (op, mem(mw, a)))
+            v.add(f, "%s %s" % (op, a))
     for op, mw in (("cvttsd2si", 64), ("cvttss2si", 32)):
         for i, j in pairs(16, ("rev",)):
             v.add(f, "%s %s, %s" % (op, R32[i], XMM[j]))

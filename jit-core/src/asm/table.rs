@@ -653,6 +653,15 @@ pub const ROWS: &[Row] = &[
     row("66 0F 57 /r", "xorpd xmm, xmm/m128", "RM"),
     row("66 0F 54 /r", "andpd xmm, xmm/m128", "RM"),
     row("66 0F EF /r", "pxor xmm, xmm/m128", "RM"),
+    row("0F 10 /r", "movups xmm, xmm/m128", "RM"),
+    row("0F 11 /r", "movups xmm/m128, xmm", "MR"),
+
+    // Floating-point control state: MXCSR, and the x87 control word (the System V ABI makes the control bits of
+    // both callee-saved; the vector harness checks them).
+    row("0F AE /2", "ldmxcsr m32", "M"),
+    row("0F AE /3", "stmxcsr m32", "M"),
+    row("D9 /5", "fldcw m16", "M"),
+    row("D9 /7", "fnstcw m16", "M"),
 ];
 
 /// What an operand position of a form accepts, in the manual's notation.
