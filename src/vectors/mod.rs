@@ -39,6 +39,51 @@ pub fn run_file(path: &Path) -> FileReport {
     }
 }
 
+/// How [`run_files`] runs: how many workers at once, and which cases.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Worker processes at once; 0 means one per core.
+    pub jobs: usize,
+    /// Run only the cases whose name, or whose file's path, contains this text.
+    pub filter: Option<String>,
+}
+
+impl RunOptions {
+    /// The number of workers: `jobs`, or the number of cores for 0.
+    pub fn workers(&self) -> usize {
+        match self.jobs {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        }
+    }
+}
+
+/// Reads, runs and checks vector files; the reports in the order of `files`, whatever order they ran in.
+///
+/// ```no_run
+/// use rustyjit::vectors::{RunOptions, run_files};
+/// let options = RunOptions { jobs: 2, filter: Some("sum".into()) };
+/// for report in run_files(&["vectors/basics.toml".into()], &options) {
+///     print!("{}", report.snapshot());
+/// }
+/// ```
+pub fn run_files(files: &[PathBuf], options: &RunOptions) -> Vec<FileReport> {
+    files
+        .iter()
+        .map(|path| match VectorFile::read(path) {
+            Ok(mut file) => {
+                if let Some(filter) = &options.filter
+                    && !path.to_string_lossy().contains(filter.as_str())
+                {
+                    file.cases.retain(|c| c.name.contains(filter.as_str()));
+                }
+                FileReport::new(&file, &run_cases(&file.cases))
+            }
+            Err(e) => FileReport::unreadable(path, e),
+        })
+        .collect()
+}
+
 /// The vector files at `path`: the file itself, or every `*.toml` in the folder, sorted.
 pub fn vector_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
     if path.is_dir() {

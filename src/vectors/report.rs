@@ -21,6 +21,10 @@ pub enum Verdict {
 pub struct CaseReport {
     /// The case's name.
     pub name: String,
+    /// 1-based line of the case's table in its file.
+    pub line: usize,
+    /// What the case asserts, in words (`returns 3 (0x3)`, `faults with SIGFPE`), if it asserts anything.
+    pub expected: Option<String>,
     /// Its code, if it assembled.
     pub code: Option<Code>,
     /// What running it did.
@@ -115,6 +119,25 @@ impl Outcome {
     }
 }
 
+/// What a case asserts, in words; `None` if it asserts nothing.
+fn expected(case: &super::Case) -> Option<String> {
+    let e = &case.expect;
+    let mut parts = Vec::new();
+    if let Some(v) = e.returns {
+        parts.push(format!("returns {}", value(v)));
+    }
+    if let Some(sig) = e.fault {
+        parts.push(format!("faults with {}", signal_name(sig)));
+    }
+    if let Some(m) = &e.memory_after {
+        parts.push(format!("memory after {}", hex_bytes(m)));
+    }
+    if let Some(b) = &e.bytes {
+        parts.push(format!("bytes {}", hex_bytes(b)));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
 impl CaseReport {
     fn new(case: &super::Case, outcome: &Outcome) -> CaseReport {
         let code = case.code.as_ref().ok().cloned();
@@ -167,11 +190,18 @@ impl CaseReport {
         };
         CaseReport {
             name: case.name.clone(),
+            line: case.line,
+            expected: expected(case),
             code,
             outcome: outcome.clone(),
             verdict,
             state: case.state,
         }
+    }
+
+    /// What running it did, in one line (the same words [`CaseReport::line`] uses).
+    pub fn outcome_text(&self) -> String {
+        self.outcome.describe(self.code.as_ref())
     }
 
     /// True if the case passed.
