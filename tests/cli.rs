@@ -217,3 +217,300 @@ fn forms_prints_the_generated_list() {
         rustyjit::asm::table::supported_instructions_markdown()
     );
 }
+
+/// A folder of vector files for one test, removed when dropped.
+struct Vectors(std::path::PathBuf);
+
+impl Vectors {
+    /// A new empty folder, unique to the test (`name`) and to this process.
+    fn new(name: &str) -> Vectors {
+        let dir = std::env::temp_dir().join(format!("rustyjit-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Vectors(dir)
+    }
+
+    /// Writes a file in the folder; its path as text.
+    fn file(&self, name: &str, text: &str) -> String {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).expect("write");
+        path.to_str().expect("utf-8 path").to_string()
+    }
+
+    /// The folder's path as text.
+    fn path(&self) -> &str {
+        self.0.to_str().expect("utf-8 path")
+    }
+}
+
+impl Drop for Vectors {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A case that returns 3 and says so.
+const THREE: &str = "[[case]]\nname = \"three\"\nasm = \"mov eax, 3; ret\"\nreturns = 3\n";
+
+/// Two failing cases: one faults without expecting to (line 2), one returns the wrong value (line 6).
+const TWO_FAILING: &str = "# two that fail\n[[case]]\nname = \"x\"\nasm = \"ud2\"\n\n[[case]]\nname = \"wrong\"\nasm = \"mov eax, 2; ret\"\nreturns = 3\n";
+
+#[test]
+fn run_json_is_one_array_of_every_case() {
+    let dir = Vectors::new("run-json");
+    let a = dir.file("a.toml", THREE);
+    let b = dir.file("b.toml", TWO_FAILING);
+    let c = dir.file("c.toml", "[[case]]\nnme = \"oops\"\n");
+    let out = rustyjit(&["run", dir.path(), "--format", "json"], "");
+    assert_eq!(out.status.code(), Some(1));
+    // All of standard output is the one array: no closing line, no file errors.
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is pure JSON");
+    assert_eq!(
+        json,
+        serde_json::json!([
+            {"file": a, "name": "three", "line": 1, "outcome": "returned 3 (0x3)",
+             "expected": "returns 3 (0x3)", "passed": true, "reasons": []},
+            {"file": b, "name": "x", "line": 2, "outcome": "SIGILL at +0x0: ud2",
+             "expected": null, "passed": false, "reasons": ["SIGILL at +0x0: ud2"]},
+            {"file": b, "name": "wrong", "line": 6, "outcome": "returned 2 (0x2)",
+             "expected": "returns 3 (0x3)", "passed": false,
+             "reasons": ["returned 2 (0x2), expected 3 (0x3)"]},
+        ])
+    );
+    // The keys in the documented order.
+    let first = text(&out.stdout);
+    let keys: Vec<usize> = [
+        "\"file\"",
+        "\"name\"",
+        "\"line\"",
+        "\"outcome\"",
+        "\"expected\"",
+        "\"passed\"",
+        "\"reasons\"",
+    ]
+    .iter()
+    .map(|k| first.find(k).expect("key"))
+    .collect();
+    assert!(keys.windows(2).all(|w| w[0] < w[1]), "{first}");
+    let stderr = text(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(
+        lines[0].starts_with(&format!("{c}:2:1: error: unknown field `nme`")),
+        "{stderr}"
+    );
+    assert_eq!(lines.last(), Some(&"1 passed, 2 failed"), "{stderr}");
+    assert_eq!(lines.len(), 2, "{stderr}");
+    // Nothing failing: exit status 0, and still only JSON on standard output.
+    let out = rustyjit(&["run", &a, "--format", "json"], "");
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is pure JSON");
+    assert_eq!(json.as_array().map(Vec::len), Some(1));
+    assert_eq!(text(&out.stderr), "1 passed, 0 failed\n");
+}
+
+#[test]
+fn run_filter_keeps_cases_by_name_or_by_file() {
+    let dir = Vectors::new("run-filter");
+    let alpha = dir.file(
+        "alpha.toml",
+        "[[case]]\nname = \"sum_small\"\nasm = \"lea eax, [rdi + rsi]; ret\"\nargs = [1, 2]\nreturns = 3\n\n\
+         [[case]]\nname = \"crash\"\nasm = \"ud2\"\n",
+    );
+    let beta = dir.file(
+        "beta.toml",
+        "[[case]]\nname = \"other\"\nasm = \"mov eax, 7; ret\"\nreturns = 7\n\n\
+         [[case]]\nname = \"sum_big\"\nasm = \"lea rax, [rdi + rsi]; ret\"\nargs = [40, 2]\nreturns = 42\n",
+    );
+    // Unfiltered, the crashing case fails the run.
+    let out = rustyjit(&["run", dir.path()], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout).lines().last(), Some("3 passed, 1 failed"));
+    // By case name: the crash is not run, so the run passes.
+    let out = rustyjit(&["run", dir.path(), "--filter", "sum_"], "");
+    assert_eq!(
+        (out.status.code(), text(&out.stdout)),
+        (
+            Some(0),
+            format!(
+                "PASS {alpha}: sum_small: returned 3 (0x3)\nPASS {beta}: sum_big: returned 42 (0x2a)\n2 passed, 0 failed\n"
+            )
+        )
+    );
+    // By file path: every case of that file, whatever its name.
+    let out = rustyjit(&["run", dir.path(), "--filter", "beta.t"], "");
+    assert_eq!(
+        (out.status.code(), text(&out.stdout)),
+        (
+            Some(0),
+            format!(
+                "PASS {beta}: other: returned 7 (0x7)\nPASS {beta}: sum_big: returned 42 (0x2a)\n2 passed, 0 failed\n"
+            )
+        )
+    );
+    let out = rustyjit(&["run", dir.path(), "--filter", "alpha", "--format", "json"], "");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is pure JSON");
+    let names: Vec<&str> = json
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|c| c["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["sum_small", "crash"]);
+    assert_eq!(
+        (out.status.code(), text(&out.stderr)),
+        (Some(1), "1 passed, 1 failed\n".into())
+    );
+    // Nothing matches: nothing run, nothing failed.
+    let out = rustyjit(&["run", dir.path(), "--filter", "no such case"], "");
+    assert_eq!(
+        (out.status.code(), text(&out.stdout)),
+        (Some(0), "0 passed, 0 failed\n".into())
+    );
+}
+
+/// The value of `attr="..."` in the first tag of `xml` that starts with `start`.
+fn attr<'a>(xml: &'a str, start: &str, attr: &str) -> Option<&'a str> {
+    let tag = &xml[xml.find(start)?..];
+    let tag = &tag[..tag.find('>')?];
+    let value = &tag[tag.find(&format!(" {attr}=\""))? + attr.len() + 3..];
+    Some(&value[..value.find('"')?])
+}
+
+#[test]
+fn run_junit_has_a_suite_per_file_and_a_case_per_case() {
+    let dir = Vectors::new("run-junit");
+    let a = dir.file("a.toml", THREE);
+    let b = dir.file(
+        "b.toml",
+        &format!("{TWO_FAILING}\n[[case]]\nname = \"a<b & \\\"c\\\"\"\nasm = \"ret\"\n"),
+    );
+    let c = dir.file("c.toml", "[[case]]\nnme = \"oops\"\n");
+    let missing = dir.0.join("missing.toml");
+    let missing = missing.to_str().expect("utf-8 path");
+    let xml_path = dir.0.join("report.xml");
+    let xml_file = xml_path.to_str().expect("utf-8 path");
+    let out = rustyjit(&["run", dir.path(), missing, "--junit", xml_file], "");
+    assert_eq!(out.status.code(), Some(1));
+    // The usual output is still there.
+    assert_eq!(text(&out.stdout).lines().last(), Some("2 passed, 2 failed"));
+    let xml = std::fs::read_to_string(&xml_path).expect("the report is written");
+    assert!(xml.starts_with("<?xml"), "{xml}");
+    assert_eq!(xml.matches("<testsuite ").count(), 4, "{xml}");
+    assert_eq!(xml.matches("<testcase ").count(), 6, "{xml}");
+    assert_eq!(xml.matches("<failure ").count(), 2, "{xml}");
+    assert_eq!(xml.matches("<error ").count(), 2, "{xml}");
+    for (suite, tests, failures, errors) in [(&a, "1", "0", "0"), (&b, "3", "2", "0"), (&c, "1", "0", "1")] {
+        let start = format!("<testsuite name=\"{suite}\"");
+        assert_eq!(attr(&xml, &start, "tests"), Some(tests), "{suite}: {xml}");
+        assert_eq!(attr(&xml, &start, "failures"), Some(failures), "{suite}: {xml}");
+        assert_eq!(attr(&xml, &start, "errors"), Some(errors), "{suite}: {xml}");
+    }
+    assert_eq!(attr(&xml, "<testcase name=\"three\"", "classname"), Some(a.as_str()));
+    let wrong = &xml[xml.find("<testcase name=\"wrong\"").expect("wrong")..];
+    let wrong = &wrong[..wrong.find("</testcase>").expect("end")];
+    assert_eq!(attr(wrong, "<testcase", "classname"), Some(b.as_str()));
+    assert_eq!(
+        attr(wrong, "<failure", "message"),
+        Some("returned 2 (0x2), expected 3 (0x3)")
+    );
+    // Names are escaped, not written raw.
+    assert!(xml.contains("<testcase name=\"a&lt;b &amp; &quot;c&quot;\""), "{xml}");
+    // The passing case has no failure: the suites' counts above and the number of failures agree.
+    let three = &xml[xml.find("<testcase name=\"three\"").expect("three")..];
+    assert!(
+        three[..three.find("</testcase>").unwrap_or(three.len())]
+            .find("<failure")
+            .is_none()
+    );
+    // Problems with files are errors in the report: the schema error and the file that is not there.
+    let bad = &xml[xml.find(&format!("<testsuite name=\"{c}\"")).expect("c's suite")..];
+    assert!(
+        attr(bad, "<error", "message").is_some_and(|m| m.starts_with("unknown field `nme`")),
+        "{xml}"
+    );
+    let gone = &xml[xml
+        .find(&format!("<testsuite name=\"{missing}\""))
+        .expect("missing's suite")..];
+    assert!(
+        attr(gone, "<error", "message").is_some_and(|m| m.starts_with("cannot read the file")),
+        "{xml}"
+    );
+    // A report that cannot be written is an error, even when every case passed.
+    let out = rustyjit(&["run", &a], "");
+    assert_eq!(out.status.code(), Some(0));
+    let nowhere = dir.0.join("no-folder").join("report.xml");
+    let out = rustyjit(&["run", &a, "--junit", nowhere.to_str().expect("utf-8 path")], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("report.xml: error: cannot write the JUnit report"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!nowhere.exists());
+}
+
+#[test]
+fn run_output_is_the_same_for_any_number_of_jobs() {
+    let dir = Vectors::new("run-jobs");
+    // The first file is slow, so a run that printed files as they finished would print it last.
+    let slow = "xor eax, eax\\nmov ecx, 100000000\\nl: dec ecx\\njnz l\\nret";
+    let mut expected = String::new();
+    for (i, name) in ["f0", "f1", "f2", "f3", "f4"].into_iter().enumerate() {
+        let asm = if i == 0 {
+            slow.to_string()
+        } else {
+            format!("mov eax, {i}; ret")
+        };
+        let path = dir.file(
+            &format!("{name}.toml"),
+            &format!(
+                "[[case]]\nname = \"{name}_a\"\nasm = \"{asm}\"\n\n[[case]]\nname = \"{name}_b\"\nasm = \"ud2\"\n\n\
+                 [[case]]\nname = \"{name}_c\"\nasm = \"mov eax, 5; ret\"\nreturns = 5\n"
+            ),
+        );
+        expected.push_str(&format!(
+            "PASS {path}: {name}_a: returned {i} ({i:#x})\nFAIL {path}: {name}_b: SIGILL at +0x0: ud2\n\
+             PASS {path}: {name}_c: returned 5 (0x5)\n"
+        ));
+    }
+    expected.push_str("10 passed, 5 failed\n");
+    let one = rustyjit(&["run", dir.path(), "--jobs", "1"], "");
+    assert_eq!(text(&one.stdout), expected);
+    for jobs in ["2", "0"] {
+        let many = rustyjit(&["run", dir.path(), "--jobs", jobs], "");
+        assert_eq!(text(&many.stdout), expected, "--jobs {jobs}");
+        assert_eq!(many.status.code(), Some(1));
+    }
+    let json_one = rustyjit(&["run", dir.path(), "--jobs", "1", "--format", "json"], "");
+    let json_two = rustyjit(&["run", dir.path(), "--jobs", "2", "--format", "json"], "");
+    assert_eq!(text(&json_one.stdout), text(&json_two.stdout));
+    let json: serde_json::Value = serde_json::from_slice(&json_two.stdout).expect("stdout is pure JSON");
+    assert_eq!(json.as_array().map(Vec::len), Some(15));
+    assert_eq!(json[0]["name"], "f0_a");
+    assert_eq!(json[14]["name"], "f4_c");
+    let out = rustyjit(&["run", dir.path(), "--jobs", "two"], "");
+    assert_eq!(out.status.code(), Some(2), "not a number: a usage error");
+}
+
+#[test]
+fn run_of_a_path_that_cannot_be_read_fails() {
+    let dir = Vectors::new("run-unreadable");
+    let a = dir.file("a.toml", THREE);
+    let missing = dir.0.join("missing.toml");
+    let missing = missing.to_str().expect("utf-8 path");
+    for format in ["text", "json"] {
+        let out = rustyjit(&["run", &a, missing, "--format", format], "");
+        assert_eq!(out.status.code(), Some(1), "{format}");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.starts_with(&format!("{missing}:1:1: error: cannot read the file")),
+            "{format}: {stderr}"
+        );
+        // The file that could be read still ran.
+        assert!(text(&out.stdout).contains("three"), "{format}");
+    }
+    let out = rustyjit(&["run", missing, "--format", "json"], "");
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is pure JSON");
+    assert_eq!(json, serde_json::json!([]));
+}

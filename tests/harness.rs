@@ -1,12 +1,13 @@
 //! The vector harness: every outcome a case can have is reported as that case's result, the other cases still
 //! run, and bad files are reported at `FILE:LINE:COL`.
 
-use rustyjit::vectors::{FileReport, VectorFile, run_cases};
+use rustyjit::vectors::{FileReport, VectorFile, run_file_on};
 use std::path::Path;
 
 fn run(text: &str) -> FileReport {
     let file = VectorFile::parse(Path::new("t.toml"), text);
-    FileReport::new(&file, &run_cases(&file.cases))
+    let (cases, properties) = run_file_on(&file, 1);
+    FileReport::new(&file, &cases, &properties)
 }
 
 fn lines(report: &FileReport) -> Vec<String> {
@@ -86,9 +87,9 @@ returns = 7
             "PASS segv: SIGSEGV at +0x1: mov rax, qword ptr [0x10]",
             "PASS div0: SIGFPE at +0x2: div rcx",
             "FAIL hang: timed out after 50 ms",
-            "FAIL clobber_rbx: broke the calling convention: `rbx` changed from 0x0 to 0x5; it is callee-saved and must be restored (or set `preserve = false`)",
+            "FAIL clobber_rbx: broke the calling convention: `rbx` changed from its canary to 0x5; it is callee-saved and must be restored (or set `preserve = false`)",
             "PASS clobber_allowed: returned 1 (0x1)",
-            "FAIL unbalanced: broke the calling convention: the stack is unbalanced: rsp is +8 bytes from where the call left it after `ret`",
+            "FAIL unbalanced: broke the calling convention: the stack is unbalanced: rsp is +8 bytes from where the call left it after `ret`; the code wrote into its caller's frame: the word at [rsp + 8] on entry, above the return address, changed",
             "PASS trap: SIGTRAP at +0x1: int3",
             "FAIL ill: SIGILL at +0x0: ud2",
             "FAIL wrong_value: returned -1 (0xffffffffffffffff), expected -2 (0xfffffffffffffffe)",
@@ -123,6 +124,7 @@ memory_after = "ff02030405060708 1500000000000000"
 name = "flags"
 asm = "mov eax, 1; sub eax, 1; stc; std; ret"
 state = true
+preserve = false    # DF set on return breaks the convention; here it is what the case shows
 "#);
     assert!(report.passed(), "{:?}", lines(&report));
     let snapshot = report.snapshot();
@@ -136,10 +138,7 @@ state = true
         ),
         "{snapshot}"
     );
-    assert!(
-        snapshot.contains("  rsp +0                  rbp 0x0000000000000000"),
-        "{snapshot}"
-    );
+    assert!(snapshot.contains("  rsp +0                  rbp canary"), "{snapshot}");
     // sub 1-1: ZF and PF set; stc sets CF; std sets DF (the trampoline clears it again for the harness).
     assert!(
         snapshot.contains("  flags: CF=1 PF=1 AF=0 ZF=1 SF=0 DF=1 OF=0"),
@@ -160,7 +159,7 @@ fn bad_files_are_reported_at_file_line_col() {
         ),
         (
             "[[case]]\nname = \"a\"\nasm = \"ret\"\n[[case]]\nname = \"a\"\nasm = \"ret\"\n",
-            "t.toml:5:8: error: duplicate case name `a`",
+            "t.toml:5:8: error: duplicate name `a`",
         ),
         ("[[case]\nname = 1\n", "t.toml:1:"),
         ("[[case]]\nname = \"a\"\nasm = 5\n", "t.toml:3:7: error:"),
@@ -255,4 +254,419 @@ fault = "SIGILL"
         lines(&failed)[0].contains("got: SIGSEGV at 0x7"),
         "the CLI line keeps the address"
     );
+}
+
+/// The lines of a report, one per case, keyed by name.
+fn line_of(report: &FileReport, name: &str) -> String {
+    report
+        .cases
+        .iter()
+        .find(|c| c.name == name)
+        .map(|c| c.line())
+        .unwrap_or_else(|| panic!("no case `{name}` in {:?}", lines(report)))
+}
+
+#[test]
+fn every_convention_break_is_caught_even_a_zeroed_register() {
+    let report = run(r#"
+[[case]]
+name = "zeroed_r15"
+asm = "xor r15d, r15d; mov eax, 1; ret"
+
+[[case]]
+name = "rbp_as_scratch"
+asm = "mov rbp, rdi; lea rax, [rbp + 1]; ret"
+
+[[case]]
+name = "caller_frame"
+asm = "mov qword ptr [rsp + 8], 0; ret"
+
+[[case]]
+name = "caller_frame_further_up"
+asm = "mov qword ptr [rsp + 24], rax; ret"
+
+[[case]]
+name = "direction_flag"
+asm = "std; ret"
+
+[[case]]
+name = "rounding_mode"
+asm = "stmxcsr dword ptr [rsp - 4]; or dword ptr [rsp - 4], 0x6000; ldmxcsr dword ptr [rsp - 4]; ret"
+
+[[case]]
+name = "mxcsr_status_flags_may_change"
+asm = "pxor xmm0, xmm0; divsd xmm0, xmm0; ret"
+
+[[case]]
+name = "x87_control_word"
+asm = "fnstcw word ptr [rsp - 2]; or word ptr [rsp - 2], 0xc00; fldcw word ptr [rsp - 2]; ret"
+
+[[case]]
+name = "set_by_regs_and_kept"
+asm = "mov rax, rbx; ret"
+regs = { rbx = 5 }
+returns = 5
+
+[[case]]
+name = "set_by_regs_and_zeroed"
+asm = "xor ebx, ebx; ret"
+regs = { rbx = 5 }
+"#);
+    let want = [
+        ("zeroed_r15", "`r15` changed from its canary to 0x0;"),
+        ("rbp_as_scratch", "`rbp` changed from its canary to 0x0;"),
+        (
+            "caller_frame",
+            "the word at [rsp + 8] on entry, above the return address, changed",
+        ),
+        ("caller_frame_further_up", "the word at [rsp + 24] on entry"),
+        ("direction_flag", "DF is set on return"),
+        ("rounding_mode", "MXCSR's control bits changed from 0x1f80 to 0x7f80"),
+        ("x87_control_word", "the x87 control word changed from 0x37f to 0xf7f"),
+        ("set_by_regs_and_zeroed", "`rbx` changed from 0x5 to 0x0;"),
+    ];
+    for (name, says) in want {
+        let line = line_of(&report, name);
+        assert!(
+            line.starts_with(&format!("FAIL {name}: broke the calling convention: ")) && line.contains(says),
+            "{line}"
+        );
+    }
+    assert!(line_of(&report, "mxcsr_status_flags_may_change").starts_with("PASS"));
+    assert!(line_of(&report, "set_by_regs_and_kept").starts_with("PASS"));
+}
+
+#[test]
+fn breaks_expects_a_convention_break_of_one_kind() {
+    let report = run(r#"
+[[case]]
+name = "expected"
+asm = "xor r15d, r15d; ret"
+breaks = "r15"
+
+[[case]]
+name = "another_kind"
+asm = "std; ret"
+breaks = "R15"
+
+[[case]]
+name = "none"
+asm = "ret"
+breaks = "frame"
+"#);
+    assert_eq!(
+        lines(&report),
+        [
+            "PASS expected: broke the calling convention: `r15` changed from its canary to 0x0; it is callee-saved and must be restored (or set `preserve = false`)",
+            "FAIL another_kind: expected a calling-convention break (r15); got: broke the calling convention: DF is set on return; the ABI requires it clear (`cld` before `ret`)",
+            "FAIL none: expected a calling-convention break (frame); got: returned 0 (0x0)",
+        ]
+    );
+}
+
+#[test]
+fn floats_travel_as_floats_in_system_v_order() {
+    let report = run(r#"
+[[case]]
+name = "mixed"
+# rdi = 1, xmm0 = 2.5, rsi = 3, xmm1 = 0.25: (rdi + rsi) * xmm0 + xmm1
+asm = "lea rax, [rdi + rsi]; cvtsi2sd xmm2, rax; mulsd xmm0, xmm2; addsd xmm0, xmm1; ret"
+args = [1, 2.5, 3, 0.25]
+returns = 10.25
+
+[[case]]
+name = "single"
+asm = "addss xmm0, xmm1; ret"
+args = [{ f32 = 1.5 }, { f32 = 0.25 }]
+returns = { f32 = 1.75 }
+
+[[case]]
+name = "nan_matches_nan"
+asm = "pxor xmm0, xmm0; divsd xmm0, xmm0; ret"
+returns = nan
+
+[[case]]
+name = "negative_zero_is_not_zero"
+asm = "mulsd xmm0, xmm1; ret"
+args = [-0.0, 1.0]
+returns = 0.0
+
+[[case]]
+name = "within_ulps"
+asm = "ret"
+args = [{ f64_bits = "0x3ff0000000000002" }]
+returns = 1.0
+ulps = 2
+
+[[case]]
+name = "outside_ulps"
+asm = "ret"
+args = [{ f64_bits = "0x3ff0000000000003" }]
+returns = 1.0
+ulps = 2
+
+[[case]]
+name = "whole_xmm_register"
+asm = "movups xmmword ptr [rdi], xmm9; movq rax, xmm9; ret"
+regs = { xmm9 = "0x00112233445566778899aabbccddeeff" }
+memory = "00000000000000000000000000000000"
+memory_after = "ffeeddccbbaa99887766554433221100"
+returns = "0x8899aabbccddeeff"
+
+[[case]]
+name = "state_shows_xmm"
+asm = "ret"
+args = [3.75, { f32 = 1.5 }]
+regs = { xmm5 = "0x10000000000000000" }
+state = true
+"#);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let lines = lines(&report);
+    assert_eq!(lines[0], "PASS mixed: returned 10.25 (xmm0 0x4024800000000000)");
+    assert_eq!(lines[1], "PASS single: returned 1.75 as f32 (xmm0 0x3fe00000)");
+    assert!(
+        lines[2].starts_with("PASS nan_matches_nan: returned NaN"),
+        "{}",
+        lines[2]
+    );
+    assert_eq!(
+        lines[3],
+        "FAIL negative_zero_is_not_zero: returned -0.0 (0x8000000000000000), expected 0.0 (0x0)"
+    );
+    assert!(lines[4].starts_with("PASS within_ulps"), "{}", lines[4]);
+    assert_eq!(
+        lines[5],
+        "FAIL outside_ulps: returned 1.0000000000000007 (0x3ff0000000000003), expected 1.0 (0x3ff0000000000000) within 2 ulps"
+    );
+    assert!(lines[6].starts_with("PASS whole_xmm_register"), "{}", lines[6]);
+    let snapshot = report.snapshot();
+    for want in [
+        "  xmm0  0000000000000000_400e000000000000  (f64 3.75)",
+        "  xmm1  0000000000000000_000000003fc00000  (f32 1.5)",
+        "  xmm5  0000000000000001_0000000000000000\n",
+        "  rax 0x0000000000000000  rcx 0x0000000000000000  rdx 0x0000000000000000  rbx canary",
+    ] {
+        assert!(snapshot.contains(want), "{want}\n{snapshot}");
+    }
+}
+
+#[test]
+fn bad_new_keys_are_reported_at_file_line_col_and_the_rest_still_read() {
+    let cases = [
+        (
+            "args = [true]",
+            "t.toml:4:9: error: expected an integer, a float or a table",
+        ),
+        (
+            "args = [{ f16 = 1.0 }]",
+            "t.toml:4:9: error: unknown key `f16` in a float table",
+        ),
+        (
+            "args = [{ f32 = 1.0, f64 = 2.0 }]",
+            "t.toml:4:9: error: a float table has exactly one key",
+        ),
+        (
+            "args = [{ f32_bits = \"0x100000000\" }]",
+            "t.toml:4:9: error: `f32_bits` = 0x100000000 does not fit",
+        ),
+        (
+            "args = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]",
+            "t.toml:4:49: error: too many float arguments",
+        ),
+        (
+            "returns = 3\nulps = 1",
+            "t.toml:5:8: error: `ulps` is a tolerance for a float result",
+        ),
+        (
+            "regs = { xmm3 = 1 }",
+            "t.toml:4:17: error: an xmm register takes a float",
+        ),
+        (
+            "regs = { xmm16 = 1.0 }",
+            "t.toml:4:10: error: `xmm16` is not a register a case can set",
+        ),
+        (
+            "args = [1.5]\nregs = { xmm0 = 2.0 }",
+            "t.toml:5:10: error: `xmm0` is already set by `args`",
+        ),
+        (
+            "breaks = \"rax\"",
+            "t.toml:4:10: error: `rax` is not a way to break the calling convention",
+        ),
+        (
+            "breaks = \"rbx\"\npreserve = false",
+            "t.toml:5:12: error: `breaks` needs the convention checked",
+        ),
+        (
+            "breaks = \"rbx\"\nreturns = 1",
+            "t.toml:1:1: error: a case can expect one outcome",
+        ),
+    ];
+    for (keys, want) in cases {
+        let text = format!("[[case]]\nname = \"a\"\nasm = \"ret\"\n{keys}\n\n[[case]]\nname = \"b\"\nasm = \"ret\"\n");
+        let file = VectorFile::parse(Path::new("t.toml"), &text);
+        let got = file.errors.first().map(|e| e.to_string()).unwrap_or_default();
+        assert!(got.starts_with(want), "{keys}\n  got:  {got}\n  want: {want}...");
+        assert_eq!(file.cases.len(), 1, "the good case is kept: {keys}");
+    }
+    let properties = [
+        (
+            "args = [\"i7\"]",
+            "t.toml:5:9: error: `i7` is not a type; use one of i8, i16",
+        ),
+        (
+            "args = [{ range = [5, 1] }]",
+            "t.toml:5:9: error: the range [5, 1] is empty",
+        ),
+        (
+            "args = [{ range = [1] }]",
+            "t.toml:5:9: error: a range has two integers",
+        ),
+        ("args = [3]", "t.toml:5:9: error: an argument is a type name"),
+        (
+            "args = []\nreturns = \"f16\"",
+            "t.toml:6:11: error: `f16` is not a type; `returns` is one of",
+        ),
+        (
+            "args = []\nruns = 0",
+            "t.toml:6:8: error: `runs` must be between 1 and 1000000",
+        ),
+        ("args = []\nseed = \"x\"", "t.toml:6:8: error: `x` is not an integer"),
+        (
+            "args = [\"i8\", \"i8\", \"i8\", \"i8\", \"i8\", \"i8\", \"i8\"]",
+            "t.toml:5:45: error: too many arguments",
+        ),
+    ];
+    for (keys, want) in properties {
+        let text = format!(
+            "[[property]]\nname = \"p\"\nasm = \"ret\"\nreference = \"ret\"\n{keys}\n\n[[case]]\nname = \"b\"\nasm = \"ret\"\n"
+        );
+        let file = VectorFile::parse(Path::new("t.toml"), &text);
+        let got = file.errors.first().map(|e| e.to_string()).unwrap_or_default();
+        assert!(got.starts_with(want), "{keys}\n  got:  {got}\n  want: {want}...");
+        assert_eq!((file.cases.len(), file.properties.len()), (1, 0), "{keys}");
+    }
+}
+
+#[test]
+fn a_property_finds_a_wrong_snippet_and_shrinks_the_counterexample() {
+    let report = run(r#"
+[[property]]
+name = "max_by_cmov"
+asm = "mov rax, rdi; cmp rdi, rsi; cmovl rax, rsi; ret"
+reference = "mov rax, rdi; cmp rdi, rsi; jge done; mov rax, rsi; done: ret"
+args = ["i64", "i64"]
+
+[[property]]
+name = "max_unsigned_compare"
+# Wrong for signed inputs: cmovb compares unsigned.
+asm = "mov rax, rdi; cmp rdi, rsi; cmovb rax, rsi; ret"
+reference = "mov rax, rdi; cmp rdi, rsi; jge done; mov rax, rsi; done: ret"
+args = [{ range = [-1000, 1000] }, { range = [-1000, 1000] }]
+runs = 200
+seed = 7
+"#);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let lines = lines(&report);
+    assert!(lines[0].starts_with("PASS max_by_cmov: held on "), "{}", lines[0]);
+    // The smallest inputs that tell signed from unsigned: one negative, the other 0.
+    assert!(
+        lines[1].starts_with("FAIL max_unsigned_compare: counterexample (-1, 0): asm returned -1 (0xffffffffffffffff), reference returned 0 (0x0)")
+            || lines[1].starts_with("FAIL max_unsigned_compare: counterexample (0, -1): asm returned -1 (0xffffffffffffffff), reference returned 0 (0x0)"),
+        "{}",
+        lines[1]
+    );
+    let snapshot = report.snapshot();
+    assert!(
+        snapshot.contains("## max_unsigned_compare (property): FAIL\nasm:\n"),
+        "{snapshot}"
+    );
+    assert!(snapshot.contains("reference:\n"), "{snapshot}");
+}
+
+#[test]
+fn a_property_side_that_faults_hangs_or_breaks_is_reported_with_its_input() {
+    let report = run(r#"
+[[property]]
+name = "divides"
+asm = "mov rax, rdi; cqo; idiv rsi; ret"
+reference = "mov rax, rdi; ret"
+args = [{ range = [1, 9] }, { range = [0, 3] }]
+
+[[property]]
+name = "hangs"
+asm = "mov rax, rdi; ret"
+reference = "cmp edi, 200; je hang; mov rax, rdi; ret; hang: jmp hang"
+args = ["u8"]
+timeout_ms = 50
+
+[[property]]
+name = "clobbers"
+asm = "mov rax, rdi; mov r12, 1; ret"
+reference = "mov rax, rdi; ret"
+args = ["u8"]
+
+[[property]]
+name = "memory"
+asm = "mov byte ptr [rdi], sil; ret"
+reference = "mov byte ptr [rdi], 7; ret"
+args = ["u8"]
+memory = "00"
+
+[[property]]
+name = "after"
+asm = "mov eax, edi; ret"
+reference = "mov rax, rdi; ret"
+args = ["u32"]
+returns = "u32"
+"#);
+    let lines = lines(&report);
+    assert_eq!(
+        lines[0],
+        "FAIL divides: counterexample (1, 0): asm faulted: SIGFPE at +0x5: idiv rsi"
+    );
+    assert_eq!(
+        lines[1],
+        "FAIL hangs: counterexample (200): reference timed out after 50 ms"
+    );
+    assert!(
+        lines[2].starts_with(
+            "FAIL clobbers: counterexample (0): asm broke the calling convention: `r12` changed from its canary to 0x1"
+        ),
+        "{}",
+        lines[2]
+    );
+    assert_eq!(
+        lines[3],
+        "FAIL memory: counterexample (0): asm left memory 00, reference left 07"
+    );
+    assert!(lines[4].starts_with("PASS after: held on "), "{}", lines[4]);
+}
+
+#[test]
+fn runs_on_several_workers_give_the_same_outcomes_as_one() {
+    let mut text = String::new();
+    for i in 0..300 {
+        let body = match i % 5 {
+            0 => format!("mov rax, {i}; ret"),
+            1 => "xor ecx, ecx; div rcx; ret".to_string(),
+            2 => "xor ebx, ebx; ret".to_string(),
+            3 => format!("lea rax, [rdi + {i}]; ret"),
+            _ => "ud2".to_string(),
+        };
+        text.push_str(&format!("[[case]]\nname = \"c{i}\"\nasm = \"{body}\"\nargs = [1]\n\n"));
+    }
+    text.push_str("[[property]]\nname = \"p\"\nasm = \"lea rax, [rdi + rdi]; ret\"\nreference = \"mov rax, rdi; shl rax, 1; ret\"\nargs = [\"i64\"]\n");
+    let file = VectorFile::parse(Path::new("t.toml"), &text);
+    assert!(file.errors.is_empty(), "{:?}", file.errors);
+    let one = run_file_on(&file, 1);
+    let two = run_file_on(&file, 2);
+    assert!(matches!(one.1[0], rustyjit::vectors::Outcome::Held(_)), "{:?}", one.1);
+    // Fault addresses differ between worker processes; the snapshot text does not.
+    let (one, two) = (
+        FileReport::new(&file, &one.0, &one.1),
+        FileReport::new(&file, &two.0, &two.1),
+    );
+    assert!(one.snapshot() == two.snapshot(), "one and two workers differ");
+    assert_eq!(two.counts(), (121, 180));
 }

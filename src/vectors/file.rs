@@ -49,23 +49,124 @@ impl fmt::Display for VectorError {
     }
 }
 
-/// An integer written as a TOML integer or as a string (`"0xffffffffffffffff"`, `"-5"`, `"0b101"`).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(untagged)]
-enum Int {
-    Number(i64),
-    Text(String),
+/// A value of a case: an integer (a general register's 64 bits) or a float (an xmm register's low lane).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Value {
+    /// 64 bits, written signed or as the unsigned pattern.
+    Int(i64),
+    /// An `f64`, as its bits.
+    F64(u64),
+    /// An `f32`, as its bits.
+    F32(u32),
 }
 
-impl Int {
-    /// The value as the 64-bit pattern a register holds.
-    fn value(&self) -> Result<i64, String> {
+impl Value {
+    /// True for the float kinds.
+    pub fn is_float(self) -> bool {
+        !matches!(self, Value::Int(_))
+    }
+
+    /// The value as an xmm register's 128 bits (a float in the low lane, the rest zero).
+    pub fn xmm_bits(self) -> u128 {
         match self {
-            Int::Number(n) => Ok(*n),
-            Int::Text(s) => parse_int(s).ok_or_else(|| {
-                format!("`{s}` is not an integer; write a number, or a string such as \"0xffffffffffffffff\" or \"-5\"")
-            }),
+            Value::Int(v) => u128::from(v as u64),
+            Value::F64(b) => u128::from(b),
+            Value::F32(b) => u128::from(b),
         }
+    }
+}
+
+/// What a TOML value is as an integer: a TOML integer, or a string such as `"0xffffffffffffffff"` or `"-5"`.
+fn int_value(v: &toml::Value) -> Result<i64, String> {
+    match v {
+        toml::Value::Integer(n) => Ok(*n),
+        toml::Value::String(s) => parse_int(s).ok_or_else(|| {
+            format!("`{s}` is not an integer; write a number, or a string such as \"0xffffffffffffffff\" or \"-5\"")
+        }),
+        other => Err(format!(
+            "expected an integer, found {}; write a number, or a string such as \"0xff\"",
+            toml_kind(other)
+        )),
+    }
+}
+
+/// What a TOML value is as a case value: an integer (as [`int_value`]), a TOML float (an f64), or one of the tables
+/// `{ f64 = 1.5 }`, `{ f32 = 1.5 }`, `{ f64_bits = "0x..." }`, `{ f32_bits = "0x..." }`.
+fn case_value(v: &toml::Value) -> Result<Value, String> {
+    match v {
+        toml::Value::Float(f) => Ok(Value::F64(f.to_bits())),
+        toml::Value::Table(t) => float_table(t),
+        toml::Value::Integer(_) | toml::Value::String(_) => int_value(v).map(Value::Int),
+        other => Err(format!(
+            "expected an integer, a float or a table such as {{ f32 = 1.5 }}, found {}",
+            toml_kind(other)
+        )),
+    }
+}
+
+/// `{ f64 = .. }`, `{ f32 = .. }`, `{ f64_bits = .. }` or `{ f32_bits = .. }`: exactly one key.
+fn float_table(t: &toml::Table) -> Result<Value, String> {
+    const KEYS: &str = "`f64`, `f32`, `f64_bits` or `f32_bits`";
+    let mut entries = t.iter();
+    let (Some((key, v)), None) = (entries.next(), entries.next()) else {
+        return Err(format!("a float table has exactly one key: {KEYS}"));
+    };
+    let float = |v: &toml::Value| match v {
+        toml::Value::Float(f) => Ok(*f),
+        toml::Value::Integer(n) if n.unsigned_abs() <= 1 << 53 => Ok(*n as f64),
+        other => Err(format!("`{key}` takes a float such as 1.5, found {}", toml_kind(other))),
+    };
+    let bits = |v: &toml::Value, max: u64| {
+        let b = int_value(v)? as u64;
+        if b > max {
+            return Err(format!("`{key}` = {b:#x} does not fit in {} bits", max.count_ones()));
+        }
+        Ok(b)
+    };
+    match key.as_str() {
+        "f64" => Ok(Value::F64(float(v)?.to_bits())),
+        "f32" => Ok(Value::F32((float(v)? as f32).to_bits())),
+        "f64_bits" => Ok(Value::F64(bits(v, u64::MAX)?)),
+        "f32_bits" => Ok(Value::F32(bits(v, u64::from(u32::MAX))? as u32)),
+        other => Err(format!("unknown key `{other}` in a float table; use {KEYS}")),
+    }
+}
+
+/// An xmm register's initial value: a float form (low lane), or a string of up to 128 bits for the whole register.
+fn xmm_value(v: &toml::Value) -> Result<u128, String> {
+    match v {
+        toml::Value::String(s) => parse_u128(s).ok_or_else(|| {
+            format!("`{s}` is not a 128-bit pattern; write a float, {{ f32 = 1.5 }}, or hex such as \"0x3ff0000000000000\"")
+        }),
+        toml::Value::Integer(_) => Err(
+            "an xmm register takes a float (1.0), { f32 = 1.5 }, { f64_bits = \"0x..\" } or a string of up to 128 bits (\"0x..\")".into(),
+        ),
+        _ => case_value(v).map(Value::xmm_bits),
+    }
+}
+
+/// A non-negative number of up to 128 bits: decimal, `0x` hex or `0b` binary.
+fn parse_u128(s: &str) -> Option<u128> {
+    let s = s.trim().replace('_', "").to_ascii_lowercase();
+    if let Some(hex) = s.strip_prefix("0x") {
+        u128::from_str_radix(hex, 16).ok()
+    } else if let Some(bin) = s.strip_prefix("0b") {
+        u128::from_str_radix(bin, 2).ok()
+    } else {
+        s.parse().ok()
+    }
+}
+
+/// "a string", "an array", ... for messages.
+fn toml_kind(v: &toml::Value) -> &'static str {
+    match v {
+        toml::Value::String(_) => "a string",
+        toml::Value::Integer(_) => "an integer",
+        toml::Value::Float(_) => "a float",
+        toml::Value::Boolean(_) => "a boolean",
+        toml::Value::Datetime(_) => "a date",
+        toml::Value::Array(_) => "an array",
+        toml::Value::Table(_) => "a table",
     }
 }
 
@@ -96,6 +197,8 @@ pub fn parse_int(s: &str) -> Option<i64> {
 struct FileSchema {
     #[serde(default)]
     case: Vec<Spanned<CaseSchema>>,
+    #[serde(default)]
+    property: Vec<Spanned<PropertySchema>>,
 }
 
 #[derive(Deserialize)]
@@ -104,17 +207,34 @@ struct CaseSchema {
     name: Spanned<String>,
     asm: Spanned<String>,
     #[serde(default)]
-    args: Vec<Spanned<Int>>,
-    returns: Option<Spanned<Int>>,
+    args: Vec<Spanned<toml::Value>>,
+    returns: Option<Spanned<toml::Value>>,
+    ulps: Option<Spanned<u64>>,
     bytes: Option<Spanned<String>>,
     fault: Option<Spanned<String>>,
+    breaks: Option<Spanned<String>>,
     timeout_ms: Option<Spanned<u64>>,
     #[serde(default)]
-    regs: BTreeMap<Spanned<String>, Spanned<Int>>,
+    regs: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
     memory: Option<Spanned<String>>,
     memory_after: Option<Spanned<String>>,
     #[serde(default)]
     state: bool,
+    preserve: Option<Spanned<bool>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PropertySchema {
+    name: Spanned<String>,
+    asm: Spanned<String>,
+    reference: Spanned<String>,
+    args: Vec<Spanned<toml::Value>>,
+    returns: Option<Spanned<String>>,
+    runs: Option<Spanned<u64>>,
+    seed: Option<Spanned<toml::Value>>,
+    memory: Option<Spanned<String>>,
+    timeout_ms: Option<Spanned<u64>>,
     #[serde(default = "yes")]
     preserve: bool,
 }
@@ -142,15 +262,85 @@ pub fn signal_name(signal: i32) -> String {
     }
 }
 
+/// The value a callee-saved general register holds on entry unless the case sets it: distinct for each register,
+/// never zero, and unlike any value code computes by accident, so that any change — to zero too — shows.
+pub const fn canary(reg: usize) -> u64 {
+    0xc0de_5afe_0000_0000 | ((reg as u64) << 8) | reg as u64
+}
+
+/// The two words above the slot right over the return address, in the caller's frame: the code must leave them
+/// (and that slot) alone.
+pub const FRAME_CANARIES: [u64; 2] = [0xc0de_f4a3_0000_0001, 0xc0de_f4a3_0000_0002];
+
+/// MXCSR on entry: the power-on value (all exceptions masked, round to nearest, no DAZ/FZ).
+pub const MXCSR_ENTRY: u32 = 0x1f80;
+/// MXCSR's control bits (DAZ, the masks, rounding control, FZ); bits 0..5 are status flags the code may change.
+pub const MXCSR_CONTROL: u32 = 0xffc0;
+/// The x87 control word on entry: the power-on value.
+pub const FCW_ENTRY: u16 = 0x037f;
+
+/// One way code can break the System V calling convention.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Break {
+    /// rsp after `ret` is not where the call left it.
+    Stack,
+    /// A callee-saved general register (number in [`REGS`]) does not hold its entry value.
+    Reg(usize),
+    /// A word of the caller's frame above the return address changed.
+    Frame,
+    /// DF is set on return.
+    Df,
+    /// MXCSR's control bits changed.
+    Mxcsr,
+    /// The x87 control word changed.
+    X87,
+}
+
+impl Break {
+    /// Every kind, as `breaks = "..."` names them.
+    pub const NAMES: [&'static str; 11] = [
+        "stack", "rbx", "rbp", "r12", "r13", "r14", "r15", "frame", "df", "mxcsr", "x87",
+    ];
+
+    /// The name `breaks = "..."` uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Break::Stack => "stack",
+            Break::Reg(r) => REGS[r],
+            Break::Frame => "frame",
+            Break::Df => "df",
+            Break::Mxcsr => "mxcsr",
+            Break::X87 => "x87",
+        }
+    }
+
+    /// The kind with this name (any case).
+    pub fn from_name(name: &str) -> Option<Break> {
+        let name = name.to_ascii_lowercase();
+        match name.as_str() {
+            "stack" => Some(Break::Stack),
+            "frame" => Some(Break::Frame),
+            "df" => Some(Break::Df),
+            "mxcsr" => Some(Break::Mxcsr),
+            "x87" => Some(Break::X87),
+            _ => CALLEE_SAVED.iter().find(|&&r| REGS[r] == name).map(|&r| Break::Reg(r)),
+        }
+    }
+}
+
 /// What a case asserts.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Expect {
-    /// `returns`: the value of rax.
-    pub returns: Option<i64>,
+    /// `returns`: rax (an integer) or xmm0's low lane (a float).
+    pub returns: Option<Value>,
+    /// `ulps`: how far a float result may be from `returns`.
+    pub ulps: Option<u64>,
     /// `bytes`: the encoding.
     pub bytes: Option<Vec<u8>>,
     /// `fault`: the signal.
     pub fault: Option<i32>,
+    /// `breaks`: the calling-convention break the code is expected to commit.
+    pub breaks: Option<Break>,
     /// `memory_after`: the buffer after the call.
     pub memory_after: Option<Vec<u8>>,
 }
@@ -164,8 +354,11 @@ pub struct Case {
     pub line: usize,
     /// The assembled code, or the case's assembly errors (already at file positions).
     pub code: Result<Code, Vec<VectorError>>,
-    /// Initial values of the 16 general registers (rsp is ignored), in [`REGS`] order.
+    /// Initial values of the 16 general registers (rsp is ignored), in [`REGS`] order; callee-saved registers the
+    /// case does not set hold their [`canary`].
     pub regs: [u64; 16],
+    /// Initial values of xmm0..xmm15.
+    pub xmm: [u128; 16],
     /// The buffer whose address goes in rdi, if any.
     pub memory: Option<Vec<u8>>,
     /// What the case asserts.
@@ -174,17 +367,137 @@ pub struct Case {
     pub timeout: Duration,
     /// Record all registers and flags in the report.
     pub state: bool,
-    /// Check rbx, rbp, r12–r15 and the stack after the call.
+    /// Check the calling convention after the call.
     pub preserve: bool,
 }
 
-/// A vector file: its cases and its problems.
+impl Case {
+    /// A case of `code` with every register at its entry value (zero, or a canary), no assertion, the default
+    /// timeout and the convention checked: what `rustyjit exec` runs.
+    ///
+    /// ```
+    /// let code = rustyjit::assemble("mov rax, rdi; ret").unwrap();
+    /// let mut case = rustyjit::vectors::Case::new("exec", code);
+    /// case.regs[7] = 5; // rdi
+    /// assert_eq!(case.regs[3], rustyjit::vectors::canary(3)); // rbx
+    /// ```
+    pub fn new(name: &str, code: Code) -> Case {
+        Case {
+            name: name.into(),
+            line: 1,
+            code: Ok(code),
+            regs: entry_regs(),
+            xmm: [0; 16],
+            memory: None,
+            expect: Expect::default(),
+            timeout: Duration::from_millis(DEFAULT_TIMEOUT_MS),
+            state: false,
+            preserve: true,
+        }
+    }
+}
+
+/// The general registers on entry before a case sets any: zero, and the callee-saved ones their canaries.
+pub fn entry_regs() -> [u64; 16] {
+    let mut regs = [0; 16];
+    for r in CALLEE_SAVED {
+        regs[r] = canary(r);
+    }
+    regs
+}
+
+const DEFAULT_TIMEOUT_MS: u64 = 1000;
+
+/// The type of a property's argument or result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgType {
+    /// An integer of `bits` bits, signed or not, passed sign- or zero-extended to 64 bits.
+    Int {
+        /// 8, 16, 32 or 64.
+        bits: u8,
+        /// `i..` or `u..`.
+        signed: bool,
+    },
+    /// An integer in `lo..=hi`.
+    Range(i64, i64),
+    /// An `f32` in the low lane of an xmm register.
+    F32,
+    /// An `f64` in the low lane of an xmm register.
+    F64,
+}
+
+impl ArgType {
+    /// The type names a property may use.
+    pub const NAMES: [&'static str; 10] = ["i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64", "f32", "f64"];
+
+    /// The type with this name.
+    pub fn from_name(name: &str) -> Option<ArgType> {
+        Some(match name {
+            "f32" => ArgType::F32,
+            "f64" => ArgType::F64,
+            _ => {
+                let (signed, bits) = match name.split_at_checked(1)? {
+                    ("i", bits) => (true, bits),
+                    ("u", bits) => (false, bits),
+                    _ => return None,
+                };
+                let bits = match bits {
+                    "8" => 8,
+                    "16" => 16,
+                    "32" => 32,
+                    "64" => 64,
+                    _ => return None,
+                };
+                ArgType::Int { bits, signed }
+            }
+        })
+    }
+
+    /// True for `f32` and `f64`, which travel in xmm registers.
+    pub fn is_float(self) -> bool {
+        matches!(self, ArgType::F32 | ArgType::F64)
+    }
+}
+
+/// A property: two snippets that must return the same on every input.
+#[derive(Clone, Debug)]
+pub struct Property {
+    /// Unique within its file.
+    pub name: String,
+    /// 1-based line of its `[[property]]` table.
+    pub line: usize,
+    /// The code under test.
+    pub code: Result<Code, Vec<VectorError>>,
+    /// The code it must agree with.
+    pub reference: Result<Code, Vec<VectorError>>,
+    /// The arguments' types, in order (integers to rdi.., floats to xmm0..).
+    pub args: Vec<ArgType>,
+    /// What is compared: rax's low bits, or xmm0's low lane.
+    pub returns: ArgType,
+    /// Random inputs after the edge inputs.
+    pub runs: u32,
+    /// The random generator's seed.
+    pub seed: u64,
+    /// The buffer both sides get in rdi (the same contents each time), compared after every call.
+    pub memory: Option<Vec<u8>>,
+    /// How long each call may run.
+    pub timeout: Duration,
+    /// Check the calling convention of both sides.
+    pub preserve: bool,
+}
+
+/// The seed of a property without `seed`.
+pub const DEFAULT_SEED: u64 = 0x5eed_2026;
+
+/// A vector file: its cases, its properties and its problems.
 #[derive(Clone, Debug)]
 pub struct VectorFile {
     /// Where it was read from.
     pub path: PathBuf,
     /// The cases that could be read, in file order.
     pub cases: Vec<Case>,
+    /// The properties that could be read, in file order.
+    pub properties: Vec<Property>,
     /// Problems with the file: syntax, schema, duplicate names, bad values. (Assembly errors belong to their case.)
     pub errors: Vec<VectorError>,
 }
@@ -215,6 +528,306 @@ impl<'a> Positions<'a> {
     }
 }
 
+/// Reading one file: its text, positions, path, and the errors found so far.
+struct Reader<'a> {
+    path: &'a Path,
+    text: &'a str,
+    pos: Positions<'a>,
+    errors: Vec<VectorError>,
+}
+
+impl Reader<'_> {
+    fn error(&mut self, offset: usize, message: String) {
+        let (line, col) = self.pos.at(offset);
+        self.errors.push(VectorError {
+            file: self.path.to_path_buf(),
+            line,
+            col,
+            message,
+        });
+    }
+
+    /// The value, or an error at the span.
+    fn get<T>(&mut self, at: usize, value: Result<T, String>) -> Option<T> {
+        value.map_err(|why| self.error(at, why)).ok()
+    }
+
+    /// `memory` as bytes.
+    fn memory(&mut self, memory: &Option<Spanned<String>>) -> Option<Vec<u8>> {
+        let m = memory.as_ref()?;
+        let bytes = parse_hex(m.get_ref()).map_err(|why| format!("`memory`: {why}"));
+        self.get(m.span().start, bytes)
+    }
+
+    /// `timeout_ms`, checked, as a duration.
+    fn timeout(&mut self, timeout_ms: &Option<Spanned<u64>>, table_at: usize) -> Duration {
+        let ms = timeout_ms.as_ref().map_or(DEFAULT_TIMEOUT_MS, |t| *t.get_ref());
+        if !(1..=600_000).contains(&ms) {
+            let at = timeout_ms.as_ref().map_or(table_at, |t| t.span().start);
+            self.error(at, "`timeout_ms` must be between 1 and 600000".into());
+        }
+        Duration::from_millis(ms)
+    }
+
+    fn case(&mut self, case: CaseSchema, case_at: usize) -> Case {
+        let mut regs = entry_regs();
+        let mut xmm = [0u128; 16];
+        let mut set_by = [None::<&str>; 16];
+        let mut xmm_set_by = [None::<&str>; 16];
+        let memory = self.memory(&case.memory);
+        let mut int_regs = ARG_REGS.iter().skip(usize::from(memory.is_some()));
+        if memory.is_some() {
+            set_by[7] = Some("memory"); // rdi holds the buffer's address
+        }
+        let mut float_regs = 0..8;
+        for arg in &case.args {
+            let Some(value) = self.get(arg.span().start, case_value(arg.get_ref())) else {
+                continue;
+            };
+            if value.is_float() {
+                let Some(x) = float_regs.next() else {
+                    self.error(
+                        arg.span().start,
+                        "too many float arguments: at most eight fit in xmm0..xmm7".into(),
+                    );
+                    continue;
+                };
+                xmm[x] = value.xmm_bits();
+                xmm_set_by[x] = Some("args");
+            } else {
+                let Some(&r) = int_regs.next() else {
+                    let room = if memory.is_some() {
+                        "five (rdi holds the memory buffer)"
+                    } else {
+                        "six"
+                    };
+                    self.error(
+                        arg.span().start,
+                        format!("too many integer arguments: at most {room} fit in registers"),
+                    );
+                    continue;
+                };
+                regs[r] = value.xmm_bits() as u64;
+                set_by[r] = Some("args");
+            }
+        }
+        for (reg, value) in &case.regs {
+            let lower = reg.get_ref().to_ascii_lowercase();
+            let at = reg.span().start;
+            if let Some(x) = lower
+                .strip_prefix("xmm")
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|&x| x < 16)
+            {
+                if let Some(by) = xmm_set_by[x] {
+                    self.error(at, format!("`{lower}` is already set by `{by}`"));
+                } else if let Some(bits) = self.get(value.span().start, xmm_value(value.get_ref())) {
+                    xmm[x] = bits;
+                }
+                continue;
+            }
+            let Some(r) = REGS.iter().position(|n| *n == lower) else {
+                self.error(
+                    at,
+                    format!(
+                        "`{}` is not a register a case can set; use rax, rbx, ..., r15 or xmm0..xmm15",
+                        reg.get_ref()
+                    ),
+                );
+                continue;
+            };
+            if r == 4 {
+                self.error(at, "`rsp` cannot be set: the harness owns the stack".into());
+            } else if let Some(by) = set_by[r] {
+                self.error(at, format!("`{lower}` is already set by `{by}`"));
+            } else if let Some(v) = self.get(value.span().start, int_value(value.get_ref())) {
+                regs[r] = v as u64;
+            }
+        }
+        let mut expect = Expect::default();
+        if let Some(r) = &case.returns {
+            expect.returns = self.get(r.span().start, case_value(r.get_ref()));
+        }
+        if let Some(u) = &case.ulps
+            && !matches!(expect.returns, Some(v) if v.is_float())
+        {
+            self.error(
+                u.span().start,
+                "`ulps` is a tolerance for a float result; it needs a float `returns` such as 3.75".into(),
+            );
+        }
+        expect.ulps = case.ulps.as_ref().map(|u| *u.get_ref());
+        if let Some(b) = &case.bytes {
+            let bytes = parse_hex(b.get_ref()).map_err(|why| format!("`bytes`: {why}"));
+            expect.bytes = self.get(b.span().start, bytes);
+        }
+        if let Some(m) = &case.memory_after {
+            match (parse_hex(m.get_ref()), &memory) {
+                (Ok(bytes), Some(_)) => expect.memory_after = Some(bytes),
+                (Ok(_), None) => self.error(
+                    m.span().start,
+                    "`memory_after` needs a `memory` buffer to compare with".into(),
+                ),
+                (Err(why), _) => self.error(m.span().start, format!("`memory_after`: {why}")),
+            }
+        }
+        if let Some(f) = &case.fault {
+            let wanted = f.get_ref().to_ascii_uppercase();
+            match SIGNALS.iter().find(|(n, _)| *n == wanted || n[3..] == wanted) {
+                Some((_, sig)) => expect.fault = Some(*sig),
+                None => self.error(
+                    f.span().start,
+                    format!(
+                        "`{}` is not a fault the harness catches; use SIGSEGV, SIGBUS, SIGILL, SIGFPE or SIGTRAP",
+                        f.get_ref()
+                    ),
+                ),
+            }
+        }
+        let preserve = case.preserve.as_ref().is_none_or(|p| *p.get_ref());
+        if let Some(b) = &case.breaks {
+            match Break::from_name(b.get_ref()) {
+                Some(kind) => expect.breaks = Some(kind),
+                None => self.error(
+                    b.span().start,
+                    format!(
+                        "`{}` is not a way to break the calling convention; use one of {}",
+                        b.get_ref(),
+                        Break::NAMES.join(", ")
+                    ),
+                ),
+            }
+            if !preserve {
+                let at = case.preserve.as_ref().map_or(case_at, |p| p.span().start);
+                self.error(
+                    at,
+                    "`breaks` needs the convention checked; remove `preserve = false`".into(),
+                );
+            }
+        }
+        let outcomes = [
+            expect.returns.is_some(),
+            expect.fault.is_some(),
+            expect.breaks.is_some(),
+        ];
+        if outcomes.iter().filter(|&&x| x).count() > 1 {
+            self.error(
+                case_at,
+                "a case can expect one outcome; keep one of `returns`, `fault` and `breaks`".into(),
+            );
+        }
+        let timeout = self.timeout(&case.timeout_ms, case_at);
+        Case {
+            name: case.name.get_ref().clone(),
+            line: self.pos.at(case_at).0,
+            code: assemble_at(&case.asm, self.text, &self.pos, self.path),
+            regs,
+            xmm,
+            memory,
+            expect,
+            timeout,
+            state: case.state,
+            preserve,
+        }
+    }
+
+    fn property(&mut self, p: PropertySchema, at: usize) -> Property {
+        let memory = self.memory(&p.memory);
+        let mut args = Vec::new();
+        let (mut ints, mut floats) = (usize::from(memory.is_some()), 0);
+        for arg in &p.args {
+            let Some(ty) = self.get(arg.span().start, arg_type(arg.get_ref())) else {
+                continue;
+            };
+            let (count, room, regs) = if ty.is_float() {
+                (&mut floats, 8, "xmm0..xmm7")
+            } else {
+                (&mut ints, 6, "rdi, rsi, rdx, rcx, r8, r9")
+            };
+            *count += 1;
+            if *count > room {
+                self.error(
+                    arg.span().start,
+                    format!("too many arguments of this kind: at most {room} fit in {regs}"),
+                );
+                continue;
+            }
+            args.push(ty);
+        }
+        let returns = match &p.returns {
+            None => ArgType::Int { bits: 64, signed: true },
+            Some(r) => {
+                let ty = ArgType::from_name(r.get_ref()).ok_or_else(|| {
+                    format!(
+                        "`{}` is not a type; `returns` is one of {}",
+                        r.get_ref(),
+                        ArgType::NAMES.join(", ")
+                    )
+                });
+                self.get(r.span().start, ty)
+                    .unwrap_or(ArgType::Int { bits: 64, signed: true })
+            }
+        };
+        let runs = p.runs.as_ref().map_or(1000, |r| *r.get_ref());
+        if !(1..=1_000_000).contains(&runs) {
+            let at = p.runs.as_ref().map_or(at, |r| r.span().start);
+            self.error(at, "`runs` must be between 1 and 1000000".into());
+        }
+        let seed = match &p.seed {
+            None => DEFAULT_SEED,
+            Some(s) => self.get(s.span().start, int_value(s.get_ref())).unwrap_or(0) as u64,
+        };
+        let timeout = self.timeout(&p.timeout_ms, at);
+        Property {
+            name: p.name.get_ref().clone(),
+            line: self.pos.at(at).0,
+            code: assemble_at(&p.asm, self.text, &self.pos, self.path),
+            reference: assemble_at(&p.reference, self.text, &self.pos, self.path),
+            args,
+            returns,
+            runs: runs.min(1_000_000) as u32,
+            seed,
+            memory,
+            timeout,
+            preserve: p.preserve,
+        }
+    }
+}
+
+/// A property's argument: a type name, or `{ range = [lo, hi] }`.
+fn arg_type(v: &toml::Value) -> Result<ArgType, String> {
+    let names = || ArgType::NAMES.join(", ");
+    match v {
+        toml::Value::String(name) => ArgType::from_name(name).ok_or_else(|| {
+            format!(
+                "`{name}` is not a type; use one of {}, or {{ range = [lo, hi] }}",
+                names()
+            )
+        }),
+        toml::Value::Table(t) => {
+            let range = match (t.get("range"), t.len()) {
+                (Some(toml::Value::Array(range)), 1) => range,
+                _ => return Err("an argument table is `{ range = [lo, hi] }` with two integers".into()),
+            };
+            let [lo, hi] = range.as_slice() else {
+                return Err("a range has two integers: `{ range = [lo, hi] }`".into());
+            };
+            let (lo, hi) = (int_value(lo)?, int_value(hi)?);
+            if lo > hi {
+                return Err(format!(
+                    "the range [{lo}, {hi}] is empty; write the smaller bound first"
+                ));
+            }
+            Ok(ArgType::Range(lo, hi))
+        }
+        other => Err(format!(
+            "an argument is a type name ({}) or {{ range = [lo, hi] }}, not {}",
+            names(),
+            toml_kind(other)
+        )),
+    }
+}
+
 impl VectorFile {
     /// Reads and checks a vector file. An unreadable file is an `Err`; everything else is in the result.
     pub fn read(path: &Path) -> Result<VectorFile, VectorError> {
@@ -227,178 +840,66 @@ impl VectorFile {
         Ok(VectorFile::parse(path, &text))
     }
 
-    /// Checks the text of a vector file.
+    /// Checks the text of a vector file. A case or property with a problem is left out (its problems are in
+    /// `errors`); the others are kept.
     pub fn parse(path: &Path, text: &str) -> VectorFile {
-        let pos = Positions::new(text);
+        let mut r = Reader {
+            path,
+            text,
+            pos: Positions::new(text),
+            errors: Vec::new(),
+        };
         let mut file = VectorFile {
             path: path.to_path_buf(),
             cases: Vec::new(),
+            properties: Vec::new(),
             errors: Vec::new(),
-        };
-        let error_at = |offset: usize, message: String| {
-            let (line, col) = pos.at(offset);
-            VectorError {
-                file: path.to_path_buf(),
-                line,
-                col,
-                message,
-            }
         };
         let schema: FileSchema = match toml::from_str(text) {
             Ok(s) => s,
             Err(e) => {
-                let offset = e.span().map_or(0, |s| s.start);
-                file.errors.push(error_at(offset, e.message().trim().to_string()));
+                r.error(e.span().map_or(0, |s| s.start), e.message().trim().to_string());
+                file.errors = r.errors;
                 return file;
             }
         };
         let mut names = HashSet::new();
+        let mut check_name = |r: &mut Reader, name: &Spanned<String>| {
+            let n = name.get_ref();
+            if n.is_empty() {
+                r.error(
+                    name.span().start,
+                    "the name is empty; give every case and property a name".into(),
+                );
+            }
+            if !names.insert(n.clone()) {
+                r.error(
+                    name.span().start,
+                    format!("duplicate name `{n}`; names of cases and properties must be unique within a file"),
+                );
+            }
+        };
         for case in schema.case {
-            let case_at = case.span().start;
+            let at = case.span().start;
             let case = case.into_inner();
-            let mut errors = Vec::new();
-            let name = case.name.get_ref().clone();
-            if name.is_empty() {
-                errors.push(error_at(
-                    case.name.span().start,
-                    "the case name is empty; give every case a name".into(),
-                ));
+            let before = r.errors.len();
+            check_name(&mut r, &case.name);
+            let case = r.case(case, at);
+            if r.errors.len() == before {
+                file.cases.push(case);
             }
-            if !names.insert(name.clone()) {
-                errors.push(error_at(
-                    case.name.span().start,
-                    format!("duplicate case name `{name}`; names must be unique within a file"),
-                ));
-            }
-            let mut regs = [0u64; 16];
-            let mut set_by = [None::<&str>; 16];
-            let mut args = case.args.iter();
-            let mut arg_regs = ARG_REGS.iter();
-            let memory = match &case.memory {
-                Some(m) => match parse_hex(m.get_ref()) {
-                    Ok(bytes) => {
-                        arg_regs.next(); // rdi holds the buffer's address
-                        set_by[7] = Some("memory");
-                        Some(bytes)
-                    }
-                    Err(why) => {
-                        errors.push(error_at(m.span().start, format!("`memory`: {why}")));
-                        None
-                    }
-                },
-                None => None,
-            };
-            for arg in args.by_ref() {
-                let Some(&r) = arg_regs.next() else {
-                    let room = if memory.is_some() {
-                        "five (rdi holds the memory buffer)"
-                    } else {
-                        "six"
-                    };
-                    errors.push(error_at(
-                        arg.span().start,
-                        format!("too many arguments: at most {room} fit in registers"),
-                    ));
-                    break;
-                };
-                match arg.get_ref().value() {
-                    Ok(v) => regs[r] = v as u64,
-                    Err(why) => errors.push(error_at(arg.span().start, why)),
-                }
-                set_by[r] = Some("args");
-            }
-            for (reg, value) in &case.regs {
-                let lower = reg.get_ref().to_ascii_lowercase();
-                let Some(r) = REGS.iter().position(|n| *n == lower) else {
-                    errors.push(error_at(
-                        reg.span().start,
-                        format!("`{}` is not a general register; use rax, rbx, ..., r15", reg.get_ref()),
-                    ));
-                    continue;
-                };
-                if r == 4 {
-                    errors.push(error_at(
-                        reg.span().start,
-                        "`rsp` cannot be set: the harness owns the stack".into(),
-                    ));
-                    continue;
-                }
-                if let Some(by) = set_by[r] {
-                    errors.push(error_at(
-                        reg.span().start,
-                        format!("`{lower}` is already set by `{by}`"),
-                    ));
-                    continue;
-                }
-                match value.get_ref().value() {
-                    Ok(v) => regs[r] = v as u64,
-                    Err(why) => errors.push(error_at(value.span().start, why)),
-                }
-            }
-            let mut expect = Expect::default();
-            if let Some(r) = &case.returns {
-                match r.get_ref().value() {
-                    Ok(v) => expect.returns = Some(v),
-                    Err(why) => errors.push(error_at(r.span().start, why)),
-                }
-            }
-            if let Some(b) = &case.bytes {
-                match parse_hex(b.get_ref()) {
-                    Ok(bytes) => expect.bytes = Some(bytes),
-                    Err(why) => errors.push(error_at(b.span().start, format!("`bytes`: {why}"))),
-                }
-            }
-            if let Some(m) = &case.memory_after {
-                match (parse_hex(m.get_ref()), &memory) {
-                    (Ok(bytes), Some(_)) => expect.memory_after = Some(bytes),
-                    (Ok(_), None) => errors.push(error_at(
-                        m.span().start,
-                        "`memory_after` needs a `memory` buffer to compare with".into(),
-                    )),
-                    (Err(why), _) => errors.push(error_at(m.span().start, format!("`memory_after`: {why}"))),
-                }
-            }
-            if let Some(f) = &case.fault {
-                let wanted = f.get_ref().to_ascii_uppercase();
-                match SIGNALS.iter().find(|(n, _)| *n == wanted || n[3..] == wanted) {
-                    Some((_, sig)) => expect.fault = Some(*sig),
-                    None => errors.push(error_at(
-                        f.span().start,
-                        format!(
-                            "`{}` is not a fault the harness catches; use SIGSEGV, SIGBUS, SIGILL, SIGFPE or SIGTRAP",
-                            f.get_ref()
-                        ),
-                    )),
-                }
-            }
-            if expect.fault.is_some() && expect.returns.is_some() {
-                errors.push(error_at(
-                    case_at,
-                    "a case cannot both return a value and fault; keep one of `returns` and `fault`".into(),
-                ));
-            }
-            let timeout_ms = case.timeout_ms.as_ref().map_or(1000, |t| *t.get_ref());
-            if !(1..=600_000).contains(&timeout_ms) {
-                let at = case.timeout_ms.as_ref().map_or(case_at, |t| t.span().start);
-                errors.push(error_at(at, "`timeout_ms` must be between 1 and 600000".into()));
-            }
-            let code = assemble_at(&case.asm, text, &pos, path);
-            if !errors.is_empty() {
-                file.errors.extend(errors);
-                continue;
-            }
-            file.cases.push(Case {
-                name,
-                line: pos.at(case_at).0,
-                code,
-                regs,
-                memory,
-                expect,
-                timeout: Duration::from_millis(timeout_ms),
-                state: case.state,
-                preserve: case.preserve,
-            });
         }
+        for property in schema.property {
+            let at = property.span().start;
+            let property = property.into_inner();
+            let before = r.errors.len();
+            check_name(&mut r, &property.name);
+            let property = r.property(property, at);
+            if r.errors.len() == before {
+                file.properties.push(property);
+            }
+        }
+        file.errors = r.errors;
         file.errors.sort_by_key(|e| (e.line, e.col));
         file
     }

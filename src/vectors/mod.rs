@@ -7,8 +7,10 @@
 //! assert!(report.passed());
 //! ```
 
+mod convention;
 mod file;
 mod outcome;
+mod property;
 mod report;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod run;
@@ -16,25 +18,49 @@ mod run;
 mod run {
     //! Other hosts: cases are not run (they could not be), each says so.
     pub use super::outcome::Outcome;
+    use super::{Case, VectorFile};
+
+    fn cannot(n: usize) -> Vec<Outcome> {
+        vec![Outcome::LoadFailed("code only runs on x86-64 Linux hosts".into()); n]
+    }
 
     /// Every case is [`Outcome::LoadFailed`]: code only runs on x86-64 Linux.
-    pub fn run_cases(cases: &[super::Case]) -> Vec<Outcome> {
-        vec![Outcome::LoadFailed("code only runs on x86-64 Linux hosts".into()); cases.len()]
+    pub fn run_cases(cases: &[Case]) -> Vec<Outcome> {
+        cannot(cases.len())
+    }
+
+    /// Every case and property is [`Outcome::LoadFailed`].
+    pub fn run_files_on(files: &[VectorFile], _workers: usize) -> Vec<(Vec<Outcome>, Vec<Outcome>)> {
+        files
+            .iter()
+            .map(|f| (cannot(f.cases.len()), cannot(f.properties.len())))
+            .collect()
+    }
+
+    /// Every case and property is [`Outcome::LoadFailed`].
+    pub fn run_file_on(file: &VectorFile, _workers: usize) -> (Vec<Outcome>, Vec<Outcome>) {
+        (cannot(file.cases.len()), cannot(file.properties.len()))
     }
 }
 
+pub use convention::{Broken, Exit};
 pub use file::{
-    ARG_REGS, CALLEE_SAVED, Case, Expect, REGS, SIGNALS, VectorError, VectorFile, parse_hex, parse_int, signal_name,
+    ARG_REGS, ArgType, Break, CALLEE_SAVED, Case, DEFAULT_SEED, Expect, FCW_ENTRY, FRAME_CANARIES, MXCSR_CONTROL,
+    MXCSR_ENTRY, Property, REGS, SIGNALS, Value, VectorError, VectorFile, canary, entry_regs, parse_hex, parse_int,
+    signal_name,
 };
-pub use report::{CaseReport, FileReport, Verdict};
-pub use run::{Outcome, run_cases};
+pub use report::{CaseReport, FileReport, Reading, Verdict};
+pub use run::{Outcome, run_cases, run_file_on, run_files_on};
 
 use std::path::{Path, PathBuf};
 
 /// Reads, runs and checks one vector file. A file that cannot be read or parsed is a report with errors.
 pub fn run_file(path: &Path) -> FileReport {
     match VectorFile::read(path) {
-        Ok(file) => FileReport::new(&file, &run_cases(&file.cases)),
+        Ok(file) => {
+            let (cases, properties) = run_file_on(&file, 1);
+            FileReport::new(&file, &cases, &properties)
+        }
         Err(e) => FileReport::unreadable(path, e),
     }
 }
@@ -44,7 +70,7 @@ pub fn run_file(path: &Path) -> FileReport {
 pub struct RunOptions {
     /// Worker processes at once; 0 means one per core.
     pub jobs: usize,
-    /// Run only the cases whose name, or whose file's path, contains this text.
+    /// Run only the cases and properties whose name, or whose file's name, contains this text.
     pub filter: Option<String>,
 }
 
@@ -68,17 +94,37 @@ impl RunOptions {
 /// }
 /// ```
 pub fn run_files(files: &[PathBuf], options: &RunOptions) -> Vec<FileReport> {
-    files
+    let read: Vec<Result<VectorFile, VectorError>> = files
         .iter()
-        .map(|path| match VectorFile::read(path) {
-            Ok(mut file) => {
-                if let Some(filter) = &options.filter
-                    && !path.to_string_lossy().contains(filter.as_str())
-                {
-                    file.cases.retain(|c| c.name.contains(filter.as_str()));
-                }
-                FileReport::new(&file, &run_cases(&file.cases))
+        .map(|path| {
+            let mut file = VectorFile::read(path)?;
+            let file_name = path.file_name().map(|n| n.to_string_lossy());
+            if let Some(filter) = &options.filter
+                && !file_name.is_some_and(|n| n.contains(filter.as_str()))
+            {
+                file.cases.retain(|c| c.name.contains(filter.as_str()));
+                file.properties.retain(|p| p.name.contains(filter.as_str()));
             }
+            Ok(file)
+        })
+        .collect();
+    let good: Vec<VectorFile> = read.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
+    let mut outcomes = run_files_on(&good, options.workers()).into_iter().zip(&good);
+    read.into_iter()
+        .zip(files)
+        .map(|(r, path)| match r {
+            Ok(_) => match outcomes.next() {
+                Some(((cases, properties), file)) => FileReport::new(file, &cases, &properties),
+                None => FileReport::unreadable(
+                    path,
+                    VectorError {
+                        file: path.clone(),
+                        line: 1,
+                        col: 1,
+                        message: "the file was read but not run".into(),
+                    },
+                ),
+            },
             Err(e) => FileReport::unreadable(path, e),
         })
         .collect()

@@ -1,5 +1,6 @@
-//! [`Outcome`]: what running a case did, on any host.
+//! [`Outcome`]: what running a case or a property did, on any host.
 
+use super::convention::Broken;
 use std::time::Duration;
 
 /// What running a case did.
@@ -9,6 +10,8 @@ pub enum Outcome {
     Returned {
         /// The 16 general registers after the call, in [`REGS`](crate::vectors::REGS) order (rsp as it was right after `ret`).
         regs: [u64; 16],
+        /// xmm0..xmm15 after the call (boxed: most outcomes are read for rax alone).
+        xmm: Box<[u128; 16]>,
         /// RFLAGS after the call.
         flags: u64,
         /// The memory buffer after the call.
@@ -25,12 +28,16 @@ pub enum Outcome {
     },
     /// It ran longer than its timeout and was killed.
     TimedOut(Duration),
-    /// It returned but broke the calling convention.
-    BrokeConvention(String),
+    /// It returned but broke the calling convention: every rule it broke.
+    BrokeConvention(Vec<Broken>),
     /// The worker died without a report (for example killed from outside).
     Died(String),
     /// The code could not be loaded into executable memory.
     LoadFailed(String),
     /// It was not run: the case has errors.
     NotRun,
+    /// A property held on every input: how many, in words.
+    Held(String),
+    /// A property failed: the counterexample and what each side did, in words.
+    Counterexample(String),
 }

@@ -1,27 +1,38 @@
-//! Running cases so that no case can crash, hang or corrupt the harness.
+//! Running cases and properties so that none can crash, hang or corrupt the harness.
 //!
-//! The cases of a file run in a worker process forked from the harness. The worker calls each case through an
-//! entry trampoline that loads the case's registers, calls the code, and stores every register and the flags
-//! back, so the harness can check what the code left behind — including the callee-saved registers and the stack
-//! pointer that the System V ABI says it must restore.
+//! The work of a run is split into contiguous shards, one per worker (`--jobs`); each shard runs in a worker
+//! process forked from the harness, on a thread of the harness that watches it. The worker calls each case
+//! through an entry trampoline that loads the case's registers (general and xmm, MXCSR, the x87 control word)
+//! and canary words above the return address, calls the code, and stores everything back, so the harness can
+//! check what the code left behind against the System V ABI ([`convention`](super::convention)).
 //!
 //! The worker leaves each case's result in memory it shares with the harness ([`Shared`]), together with which
 //! case runs and since when; the harness sleeps until the running case's deadline, so a case that returns costs
 //! no system call and no wake-up of the harness. Only rare events go over a pipe: a fault (SIGSEGV, SIGBUS,
 //! SIGILL, SIGFPE, SIGTRAP), caught in the worker on an alternate stack, reported with the faulting instruction's
-//! address, and ending the worker; and code that could not be loaded. A case that runs past its timeout is
-//! killed. Either way the harness starts a new worker for the cases after it. Isolation thus costs one `fork`
-//! per file plus one per crash, not one per case.
+//! address, and ending the worker; code that could not be loaded; and a property's verdict (and its best
+//! counterexample while it shrinks). A case that runs past its timeout is killed. Either way the harness starts a
+//! new worker for the cases after it. Isolation thus costs one `fork` per shard plus one per crash, not one per
+//! case.
+//!
+//! A property runs both its sides in one worker, input after input: the worker compares the results and
+//! shrinks a counterexample itself, and writes the input it is about to run into its slot, so a fault or a hang
+//! on some input is reported with that input.
 
-use super::file::{CALLEE_SAVED, Case, REGS};
+use super::convention::{self, Exit, frame_entry};
+use super::file::{Case, FCW_ENTRY, FRAME_CANARIES, MXCSR_ENTRY, Property, VectorFile, entry_regs};
 pub use super::outcome::Outcome;
+use super::property::{self, Inputs};
 use std::io;
+use std::mem::offset_of;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU64, Ordering};
 
-/// The context the trampoline works on: registers in, registers out, flags, and the call's target and stack.
-#[repr(C)]
+/// The context the trampoline works on: registers in and out, flags, the call's target and stack, the frame
+/// canaries, the control words, and the xmm registers. The trampoline addresses fields by the offsets the
+/// assertions below check.
+#[repr(C, align(16))]
 #[derive(Default)]
 struct Context {
     regs_in: [u64; 16],
@@ -30,19 +41,48 @@ struct Context {
     target: u64,
     call_rsp: u64,
     ret_rsp: u64,
+    frame_in: [u64; 2],
+    frame_out: [u64; 3],
+    mxcsr_in: u32,
+    fcw_in: u32,
+    mxcsr_out: u32,
+    fcw_out: u32,
+    harness_mxcsr: u32,
+    harness_fcw: u32,
+    xmm_in: [u128; 16],
+    xmm_out: [u128; 16],
 }
 
-/// The entry trampoline, on the context at `ctx`: saves the harness's callee-saved registers, loads the case's
-/// registers and fixed flags (so code that leaves the flags alone reports the same flags on every run), calls
-/// the code, stores every register and the flags, and restores the harness's stack and registers whatever the
-/// code did to them. Field offsets of [`Context`]: regs_in 0, regs_out 128, flags 256, target 264, call_rsp 272,
-/// ret_rsp 280; registers in encoder order (rax 0, rcx 8, ... r15 120).
+const _: () = {
+    assert!(offset_of!(Context, regs_out) == 128 && offset_of!(Context, flags) == 256);
+    assert!(offset_of!(Context, target) == 264 && offset_of!(Context, call_rsp) == 272);
+    assert!(offset_of!(Context, ret_rsp) == 280 && offset_of!(Context, frame_in) == 288);
+    assert!(offset_of!(Context, frame_out) == 304 && offset_of!(Context, mxcsr_in) == 328);
+    assert!(offset_of!(Context, fcw_in) == 332 && offset_of!(Context, mxcsr_out) == 336);
+    assert!(offset_of!(Context, fcw_out) == 340 && offset_of!(Context, harness_mxcsr) == 344);
+    assert!(offset_of!(Context, harness_fcw) == 348 && offset_of!(Context, xmm_in) == 352);
+    assert!(offset_of!(Context, xmm_out) == 608);
+};
+
+/// The entry trampoline, on the context at `ctx`: saves the harness's callee-saved registers and control words,
+/// loads the case's control words, xmm registers, frame canaries, general registers and fixed flags (so code that
+/// leaves the flags alone reports the same flags on every run), calls the code, stores everything back, and
+/// restores the harness's stack, registers and control words whatever the code did to them. Field offsets are
+/// [`Context`]'s; general registers in encoder order (rax 0, rcx 8, ... r15 120).
 fn trampoline_code(ctx: *mut Context) -> crate::Code {
     let ctx = ctx as i64;
     crate::jit! {
         push rbx; push rbp; push r12; push r13; push r14; push r15
         mov r11, {ctx}
-        push qword ptr [r11 + 264]          // the target, called through [rsp]
+        stmxcsr dword ptr [r11 + 344]; fnstcw word ptr [r11 + 348]
+        ldmxcsr dword ptr [r11 + 328]; fldcw word ptr [r11 + 332]
+        movups xmm0, [r11 + 352]; movups xmm1, [r11 + 368]; movups xmm2, [r11 + 384]; movups xmm3, [r11 + 400]
+        movups xmm4, [r11 + 416]; movups xmm5, [r11 + 432]; movups xmm6, [r11 + 448]; movups xmm7, [r11 + 464]
+        movups xmm8, [r11 + 480]; movups xmm9, [r11 + 496]; movups xmm10, [r11 + 512]; movups xmm11, [r11 + 528]
+        movups xmm12, [r11 + 544]; movups xmm13, [r11 + 560]; movups xmm14, [r11 + 576]; movups xmm15, [r11 + 592]
+        push qword ptr [r11 + 296]          // the caller's frame as the code sees it: two canary words,
+        push qword ptr [r11 + 288]
+        push qword ptr [r11 + 264]          // and the target, called through [rsp] (three pushes keep rsp aligned)
         mov [r11 + 272], rsp
         mov rax, [r11 + 0]; mov rcx, [r11 + 8]; mov rdx, [r11 + 16]; mov rbx, [r11 + 24]
         mov rbp, [r11 + 40]; mov rsi, [r11 + 48]; mov rdi, [r11 + 56]; mov r8, [r11 + 64]
@@ -61,8 +101,16 @@ fn trampoline_code(ctx: *mut Context) -> crate::Code {
         mov [r11 + 240], r14; mov [r11 + 248], r15
         pop qword ptr [r11 + 216]           // r11 as the code left it
         mov [r11 + 280], rsp                // equals call_rsp when the code kept the stack balanced
+        movups [r11 + 608], xmm0; movups [r11 + 624], xmm1; movups [r11 + 640], xmm2; movups [r11 + 656], xmm3
+        movups [r11 + 672], xmm4; movups [r11 + 688], xmm5; movups [r11 + 704], xmm6; movups [r11 + 720], xmm7
+        movups [r11 + 736], xmm8; movups [r11 + 752], xmm9; movups [r11 + 768], xmm10; movups [r11 + 784], xmm11
+        movups [r11 + 800], xmm12; movups [r11 + 816], xmm13; movups [r11 + 832], xmm14; movups [r11 + 848], xmm15
+        stmxcsr dword ptr [r11 + 336]; fnstcw word ptr [r11 + 340]
         mov rsp, [r11 + 272]
-        add rsp, 8
+        pop qword ptr [r11 + 304]           // the frame words as the code left them
+        pop qword ptr [r11 + 312]
+        pop qword ptr [r11 + 320]
+        ldmxcsr dword ptr [r11 + 344]; fldcw word ptr [r11 + 348]
         push 0x202                          // the harness's flags: DF clear as the ABI wants, AC clear so
         popfq                               // its own unaligned accesses cannot fault
         pop r15; pop r14; pop r13; pop r12; pop rbp; pop rbx
@@ -73,10 +121,24 @@ fn trampoline_code(ctx: *mut Context) -> crate::Code {
 /// Record tags on the pipe from the worker. Only rare events use the pipe; results go through [`Shared`].
 const FAULT: u64 = 3;
 const LOAD_FAILED: u64 = 4;
+/// A property's best counterexample so far, while it shrinks: `[tag, position]` and the text.
+const PROGRESS: u64 = 5;
+/// A property's verdict: `[tag, position, passed]` and the text.
+const VERDICT: u64 = 6;
 
-/// Slot tags: what the worker left in a finished case's [`Slot`].
+/// The words of a record with this tag (the rest of the record is text).
+fn record_words(tag: u64) -> usize {
+    match tag {
+        FAULT => 7,
+        VERDICT => 3,
+        _ => 2,
+    }
+}
+
+/// Slot tags: what the worker left in a finished position's [`Slot`].
 const SLOT_RETURNED: u64 = 1;
 const SLOT_LOAD_FAILED: u64 = 2;
+const SLOT_PROPERTY: u64 = 3;
 
 /// How long the harness sleeps at most before it looks at the worker again, even with no deadline near: so a
 /// worker that ended is noticed even when the end of its pipe is late (a process forked meanwhile by another
@@ -85,40 +147,106 @@ const CHECK_NS: u64 = 100_000_000;
 /// A worker that starts no case and finishes none for this long is stuck between cases, and is killed.
 const STUCK_NS: u64 = 30_000_000_000;
 
-/// The part of [`Shared`] that both processes read and write while the worker runs. The worker starts case
-/// `p` (a position in the run's order) by storing `started`, then `running = p + 1`; it finishes it by filling
-/// slot `p`, then storing `done = p + 1`. Every store is `Release` and every load `Acquire`, so a harness that
-/// sees `running = p + 1` with `done <= p` also sees case `p`'s own start time, and one that sees `done = p + 1`
-/// also sees everything in slot `p`. The atomics are lock-free, so they work across processes.
+/// The part of [`Shared`] that both processes read and write while the worker runs. The worker starts position
+/// `p` (of its shard's order) by storing `started`, then `running = p + 1`; it finishes it by filling slot `p`,
+/// then storing `done = p + 1`. A property stores `started` again before each call, so each call has its own
+/// deadline. Every store is `Release` and every load `Acquire`, so a harness that sees `running = p + 1` with
+/// `done <= p` also sees position `p`'s own start time, and one that sees `done = p + 1` also sees everything in
+/// slot `p`. The atomics are lock-free, so they work across processes.
 #[repr(C)]
 struct Header {
     /// Position + 1 of the case the worker started last; 0 before the first.
     running: AtomicU64,
-    /// When it started: CLOCK_MONOTONIC nanoseconds (the same clock in both processes).
+    /// When it (or a property's current call) started: CLOCK_MONOTONIC nanoseconds (one clock for both processes).
     started: AtomicU64,
     /// The positions before this one are finished, and their slots filled.
     done: AtomicU64,
 }
 
-/// One case's result, written by the worker into shared memory when the case returns (or could not be loaded).
+/// One position's result, written by the worker into shared memory when the case returns (or could not be
+/// loaded); for a property, the input it is running.
 #[repr(C)]
 #[derive(Clone, Copy)]
 struct Slot {
-    /// [`SLOT_RETURNED`] or [`SLOT_LOAD_FAILED`].
+    /// [`SLOT_RETURNED`], [`SLOT_LOAD_FAILED`] or [`SLOT_PROPERTY`].
     tag: u64,
     regs: [u64; 16],
     flags: u64,
-    call_rsp: u64,
-    ret_rsp: u64,
+    /// rsp after `ret` minus rsp before the call.
+    rsp_moved: u64,
+    /// The caller's frame words after the call minus before.
+    frame_changed: [u64; 3],
+    mxcsr: u32,
+    fcw: u32,
+    xmm: [u128; 16],
+    /// A property's current call: which side (0 the code, 1 the reference), whether it is shrinking (1), then the
+    /// input's values.
+    input: [u64; 16],
+}
+
+impl Slot {
+    /// What the convention check reads.
+    fn exit(&self) -> Exit {
+        Exit {
+            regs: self.regs,
+            flags: self.flags,
+            rsp_moved: self.rsp_moved as i64,
+            frame_changed: self.frame_changed,
+            mxcsr: self.mxcsr,
+            fcw: self.fcw as u16,
+        }
+    }
 }
 
 /// Where the slots start in the mapping: after the header, on a cache line of their own.
 const SLOTS_AT: usize = 64;
 const _: () = assert!(size_of::<Header>() <= SLOTS_AT && align_of::<Slot>() <= SLOTS_AT);
 
+/// What a worker runs at one position: a case, or a property.
+#[derive(Clone, Copy)]
+enum Task<'a> {
+    Case(&'a Case),
+    Property(&'a Property),
+}
+
+impl Task<'_> {
+    /// How long one call may run.
+    fn timeout_ns(self) -> u64 {
+        let t = match self {
+            Task::Case(c) => c.timeout,
+            Task::Property(p) => p.timeout,
+        };
+        t.as_nanos().min(u128::from(u64::MAX)) as u64
+    }
+
+    /// The bytes the worker hands back after the call: a case's buffer (a property compares its own).
+    fn memory_len(self) -> usize {
+        match self {
+            Task::Case(c) => c.memory.as_ref().map_or(0, Vec::len),
+            Task::Property(_) => 0,
+        }
+    }
+
+    /// True if its code assembled, so it can run.
+    fn runnable(self) -> bool {
+        match self {
+            Task::Case(c) => c.code.is_ok(),
+            Task::Property(p) => p.code.is_ok() && p.reference.is_ok(),
+        }
+    }
+
+    /// How much work it is, roughly, in cases: for splitting a run into shards of equal work.
+    fn weight(self) -> usize {
+        match self {
+            Task::Case(_) => 1,
+            Task::Property(p) => 1 + (p.runs as usize + 400) / 8,
+        }
+    }
+}
+
 /// Memory shared by the harness and its workers (`MAP_SHARED | MAP_ANONYMOUS`, made before the first fork, so
-/// every worker of the run inherits it): the [`Header`], one [`Slot`] per position of the run's order, then each
-/// case's memory buffer after the call. What a worker wrote stays when it is killed or dies, so nothing it
+/// every worker of the shard inherits it): the [`Header`], one [`Slot`] per position of the shard's order, then
+/// each case's memory buffer after the call. What a worker wrote stays when it is killed or dies, so nothing it
 /// finished is lost. Unmapped on drop.
 struct Shared {
     base: *mut u8,
@@ -129,8 +257,8 @@ struct Shared {
 }
 
 impl Shared {
-    /// A mapping for the cases of `order`: sizes are checked, and the mapping's result.
-    fn new(cases: &[Case], order: &[usize]) -> io::Result<Shared> {
+    /// A mapping for the tasks of `order`: sizes are checked, and the mapping's result.
+    fn new(tasks: &[Task], order: &[usize]) -> io::Result<Shared> {
         let too_big = || io::Error::other("the results of the cases do not fit in memory");
         let mut at = order
             .len()
@@ -140,8 +268,7 @@ impl Shared {
         let mut memory_at = Vec::with_capacity(order.len() + 1);
         for &i in order {
             memory_at.push(at);
-            let n = cases[i].memory.as_ref().map_or(0, Vec::len);
-            at = at.checked_add(n).ok_or_else(too_big)?;
+            at = at.checked_add(tasks[i].memory_len()).ok_or_else(too_big)?;
         }
         memory_at.push(at);
         let base = map_anonymous(at, libc::MAP_SHARED)?;
@@ -185,7 +312,7 @@ impl Shared {
         (self.header().done.load(Ordering::Acquire) as usize).min(self.positions)
     }
 
-    /// The case the worker is running, if any: its position and when it started.
+    /// The case the worker is running, if any: its position and when it (or its current call) started.
     fn in_flight(&self) -> Option<(usize, u64)> {
         let h = self.header();
         let p = (h.running.load(Ordering::Acquire) as usize).checked_sub(1)?;
@@ -193,11 +320,11 @@ impl Shared {
         (p >= self.done() && p < self.positions).then_some((p, started))
     }
 
-    /// What the worker left for a finished position `p`, after the worker has ended: the slot and the memory.
+    /// What the worker left for position `p`, after the worker has ended: the slot and the memory.
     fn result(&self, p: usize) -> (Slot, Vec<u8>) {
         let (at, len) = self.memory(p);
         // SAFETY: the slot and the buffer lie in the mapping; the worker that wrote them has ended, and the
-        // `Acquire` load of `done` that made `p` finished saw its writes.
+        // harness saw its end (waitpid), which orders everything it wrote before.
         unsafe { (self.slot(p).read(), std::slice::from_raw_parts(at, len).to_vec()) }
     }
 }
@@ -356,9 +483,56 @@ fn context() -> *mut Context {
     CONTEXT.get_or_init(|| Ptr(Box::into_raw(Box::default()))).0
 }
 
-/// The worker: runs `cases[order[p]]` for each position `p` from `first`, leaving results in `shared` and
+/// What the worker needs for every call: the context, the trampoline, the shared header and the page size.
+struct Caller<'a> {
+    ctx: *mut Context,
+    enter: extern "sysv64" fn(*mut Context),
+    header: &'a Header,
+    page: u64,
+}
+
+impl Caller<'_> {
+    /// Calls the code at `f` (`len` bytes) with the registers of `regs`/`xmm` and, if given, a buffer in rdi;
+    /// the context holds what it left behind.
+    fn call(&self, f: &crate::JitFn, len: usize, regs: &[u64; 16], xmm: &[u128; 16], memory: Option<&mut [u8]>) {
+        // SAFETY: the context is this process's own, and nothing else touches it while the worker runs.
+        unsafe {
+            (*self.ctx).regs_in = *regs;
+            (*self.ctx).xmm_in = *xmm;
+            if let Some(m) = memory {
+                (*self.ctx).regs_in[7] = m.as_mut_ptr() as u64;
+            }
+            (*self.ctx).target = f.as_ptr() as u64;
+        }
+        CODE_BASE.store(f.as_ptr() as u64, Ordering::Relaxed);
+        // The whole mapping counts as the code's: running off the end lands in the RET fill.
+        CODE_LEN.store((len as u64).div_ceil(self.page).max(1) * self.page, Ordering::Relaxed);
+        self.header.started.store(monotonic_ns(), Ordering::Release);
+        (self.enter)(self.ctx);
+    }
+
+    /// What the last call left, as a slot (without tag or input).
+    fn slot(&self) -> Slot {
+        // SAFETY: the trampoline has returned; the context holds what it stored.
+        let c = unsafe { &*self.ctx };
+        let entry = frame_entry(c.target);
+        Slot {
+            tag: SLOT_RETURNED,
+            regs: c.regs_out,
+            flags: c.flags,
+            rsp_moved: c.ret_rsp.wrapping_sub(c.call_rsp),
+            frame_changed: std::array::from_fn(|i| c.frame_out[i].wrapping_sub(entry[i])),
+            mxcsr: c.mxcsr_out,
+            fcw: c.fcw_out,
+            xmm: c.xmm_out,
+            input: [0; 16],
+        }
+    }
+}
+
+/// The worker: runs `tasks[order[p]]` for each position `p` from `first`, leaving results in `shared` and
 /// reporting rare events to `fd`. Never returns.
-fn worker(cases: &[Case], order: &[usize], first: usize, shared: &Shared, fd: i32) -> ! {
+fn worker(tasks: &[Task], order: &[usize], first: usize, shared: &Shared, fd: i32) -> ! {
     REPORT_FD.store(fd, Ordering::Relaxed);
     let header = shared.header();
     HEADER.store(std::ptr::from_ref(header).cast_mut(), Ordering::Relaxed);
@@ -372,61 +546,200 @@ fn worker(cases: &[Case], order: &[usize], first: usize, shared: &Shared, fd: i3
             unsafe { libc::_exit(1) }
         }
     };
-    // SAFETY: the trampoline is a System V function taking the context pointer.
-    let enter: extern "sysv64" fn(*mut Context) = unsafe { tramp.as_fn::<extern "sysv64" fn(*mut Context)>() };
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
+    // SAFETY: the context is this process's own; these entry values are the same for every call.
+    unsafe {
+        (*ctx).frame_in = FRAME_CANARIES;
+        (*ctx).mxcsr_in = MXCSR_ENTRY;
+        (*ctx).fcw_in = u32::from(FCW_ENTRY);
+    }
+    let caller = Caller {
+        ctx,
+        // SAFETY: the trampoline is a System V function taking the context pointer.
+        enter: unsafe { tramp.as_fn::<extern "sysv64" fn(*mut Context)>() },
+        header,
+        // SAFETY: sysconf has no preconditions.
+        page: unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64,
+    };
     for (p, &i) in order.iter().enumerate().skip(first) {
-        let case = &cases[i];
-        let Ok(code) = &case.code else {
-            header.done.store(p as u64 + 1, Ordering::Release);
-            continue;
-        };
-        let f = match code.load() {
-            Ok(f) => f,
-            Err(e) => {
-                send(fd, &[LOAD_FAILED, p as u64], e.to_string().as_bytes());
-                // SAFETY: slot `p` is this worker's to write; the harness reads it only once `done` passes `p`.
-                unsafe { (*shared.slot(p)).tag = SLOT_LOAD_FAILED };
-                header.done.store(p as u64 + 1, Ordering::Release);
-                continue;
-            }
-        };
-        let mut memory = case.memory.clone();
-        // SAFETY: the context is this process's own, and nothing else touches it while the worker runs.
-        unsafe {
-            (*ctx).regs_in = case.regs;
-            if let Some(m) = &mut memory {
-                (*ctx).regs_in[7] = m.as_mut_ptr() as u64;
-            }
-            (*ctx).target = f.as_ptr() as u64;
-        }
-        CODE_BASE.store(f.as_ptr() as u64, Ordering::Relaxed);
-        // The whole mapping counts as the code's: running off the end lands in the RET fill.
-        CODE_LEN.store((code.len() as u64).div_ceil(page).max(1) * page, Ordering::Relaxed);
         header.started.store(monotonic_ns(), Ordering::Release);
         header.running.store(p as u64 + 1, Ordering::Release);
-        enter(ctx);
-        // SAFETY: the trampoline has returned; the context holds what it stored.
-        let c = unsafe { &*ctx };
-        let (at, len) = shared.memory(p);
-        let bytes = memory.as_deref().unwrap_or(&[]);
-        // SAFETY: slot `p` and its buffer of `len` bytes are this worker's to write (the harness reads them only
-        // once `done` passes `p`); the code cannot change the buffer's length, so `bytes` has `len` bytes.
-        unsafe {
-            shared.slot(p).write(Slot {
-                tag: SLOT_RETURNED,
-                regs: c.regs_out,
-                flags: c.flags,
-                call_rsp: c.call_rsp,
-                ret_rsp: c.ret_rsp,
-            });
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), at, bytes.len().min(len));
+        match tasks[i] {
+            Task::Case(case) => run_case(case, p, &caller, shared, fd),
+            Task::Property(property) => run_property(property, p, &caller, shared, fd),
         }
         header.done.store(p as u64 + 1, Ordering::Release);
     }
     // SAFETY: ends the worker without returning into the harness (no atexit handlers, no unwinding).
     unsafe { libc::_exit(0) }
+}
+
+/// Loads code in the worker; on failure reports it and marks the slot.
+fn load_or_report(code: &crate::Code, p: usize, shared: &Shared, fd: i32) -> Option<crate::JitFn> {
+    match code.load() {
+        Ok(f) => Some(f),
+        Err(e) => {
+            send(fd, &[LOAD_FAILED, p as u64], e.to_string().as_bytes());
+            // SAFETY: slot `p` is this worker's to write; the harness reads it only once `done` passes `p`.
+            unsafe { (*shared.slot(p)).tag = SLOT_LOAD_FAILED };
+            None
+        }
+    }
+}
+
+/// Runs a case at position `p` and leaves its result in slot `p`.
+fn run_case(case: &Case, p: usize, caller: &Caller, shared: &Shared, fd: i32) {
+    let Ok(code) = &case.code else { return };
+    let Some(f) = load_or_report(code, p, shared, fd) else {
+        return;
+    };
+    let mut memory = case.memory.clone();
+    caller.call(&f, code.len(), &case.regs, &case.xmm, memory.as_deref_mut());
+    let (at, len) = shared.memory(p);
+    let bytes = memory.as_deref().unwrap_or(&[]);
+    // SAFETY: slot `p` and its buffer of `len` bytes are this worker's to write (the harness reads them only
+    // once `done` passes `p`); the code cannot change the buffer's length, so `bytes` has `len` bytes.
+    unsafe {
+        shared.slot(p).write(caller.slot());
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), at, bytes.len().min(len));
+    }
+}
+
+/// Which side of a property ran: its code, or its reference.
+const SIDES: [&str; 2] = ["asm", "reference"];
+
+/// What one side of a property did on one input.
+struct SideResult {
+    /// The compared part of the result (rax's low bits or xmm0's low lane).
+    value: u64,
+    memory: Option<Vec<u8>>,
+    /// The convention rules it broke, as one sentence (empty if none, or not checked).
+    broke: String,
+}
+
+/// Runs a property at position `p`: every input on both sides, until they disagree; then shrinks the
+/// counterexample. Sends the verdict (and each better counterexample while shrinking) over the pipe.
+fn run_property(prop: &Property, p: usize, caller: &Caller, shared: &Shared, fd: i32) {
+    let (Ok(code), Ok(reference)) = (&prop.code, &prop.reference) else {
+        return;
+    };
+    let Some(sides) = load_or_report(code, p, shared, fd).and_then(|a| {
+        Some([
+            (a, code.len()),
+            (load_or_report(reference, p, shared, fd)?, reference.len()),
+        ])
+    }) else {
+        return;
+    };
+    let slot = shared.slot(p);
+    // SAFETY: slot `p` is this worker's to write while it runs position `p`.
+    unsafe { (*slot).tag = SLOT_PROPERTY };
+    let run = |side: usize, input: &[u64], shrinking: bool| -> SideResult {
+        let (mut regs, mut xmm) = (entry_regs(), [0u128; 16]);
+        property::place(&prop.args, input, prop.memory.is_some(), &mut regs, &mut xmm);
+        let mut memory = prop.memory.clone();
+        // SAFETY: as above; the harness reads the input only after the worker has ended.
+        unsafe {
+            let record = &mut (*slot).input;
+            record[0] = side as u64;
+            record[1] = u64::from(shrinking);
+            record[2..2 + input.len()].copy_from_slice(input);
+        }
+        let (f, len) = &sides[side];
+        caller.call(f, *len, &regs, &xmm, memory.as_deref_mut());
+        let out = caller.slot();
+        let broke = if prop.preserve {
+            let broken = convention::check(&regs, &out.exit());
+            broken.iter().map(|b| b.message.as_str()).collect::<Vec<_>>().join("; ")
+        } else {
+            String::new()
+        };
+        SideResult {
+            value: property::result_bits(prop.returns, out.regs[0], out.xmm[0]),
+            memory,
+            broke,
+        }
+    };
+    // How the two sides disagree on an input, in words; `None` if they agree.
+    let disagree = |input: &[u64], shrinking: bool| -> Option<String> {
+        let results = [run(0, input, shrinking), run(1, input, shrinking)];
+        for (side, r) in SIDES.iter().zip(&results) {
+            if !r.broke.is_empty() {
+                return Some(format!("{side} broke the calling convention: {}", r.broke));
+            }
+        }
+        let [a, b] = &results;
+        if !property::same(prop.returns, a.value, b.value) {
+            let show = |v| format!("{} ({v:#x})", property::show(prop.returns, v));
+            return Some(format!(
+                "asm returned {}, reference returned {}",
+                show(a.value),
+                show(b.value)
+            ));
+        }
+        if a.memory != b.memory {
+            let hex = |m: &Option<Vec<u8>>| m.as_deref().map_or_else(String::new, super::report::hex_bytes);
+            return Some(format!(
+                "asm left memory {}, reference left {}",
+                hex(&a.memory),
+                hex(&b.memory)
+            ));
+        }
+        None
+    };
+    let mut inputs = Inputs::new(prop);
+    let edges = inputs.edge_count();
+    let mut count = 0usize;
+    for input in inputs.by_ref() {
+        count += 1;
+        let Some(why) = disagree(&input, false) else {
+            continue;
+        };
+        let first = property::show_input(&prop.args, &input);
+        let (mut best, mut why, mut steps) = (input, why, 0);
+        send(
+            fd,
+            &[PROGRESS, p as u64],
+            format!("counterexample {first}: {why}").as_bytes(),
+        );
+        // Greedy shrinking: take the first simpler value of any argument that still fails, until none does or
+        // the budget of tries is spent.
+        let mut budget = 2_000;
+        'shrink: loop {
+            for a in 0..best.len() {
+                for candidate in property::shrink(prop.args[a], best[a]) {
+                    if budget == 0 {
+                        break 'shrink;
+                    }
+                    budget -= 1;
+                    let mut trial = best.clone();
+                    trial[a] = candidate;
+                    if let Some(w) = disagree(&trial, true) {
+                        (best, why) = (trial, w);
+                        steps += 1;
+                        let text = format!("counterexample {}: {why}", property::show_input(&prop.args, &best));
+                        send(fd, &[PROGRESS, p as u64], text.as_bytes());
+                        continue 'shrink;
+                    }
+                }
+            }
+            break;
+        }
+        let shown = property::show_input(&prop.args, &best);
+        let shrunk = match steps {
+            0 => String::new(),
+            1 => format!(" (shrunk from {first} in 1 step)"),
+            n => format!(" (shrunk from {first} in {n} steps)"),
+        };
+        let text = format!("counterexample {shown}: {why}{shrunk}");
+        send(fd, &[VERDICT, p as u64, 0], text.as_bytes());
+        return;
+    }
+    let text = format!(
+        "held on {count} inputs ({edges} edge, {} random; seed {:#x})",
+        count - edges.min(count),
+        prop.seed
+    );
+    send(fd, &[VERDICT, p as u64, 1], text.as_bytes());
 }
 
 /// A worker process, the read end of its pipe, and how it ended once it has been waited for.
@@ -436,7 +749,7 @@ struct Worker {
     status: Option<libc::c_int>,
 }
 
-fn spawn(cases: &[Case], order: &[usize], first: usize, shared: &Shared) -> io::Result<Worker> {
+fn spawn(tasks: &[Task], order: &[usize], first: usize, shared: &Shared) -> io::Result<Worker> {
     let mut fds = [0; 2];
     // SAFETY: `fds` has room for the two descriptors pipe2 writes.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -457,7 +770,7 @@ fn spawn(cases: &[Case], order: &[usize], first: usize, shared: &Shared) -> io::
             let fd = write.as_raw_fd();
             std::mem::forget(write);
             let result =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker(cases, order, first, shared, fd)));
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker(tasks, order, first, shared, fd)));
             let _ = result;
             // SAFETY: ends the worker after a panic without unwinding into the harness.
             unsafe { libc::_exit(2) }
@@ -561,7 +874,7 @@ fn next_record(buf: &[u8], at: &mut usize) -> Option<(Vec<u64>, Vec<u8>)> {
     let len = u64::from_le_bytes(buf.get(..8)?.try_into().ok()?) as usize;
     let body = buf.get(8..8usize.checked_add(len)?)?;
     let tag = u64::from_le_bytes(body.get(..8)?.try_into().ok()?);
-    let n = if tag == FAULT { 7 } else { 2 }.min(len / 8);
+    let n = record_words(tag).min(len / 8);
     let w = (0..n)
         .map(|i| u64::from_le_bytes(body[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8])))
         .collect();
@@ -570,17 +883,22 @@ fn next_record(buf: &[u8], at: &mut usize) -> Option<(Vec<u64>, Vec<u8>)> {
     Some((w, extra))
 }
 
-/// A fault the worker reported: the position of the case, and the outcome for it.
-type Fault = (usize, Outcome);
+/// What one shard's harness learns from its workers' records.
+struct Records {
+    /// A fault the worker reported: the position, and the fault as an outcome.
+    fault: Option<(usize, Outcome)>,
+    /// Each position's best counterexample so far (properties that were shrinking).
+    progress: Vec<Option<String>>,
+}
 
-/// Takes the complete records off `buf`: load failures become outcomes (and move `resume` past their case), a
-/// fault is kept for when the worker has ended.
+/// Takes the complete records off `buf`: load failures and property verdicts become outcomes (a load failure
+/// moves `resume` past its position), a fault is kept for when the worker has ended.
 fn take_records(
     buf: &mut Vec<u8>,
     order: &[usize],
     outcomes: &mut [Outcome],
     resume: &mut usize,
-    fault: &mut Option<Fault>,
+    records: &mut Records,
 ) {
     let mut at = 0;
     while let Some((w, extra)) = next_record(buf, &mut at) {
@@ -589,10 +907,19 @@ fn take_records(
             continue; // no case to blame (a fault between cases), or a record damaged by the code
         };
         let p = p as usize;
+        let text = || String::from_utf8_lossy(&extra).into_owned();
         match tag {
             LOAD_FAILED if w.len() == 2 => {
-                outcomes[i] = Outcome::LoadFailed(String::from_utf8_lossy(&extra).into_owned());
+                outcomes[i] = Outcome::LoadFailed(text());
                 *resume = (*resume).max(p + 1);
+            }
+            PROGRESS if w.len() == 2 => records.progress[p] = Some(text()),
+            VERDICT if w.len() == 3 => {
+                outcomes[i] = if w[2] == 1 {
+                    Outcome::Held(text())
+                } else {
+                    Outcome::Counterexample(text())
+                };
             }
             FAULT if w.len() == 7 => {
                 let (signal, mut rip, base, len) = (w[2] as i32, w[3], w[5], w[6]);
@@ -600,7 +927,7 @@ fn take_records(
                     rip = rip.wrapping_sub(1); // int3 traps after itself; show the int3
                 }
                 let offset = (rip >= base && rip - base < len).then(|| (rip - base) as u32);
-                *fault = Some((p, Outcome::Faulted { signal, offset, rip }));
+                records.fault = Some((p, Outcome::Faulted { signal, offset, rip }));
             }
             _ => {}
         }
@@ -608,47 +935,123 @@ fn take_records(
     buf.drain(..at);
 }
 
-/// Runs every case that assembled; cases with errors are [`Outcome::NotRun`].
+/// Runs every case that assembled; cases with errors are [`Outcome::NotRun`]. One worker at a time.
 pub fn run_cases(cases: &[Case]) -> Vec<Outcome> {
-    let mut outcomes = vec![Outcome::NotRun; cases.len()];
-    // The cases to run; a case is known by its position in here.
-    let mut order: Vec<usize> = Vec::with_capacity(cases.len());
-    order.extend((0..cases.len()).filter(|&i| cases[i].code.is_ok()));
-    if order.is_empty() {
+    let tasks: Vec<Task> = cases.iter().map(Task::Case).collect();
+    run_tasks(&tasks, 1)
+}
+
+/// Runs a file's cases and properties on up to `workers` worker processes at once: the outcomes of its cases,
+/// then of its properties, in file order.
+pub fn run_file_on(file: &VectorFile, workers: usize) -> (Vec<Outcome>, Vec<Outcome>) {
+    let mut outcomes = run_files_on(std::slice::from_ref(file), workers);
+    outcomes.pop().unwrap_or_default()
+}
+
+/// Runs the cases and properties of several files as one run split over up to `workers` worker processes:
+/// each file's case outcomes and property outcomes, in the order of `files`.
+pub fn run_files_on(files: &[VectorFile], workers: usize) -> Vec<(Vec<Outcome>, Vec<Outcome>)> {
+    let mut tasks = Vec::new();
+    for f in files {
+        tasks.extend(f.cases.iter().map(Task::Case));
+        tasks.extend(f.properties.iter().map(Task::Property));
+    }
+    let mut outcomes = run_tasks(&tasks, workers).into_iter();
+    files
+        .iter()
+        .map(|f| {
+            let cases = outcomes.by_ref().take(f.cases.len()).collect();
+            (cases, outcomes.by_ref().take(f.properties.len()).collect())
+        })
+        .collect()
+}
+
+/// Runs the tasks that can run, split into at most `workers` contiguous shards of about equal work, each on a
+/// thread of its own that watches its own worker process.
+fn run_tasks(tasks: &[Task], workers: usize) -> Vec<Outcome> {
+    let mut outcomes = vec![Outcome::NotRun; tasks.len()];
+    let order: Vec<usize> = (0..tasks.len()).filter(|&i| tasks[i].runnable()).collect();
+    let total: usize = order.iter().map(|&i| tasks[i].weight()).sum();
+    // A shard is worth a fork only with some work in it.
+    let shards = workers.clamp(1, (total / 64).max(1));
+    let mut pieces: Vec<&[usize]> = Vec::with_capacity(shards);
+    let (mut start, mut sum) = (0, 0);
+    for (k, &i) in order.iter().enumerate() {
+        sum += tasks[i].weight();
+        if sum * shards >= total * (pieces.len() + 1) && pieces.len() + 1 < shards {
+            pieces.push(&order[start..=k]);
+            start = k + 1;
+        }
+    }
+    pieces.push(&order[start..]);
+    if pieces.len() == 1 {
+        run_shard(tasks, pieces[0], &mut outcomes);
         return outcomes;
+    }
+    let results: Vec<Vec<Outcome>> = std::thread::scope(|s| {
+        let handles: Vec<_> = pieces
+            .iter()
+            .map(|piece| {
+                s.spawn(move || {
+                    let mut out = vec![Outcome::NotRun; tasks.len()];
+                    run_shard(tasks, piece, &mut out);
+                    out
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    vec![Outcome::Died("the harness thread watching the worker panicked".into()); tasks.len()]
+                })
+            })
+            .collect()
+    });
+    for (piece, out) in pieces.iter().zip(results) {
+        for &i in *piece {
+            outcomes[i] = out[i].clone();
+        }
+    }
+    outcomes
+}
+
+/// Runs the tasks of `order` (positions of this shard) in worker processes, one after another, starting a new
+/// worker after each that faults, hangs or dies; fills their outcomes.
+fn run_shard(tasks: &[Task], order: &[usize], outcomes: &mut [Outcome]) {
+    if order.is_empty() {
+        return;
     }
     let cannot_start = |outcomes: &mut [Outcome], from: usize, e: io::Error| {
         for &i in &order[from..] {
             outcomes[i] = Outcome::LoadFailed(format!("could not start a worker process: {e}"));
         }
     };
-    let shared = match Shared::new(cases, &order) {
+    let shared = match Shared::new(tasks, order) {
         Ok(shared) => shared,
-        Err(e) => {
-            cannot_start(&mut outcomes, 0, e);
-            return outcomes;
-        }
+        Err(e) => return cannot_start(outcomes, 0, e),
     };
-    let timeout_ns = |p: usize| cases[order[p]].timeout.as_nanos().min(u64::MAX as u128) as u64;
-    // The shortest timeout of the cases from each position on. The harness never sleeps longer than that for the
-    // cases not finished yet, so a case that starts while it sleeps cannot reach its deadline before it wakes.
+    let timeout_ns = |p: usize| tasks[order[p]].timeout_ns();
+    // The shortest timeout of the positions from each one on. The harness never sleeps longer than that for the
+    // positions not finished yet, so one that starts while it sleeps cannot reach its deadline before it wakes.
     let mut shortest = vec![u64::MAX; order.len() + 1];
     for p in (0..order.len()).rev() {
         shortest[p] = shortest[p + 1].min(timeout_ns(p));
     }
+    let mut records = Records {
+        fault: None,
+        progress: vec![None; order.len()],
+    };
     let mut next = 0;
     while next < order.len() {
         let first = next;
-        let mut worker = match spawn(cases, &order, first, &shared) {
+        let mut worker = match spawn(tasks, order, first, &shared) {
             Ok(w) => w,
-            Err(e) => {
-                cannot_start(&mut outcomes, first, e);
-                return outcomes;
-            }
+            Err(e) => return cannot_start(outcomes, first, e),
         };
         let mut buf = Vec::new();
         let mut resume = first;
-        let mut fault = None;
+        records.fault = None;
         let mut timed_out = None;
         let mut kill = false;
         // The last state seen, and when it changed: a worker that makes no progress for STUCK_NS is killed.
@@ -662,7 +1065,7 @@ pub fn run_cases(cases: &[Case]) -> Vec<Outcome> {
             }
             match read_some(&worker.pipe, &mut buf, wait) {
                 Ok(Some(true)) => {
-                    take_records(&mut buf, &order, &mut outcomes, &mut resume, &mut fault);
+                    take_records(&mut buf, order, outcomes, &mut resume, &mut records);
                     continue;
                 }
                 Ok(Some(false)) => break, // the end of the pipe: the worker has ended
@@ -696,35 +1099,35 @@ pub fn run_cases(cases: &[Case]) -> Vec<Outcome> {
         // Everything the worker sent is in the pipe by now; read it without waiting (a copy of the write end
         // may still be open in a process forked meanwhile by another thread, so the end may not show).
         while let Ok(Some(true)) = read_some(&worker.pipe, &mut buf, 0) {}
-        take_records(&mut buf, &order, &mut outcomes, &mut resume, &mut fault);
+        take_records(&mut buf, order, outcomes, &mut resume, &mut records);
         let done = shared.done();
         for (p, &i) in order.iter().enumerate().take(done).skip(first) {
             let (slot, memory) = shared.result(p);
-            match slot.tag {
-                SLOT_RETURNED => outcomes[i] = returned(&cases[i], &slot, memory),
-                SLOT_LOAD_FAILED if outcomes[i] == Outcome::NotRun => {
+            match (slot.tag, tasks[i]) {
+                (SLOT_RETURNED, Task::Case(case)) => outcomes[i] = returned(case, &slot, memory),
+                // A load failure was reported on the pipe; the slot says so too, should the record be lost.
+                (SLOT_LOAD_FAILED, _) if outcomes[i] == Outcome::NotRun => {
                     outcomes[i] = Outcome::LoadFailed("the code could not be loaded".into());
                 }
                 _ => {}
             }
         }
         next = resume.max(done);
-        // The case that was running when the worker ended, if it did not finish: timed out, faulted or died.
-        match (timed_out, fault, shared.in_flight()) {
-            (Some(p), _, _) if p >= done => {
-                outcomes[order[p]] = Outcome::TimedOut(cases[order[p]].timeout);
-                next = next.max(p + 1);
-            }
-            (Some(_), _, _) => {} // it finished after all; the case running when the worker was killed runs again
-            (None, Some((p, outcome)), _) if p == done => {
-                outcomes[order[p]] = outcome;
-                next = next.max(p + 1);
-            }
-            (None, _, Some((p, _))) => {
-                outcomes[order[p]] = Outcome::Died(how.clone());
-                next = next.max(p + 1);
-            }
-            _ => {}
+        // The position that was running when the worker ended, if it did not finish: timed out, faulted or died.
+        let ended = match (timed_out, records.fault.take(), shared.in_flight()) {
+            (Some(p), _, _) if p >= done => Some((p, Outcome::TimedOut(tasks[order[p]].timeout()))),
+            (Some(_), _, _) => None, // it finished after all; the case running when the worker was killed runs again
+            (None, Some((p, outcome)), _) if p == done => Some((p, outcome)),
+            (None, _, Some((p, _))) => Some((p, Outcome::Died(how.clone()))),
+            _ => None,
+        };
+        if let Some((p, outcome)) = ended {
+            let i = order[p];
+            outcomes[i] = match tasks[i] {
+                Task::Case(_) => outcome,
+                Task::Property(prop) => interrupted(prop, &shared.result(p).0, records.progress[p].take(), &outcome),
+            };
+            next = next.max(p + 1);
         }
         if next == first {
             // The worker ended without finishing a single case: give up on the rest rather than loop.
@@ -734,34 +1137,53 @@ pub fn run_cases(cases: &[Case]) -> Vec<Outcome> {
             break;
         }
     }
-    outcomes
+}
+
+impl Task<'_> {
+    /// The per-call timeout as a duration.
+    fn timeout(self) -> std::time::Duration {
+        match self {
+            Task::Case(c) => c.timeout,
+            Task::Property(p) => p.timeout,
+        }
+    }
 }
 
 /// A case's outcome from the result the worker left in its slot: returned, or a broken calling convention.
 fn returned(case: &Case, slot: &Slot, memory: Vec<u8>) -> Outcome {
-    let mut regs = slot.regs;
-    let (flags, call_rsp, ret_rsp) = (slot.flags, slot.call_rsp, slot.ret_rsp);
-    // rsp is shown as its distance from where it should be (0: balanced), never as an address.
-    regs[4] = ret_rsp.wrapping_sub(call_rsp);
     if case.preserve {
-        if ret_rsp != call_rsp {
-            let off = ret_rsp.wrapping_sub(call_rsp) as i64;
-            return Outcome::BrokeConvention(format!(
-                "the stack is unbalanced: rsp is {off:+} bytes from where the call left it after `ret`"
-            ));
-        }
-        for &r in &CALLEE_SAVED {
-            if regs[r] != case.regs[r] {
-                return Outcome::BrokeConvention(format!(
-                    "`{}` changed from {:#x} to {:#x}; it is callee-saved and must be restored (or set `preserve = false`)",
-                    REGS[r], case.regs[r], regs[r]
-                ));
-            }
+        let broken = convention::check(&case.regs, &slot.exit());
+        if !broken.is_empty() {
+            return Outcome::BrokeConvention(broken);
         }
     }
+    let mut regs = slot.regs;
+    // rsp is shown as its distance from where it should be (0: balanced), never as an address.
+    regs[4] = slot.rsp_moved;
     Outcome::Returned {
         regs,
-        flags,
+        xmm: Box::new(slot.xmm),
+        flags: slot.flags,
         memory: case.memory.as_ref().map(|_| memory),
     }
+}
+
+/// A property whose worker ended in a call — a fault, a hang, a crash — on the input its slot names: a
+/// counterexample saying which side did what on which input (or, if it happened while shrinking, the best
+/// counterexample found before).
+fn interrupted(prop: &Property, slot: &Slot, progress: Option<String>, outcome: &Outcome) -> Outcome {
+    let side = (slot.input[0] as usize).min(1);
+    let code = [&prop.code, &prop.reference][side].as_ref().ok();
+    let what = match outcome {
+        Outcome::Faulted { .. } => format!("faulted: {}", outcome.describe_stable(code)),
+        other => other.describe_stable(code),
+    };
+    let input = property::show_input(&prop.args, &slot.input[2..2 + prop.args.len().min(14)]);
+    let said = format!("{} {what}", SIDES[side]);
+    Outcome::Counterexample(match progress {
+        Some(best) if slot.input[1] == 1 => {
+            format!("{best} (shrinking stopped at {input}, where {said})")
+        }
+        _ => format!("counterexample {input}: {said}"),
+    })
 }
