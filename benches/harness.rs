@@ -105,12 +105,10 @@ fn isolated(bencher: divan::Bencher, n: usize) {
 fn in_process(bencher: divan::Bencher, n: usize) {
     let file = cases(n);
     let cases = &file.cases[..];
-    let want = cases
-        .iter()
-        .fold(0i64, |sum, c| match c.expect.returns {
-            Some(Value::Int(v)) => sum.wrapping_add(v),
-            other => panic!("{}: {other:?}", c.name),
-        });
+    let want = cases.iter().fold(0i64, |sum, c| match c.expect.returns {
+        Some(Value::Int(v)) => sum.wrapping_add(v),
+        other => panic!("{}: {other:?}", c.name),
+    });
     assert_eq!(call_all(cases), want);
     bencher.bench_local(|| call_all(divan::black_box(cases)));
 }

@@ -19,6 +19,9 @@ pub struct Exit {
     pub mxcsr: u32,
     /// The x87 control word after `ret`.
     pub fcw: u16,
+    /// rsp right before the `call`, so that a register left holding a stack address is shown relative to it
+    /// (addresses change from run to run; snapshots must not).
+    pub call_rsp: u64,
 }
 
 /// One way a call broke the convention, with the sentence that says so.
@@ -36,6 +39,16 @@ pub fn reg_value(reg: usize, value: u64) -> String {
         "its canary".into()
     } else {
         format!("{value:#x}")
+    }
+}
+
+/// [`reg_value`], with a value within 64 KiB of `call_rsp` shown as a stack address relative to it.
+fn reg_value_near(reg: usize, value: u64, call_rsp: u64) -> String {
+    let offset = value.wrapping_sub(call_rsp) as i64;
+    if call_rsp != 0 && offset.unsigned_abs() < 0x1_0000 {
+        format!("a stack address (rsp{offset:+} at the call)")
+    } else {
+        reg_value(reg, value)
     }
 }
 
@@ -61,7 +74,7 @@ pub fn check(entry: &[u64; 16], exit: &Exit) -> Vec<Broken> {
                     "`{}` changed from {} to {}; it is callee-saved and must be restored (or set `preserve = false`)",
                     REGS[r],
                     reg_value(r, entry[r]),
-                    reg_value(r, exit.regs[r])
+                    reg_value_near(r, exit.regs[r], exit.call_rsp)
                 ),
             );
         }
@@ -157,6 +170,10 @@ mod tests {
             messages[1]
         );
         assert!(messages[2].contains("[rsp + 24]"), "{}", messages[2]);
+        exit.call_rsp = 0x7fff_0000_1000;
+        exit.regs[15] = 0x7fff_0000_0ff8;
+        let message = &check(&entry, &exit)[1].message;
+        assert!(message.contains("to a stack address (rsp-8 at the call);"), "{message}");
     }
 
     #[test]

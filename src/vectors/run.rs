@@ -172,7 +172,8 @@ struct Slot {
     tag: u64,
     regs: [u64; 16],
     flags: u64,
-    /// rsp after `ret` minus rsp before the call.
+    /// rsp before the call, and after `ret` minus before.
+    call_rsp: u64,
     rsp_moved: u64,
     /// The caller's frame words after the call minus before.
     frame_changed: [u64; 3],
@@ -191,6 +192,7 @@ impl Slot {
             regs: self.regs,
             flags: self.flags,
             rsp_moved: self.rsp_moved as i64,
+            call_rsp: self.call_rsp,
             frame_changed: self.frame_changed,
             mxcsr: self.mxcsr,
             fcw: self.fcw as u16,
@@ -520,6 +522,7 @@ impl Caller<'_> {
             tag: SLOT_RETURNED,
             regs: c.regs_out,
             flags: c.flags,
+            call_rsp: c.call_rsp,
             rsp_moved: c.ret_rsp.wrapping_sub(c.call_rsp),
             frame_changed: std::array::from_fn(|i| c.frame_out[i].wrapping_sub(entry[i])),
             mxcsr: c.mxcsr_out,
