@@ -1,4 +1,5 @@
-//! Generates `$OUT_DIR/vectors.rs`: every case of every `vectors/*.toml` file as two `jit!` blocks (its `asm` with
+//! Generates `$OUT_DIR/vectors.rs`: every case of every `vectors/*.toml` file (and both snippets of every property)
+//! as two `jit!` blocks (its `asm` with
 //! its own line breaks, and the same statements joined by `;`), next to the text itself, for `src/lib.rs` to
 //! compare with the runtime assembler.
 //!
@@ -31,15 +32,38 @@ fn main() {
         let table: toml::Table = text
             .parse()
             .unwrap_or_else(|e| panic!("vectors/{file} is not valid TOML: {e}"));
-        let Some(list) = table.get("case").and_then(|c| c.as_array()) else {
-            continue; // a file without `[[case]]` tables has nothing to compare
+        // Every snippet: a case's `asm`, a property's `asm` and `reference` (named `name/asm`, `name/reference`).
+        let mut snippets: Vec<(String, &str)> = Vec::new();
+        let list = |key: &str| {
+            table
+                .get(key)
+                .and_then(|c| c.as_array())
+                .map_or(&[][..], |a| a.as_slice())
         };
-        for (i, case) in list.iter().enumerate() {
+        for (i, case) in list("case").iter().enumerate() {
             let name = case.get("name").and_then(|n| n.as_str());
             let asm = case.get("asm").and_then(|a| a.as_str());
             let (Some(name), Some(asm)) = (name, asm) else {
                 panic!("vectors/{file}: case {} needs a `name` and an `asm` string", i + 1);
             };
+            snippets.push((name.to_string(), asm));
+        }
+        for (i, property) in list("property").iter().enumerate() {
+            let name = property.get("name").and_then(|n| n.as_str());
+            let (Some(name), Some(asm), Some(reference)) = (
+                name,
+                property.get("asm").and_then(|a| a.as_str()),
+                property.get("reference").and_then(|a| a.as_str()),
+            ) else {
+                panic!(
+                    "vectors/{file}: property {} needs `name`, `asm` and `reference` strings",
+                    i + 1
+                );
+            };
+            snippets.push((format!("{name}/asm"), asm));
+            snippets.push((format!("{name}/reference"), reference));
+        }
+        for (name, asm) in snippets {
             if let Err(e) = jit_core::assemble(asm) {
                 let reason = format!("the runtime assembler rejects it ({} error(s))", e.len());
                 writeln!(
