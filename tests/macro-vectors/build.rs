@@ -1,7 +1,6 @@
-//! Generates `$OUT_DIR/vectors.rs`: every case of every `vectors/*.toml` file (and both snippets of every property)
-//! as two `jit!` blocks (its `asm` with
-//! its own line breaks, and the same statements joined by `;`), next to the text itself, for `src/lib.rs` to
-//! compare with the runtime assembler.
+//! Generates `$OUT_DIR/vectors.rs`: every case of every `vectors/*.toml` file, and both snippets of every
+//! property, as two `jit!` blocks (the text with its own line breaks, and the same statements joined by `;`), next
+//! to the text itself, for `src/lib.rs` to compare with the runtime assembler.
 //!
 //! Text becomes tokens by dropping `#` and `//` comments (Rust comments are not tokens, `#` is not valid Rust
 //! there). A case whose text still cannot be Rust tokens fails the build, naming the file and the case. A case
