@@ -654,6 +654,15 @@ class Item:
         self.texts = {}        # symbol -> .text bytes
         self.calls = []        # Call objects
 
+    def read(self, raw):
+        """Runs the subclass's `parse`, turning a bad value into an error of this item."""
+        try:
+            self.parse(raw)
+        except Bad as e:
+            self.errors.append(f"bad value: {e}")
+        except (TypeError, AttributeError, KeyError) as e:
+            self.errors.append(f"bad value: {e!r}")
+
     @property
     def label(self):
         return f"{self.path}: {self.name}"
@@ -676,12 +685,7 @@ class Case(Item):
         self.m = Machine()
         self.returns = self.ulps = self.bytes = self.memory_after = self.fault = self.breaks = None
         self.preserve, self.timeout_ms = True, 1000
-        try:
-            self.parse(raw)
-        except Bad as e:
-            self.errors.append(f"bad value: {e}")
-        except (TypeError, AttributeError, KeyError) as e:
-            self.errors.append(f"bad value: {e!r}")
+        self.read(raw)
 
     def parse(self, raw):
         m = self.m
@@ -888,12 +892,7 @@ class Property(Item):
         super().__init__(path, index, raw, PROPERTY_KEYS, "property")
         self.inputs, self.n_edge = [], 0
         self.random_cap = random_cap
-        try:
-            self.parse(raw)
-        except Bad as e:
-            self.errors.append(f"bad value: {e}")
-        except (TypeError, AttributeError, KeyError) as e:
-            self.errors.append(f"bad value: {e!r}")
+        self.read(raw)
 
     def parse(self, raw):
         if "args" not in raw:

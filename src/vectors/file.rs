@@ -569,6 +569,35 @@ impl Reader<'_> {
         Duration::from_millis(ms)
     }
 
+    /// Checks a table's name (not empty, unique in the file), reads the table with `read`, and keeps what it made
+    /// only if no error was found (a table with errors is reported, not run).
+    fn keep<T>(
+        &mut self,
+        names: &mut HashSet<String>,
+        name: &Spanned<String>,
+        out: &mut Vec<T>,
+        read: impl FnOnce(&mut Self) -> T,
+    ) {
+        let before = self.errors.len();
+        let n = name.get_ref();
+        if n.is_empty() {
+            self.error(
+                name.span().start,
+                "the name is empty; give every case and property a name".into(),
+            );
+        }
+        if !names.insert(n.clone()) {
+            self.error(
+                name.span().start,
+                format!("duplicate name `{n}`; names of cases and properties must be unique within a file"),
+            );
+        }
+        let item = read(self);
+        if self.errors.len() == before {
+            out.push(item);
+        }
+    }
+
     fn case(&mut self, case: CaseSchema, case_at: usize) -> Case {
         let mut regs = entry_regs();
         let mut xmm = [0u128; 16];
@@ -864,40 +893,17 @@ impl VectorFile {
             }
         };
         let mut names = HashSet::new();
-        let mut check_name = |r: &mut Reader, name: &Spanned<String>| {
-            let n = name.get_ref();
-            if n.is_empty() {
-                r.error(
-                    name.span().start,
-                    "the name is empty; give every case and property a name".into(),
-                );
-            }
-            if !names.insert(n.clone()) {
-                r.error(
-                    name.span().start,
-                    format!("duplicate name `{n}`; names of cases and properties must be unique within a file"),
-                );
-            }
-        };
         for case in schema.case {
             let at = case.span().start;
             let case = case.into_inner();
-            let before = r.errors.len();
-            check_name(&mut r, &case.name);
-            let case = r.case(case, at);
-            if r.errors.len() == before {
-                file.cases.push(case);
-            }
+            let name = case.name.clone();
+            r.keep(&mut names, &name, &mut file.cases, |r| r.case(case, at));
         }
         for property in schema.property {
             let at = property.span().start;
             let property = property.into_inner();
-            let before = r.errors.len();
-            check_name(&mut r, &property.name);
-            let property = r.property(property, at);
-            if r.errors.len() == before {
-                file.properties.push(property);
-            }
+            let name = property.name.clone();
+            r.keep(&mut names, &name, &mut file.properties, |r| r.property(property, at));
         }
         file.errors = r.errors;
         file.errors.sort_by_key(|e| (e.line, e.col));

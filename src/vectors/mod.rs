@@ -1,5 +1,10 @@
-//! Test vectors: TOML files of cases — code, arguments, expected result — run in isolation and reported for
-//! people (the CLI's `run`) and for snapshots (`tests/vectors.rs`).
+//! Test vectors: TOML files of cases — code, arguments, expected result — and of properties — two snippets that
+//! must agree on many inputs — run in isolation and reported for people (the CLI's `run`) and for snapshots
+//! (`tests/vectors.rs`).
+//!
+//! `file` reads and checks the format, `run` runs cases and properties in worker processes, `convention` judges
+//! what a call left behind, `property` makes a property's inputs and shrinks its counterexamples, `report` says
+//! what happened.
 //!
 //! ```no_run
 //! let report = rustyjit::vectors::run_file(std::path::Path::new("vectors/basics.toml"));
@@ -49,6 +54,7 @@ pub use file::{
     MXCSR_ENTRY, Property, REGS, SIGNALS, Value, VectorError, VectorFile, canary, entry_regs, parse_hex, parse_int,
     signal_name,
 };
+pub use property::Rng;
 pub use report::{CaseReport, FileReport, Reading, Verdict};
 pub use run::{Outcome, run_cases, run_file_on, run_files_on};
 
