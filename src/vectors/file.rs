@@ -50,6 +50,16 @@ impl fmt::Display for VectorError {
 }
 
 /// A value of a case: an integer (a general register's 64 bits) or a float (an xmm register's low lane).
+///
+/// ```
+/// use rustyjit::vectors::{Value, VectorFile};
+/// let text = "[[case]]\nname = \"a\"\nasm = \"ret\"\nargs = [1, 2.5, { f32 = 1.5 }]\nreturns = 2.5\n";
+/// let file = VectorFile::parse(std::path::Path::new("t.toml"), text);
+/// let case = &file.cases[0];
+/// assert_eq!(case.regs[7], 1); // rdi
+/// assert_eq!(case.xmm[..2], [u128::from(2.5f64.to_bits()), u128::from(1.5f32.to_bits())]);
+/// assert_eq!(case.expect.returns, Some(Value::F64(2.5f64.to_bits())));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Value {
     /// 64 bits, written signed or as the unsigned pattern.
@@ -264,6 +274,12 @@ pub fn signal_name(signal: i32) -> String {
 
 /// The value a callee-saved general register holds on entry unless the case sets it: distinct for each register,
 /// never zero, and unlike any value code computes by accident, so that any change — to zero too — shows.
+///
+/// ```
+/// use rustyjit::vectors::{CALLEE_SAVED, canary};
+/// assert!(CALLEE_SAVED.iter().all(|&r| canary(r) != 0));
+/// assert_ne!(canary(3), canary(15)); // rbx, r15
+/// ```
 pub const fn canary(reg: usize) -> u64 {
     0xc0de_5afe_0000_0000 | ((reg as u64) << 8) | reg as u64
 }
@@ -280,6 +296,12 @@ pub const MXCSR_CONTROL: u32 = 0xffc0;
 pub const FCW_ENTRY: u16 = 0x037f;
 
 /// One way code can break the System V calling convention.
+///
+/// ```
+/// use rustyjit::vectors::Break;
+/// assert_eq!(Break::from_name("R15"), Some(Break::Reg(15)));
+/// assert_eq!(Break::Mxcsr.name(), "mxcsr");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Break {
     /// rsp after `ret` is not where the call left it.
@@ -409,6 +431,13 @@ pub fn entry_regs() -> [u64; 16] {
 const DEFAULT_TIMEOUT_MS: u64 = 1000;
 
 /// The type of a property's argument or result.
+///
+/// ```
+/// use rustyjit::vectors::ArgType;
+/// assert_eq!(ArgType::from_name("u32"), Some(ArgType::Int { bits: 32, signed: false }));
+/// assert!(ArgType::from_name("f64").is_some_and(ArgType::is_float));
+/// assert_eq!(ArgType::from_name("i7"), None);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ArgType {
     /// An integer of `bits` bits, signed or not, passed sign- or zero-extended to 64 bits.
@@ -460,6 +489,20 @@ impl ArgType {
 }
 
 /// A property: two snippets that must return the same on every input.
+///
+/// ```
+/// use rustyjit::vectors::{ArgType, VectorFile};
+/// let text = r#"
+/// [[property]]
+/// name = "double"
+/// asm = "lea rax, [rdi + rdi]; ret"
+/// reference = "mov rax, rdi; shl rax, 1; ret"
+/// args = [{ range = [-100, 100] }]
+/// "#;
+/// let file = VectorFile::parse(std::path::Path::new("t.toml"), text);
+/// assert_eq!(file.properties[0].args, [ArgType::Range(-100, 100)]);
+/// assert_eq!(file.properties[0].runs, 1000);
+/// ```
 #[derive(Clone, Debug)]
 pub struct Property {
     /// Unique within its file.

@@ -5,6 +5,11 @@
 use super::file::{ARG_REGS, ArgType, Property};
 
 /// splitmix64: small, fast, and the same sequence for the same seed on every host (the snapshots rely on it).
+///
+/// ```
+/// let (mut a, mut b) = (rustyjit::vectors::Rng::new(7), rustyjit::vectors::Rng::new(7));
+/// assert_eq!(a.next_u64(), b.next_u64());
+/// ```
 #[derive(Clone, Debug)]
 pub struct Rng(u64);
 

@@ -946,6 +946,26 @@ pub fn run_cases(cases: &[Case]) -> Vec<Outcome> {
 
 /// Runs a file's cases and properties on up to `workers` worker processes at once: the outcomes of its cases,
 /// then of its properties, in file order.
+///
+/// ```
+/// use rustyjit::vectors::{FileReport, VectorFile, run_file_on};
+/// let text = r#"
+/// [[case]]
+/// name = "zeroes_r15"
+/// asm = "xor r15d, r15d; mov eax, 1; ret"
+///
+/// [[property]]
+/// name = "double"
+/// asm = "lea rax, [rdi + rdi]; ret"
+/// reference = "mov rax, rdi; shl rax, 1; ret"
+/// args = ["i64"]
+/// "#;
+/// let file = VectorFile::parse(std::path::Path::new("t.toml"), text);
+/// let (cases, properties) = run_file_on(&file, 2);
+/// let report = FileReport::new(&file, &cases, &properties);
+/// assert_eq!(report.counts(), (1, 1)); // the property holds; the case breaks the convention
+/// assert!(report.cases[0].line().contains("`r15` changed from its canary to 0x0"));
+/// ```
 pub fn run_file_on(file: &VectorFile, workers: usize) -> (Vec<Outcome>, Vec<Outcome>) {
     let mut outcomes = run_files_on(std::slice::from_ref(file), workers);
     outcomes.pop().unwrap_or_default()
