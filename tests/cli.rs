@@ -336,7 +336,7 @@ fn run_filter_keeps_cases_by_name_or_by_file() {
             )
         )
     );
-    // By file path: every case of that file, whatever its name.
+    // By file name: every case of that file, whatever its name.
     let out = rustyjit(&["run", dir.path(), "--filter", "beta.t"], "");
     assert_eq!(
         (out.status.code(), text(&out.stdout)),
