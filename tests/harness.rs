@@ -586,7 +586,16 @@ seed = 7
 
 #[test]
 fn a_property_side_that_faults_hangs_or_breaks_is_reported_with_its_input() {
+    // The case first puts a 3-byte buffer and 256 bytes of xmm registers in the shared areas, so the properties'
+    // inputs after it lie at odd offsets.
     let report = run(r#"
+[[case]]
+name = "odd_buffer"
+asm = "movq xmm15, rdi; mov byte ptr [rdi], 9; ret"
+memory = "00 11 22"
+memory_after = "09 11 22"
+state = true
+
 [[property]]
 name = "divides"
 asm = "mov rax, rdi; cqo; idiv rsi; ret"
@@ -621,26 +630,28 @@ args = ["u32"]
 returns = "u32"
 "#);
     let lines = lines(&report);
+    assert!(lines[0].starts_with("PASS odd_buffer"), "{}", lines[0]);
+    assert!(report.snapshot().contains("  xmm15 0000000000000000_0000"), "{}", report.snapshot());
     assert_eq!(
-        lines[0],
+        lines[1],
         "FAIL divides: counterexample (1, 0): asm faulted: SIGFPE at +0x5: idiv rsi"
     );
     assert_eq!(
-        lines[1],
+        lines[2],
         "FAIL hangs: counterexample (200): reference timed out after 50 ms"
     );
     assert!(
-        lines[2].starts_with(
+        lines[3].starts_with(
             "FAIL clobbers: counterexample (0): asm broke the calling convention: `r12` changed from its canary to 0x1"
         ),
         "{}",
-        lines[2]
+        lines[3]
     );
     assert_eq!(
-        lines[3],
+        lines[4],
         "FAIL memory: counterexample (0): asm left memory 00, reference left 07"
     );
-    assert!(lines[4].starts_with("PASS after: held on "), "{}", lines[4]);
+    assert!(lines[5].starts_with("PASS after: held on "), "{}", lines[5]);
 }
 
 #[test]

@@ -10,8 +10,11 @@ pub enum Outcome {
     Returned {
         /// The 16 general registers after the call, in [`REGS`](crate::vectors::REGS) order (rsp as it was right after `ret`).
         regs: [u64; 16],
-        /// xmm0..xmm15 after the call (boxed: most outcomes are read for rax alone).
-        xmm: Box<[u128; 16]>,
+        /// xmm0 after the call.
+        xmm0: u128,
+        /// xmm0..xmm15 after the call, recorded for cases with `state = true` (the others' results are kept
+        /// small: each costs a share of a page of memory shared with the worker).
+        xmm: Option<Box<[u128; 16]>>,
         /// RFLAGS after the call.
         flags: u64,
         /// The memory buffer after the call.

@@ -164,7 +164,9 @@ struct Header {
 }
 
 /// One position's result, written by the worker into shared memory when the case returns (or could not be
-/// loaded); for a property, the input it is running.
+/// loaded). Kept small — every slot is a page fault's share of the shared mapping — so what only some positions
+/// need goes to their own area after the slots: all sixteen xmm registers for a case with `state = true`, the
+/// case's buffer, a property's current input.
 #[repr(C)]
 #[derive(Clone, Copy)]
 struct Slot {
@@ -179,11 +181,13 @@ struct Slot {
     frame_changed: [u64; 3],
     mxcsr: u32,
     fcw: u32,
-    xmm: [u128; 16],
-    /// A property's current call: which side (0 the code, 1 the reference), whether it is shrinking (1), then the
-    /// input's values.
-    input: [u64; 16],
+    /// xmm0 after the call (float results).
+    xmm0: u128,
 }
+
+/// A property's current call, in its position's area: which side (0 the code, 1 the reference), whether it is
+/// shrinking (1), then the input's values.
+type Input = [u64; 16];
 
 impl Slot {
     /// What the convention check reads.
@@ -221,11 +225,12 @@ impl Task<'_> {
         t.as_nanos().min(u128::from(u64::MAX)) as u64
     }
 
-    /// The bytes the worker hands back after the call: a case's buffer (a property compares its own).
-    fn memory_len(self) -> usize {
+    /// The size of the position's own area: a case's xmm registers (with `state`) then its buffer; a property's
+    /// current input.
+    fn area_len(self) -> usize {
         match self {
-            Task::Case(c) => c.memory.as_ref().map_or(0, Vec::len),
-            Task::Property(_) => 0,
+            Task::Case(c) => xmm_len(c) + c.memory.as_ref().map_or(0, Vec::len),
+            Task::Property(_) => size_of::<Input>(),
         }
     }
 
@@ -246,16 +251,21 @@ impl Task<'_> {
     }
 }
 
+/// The bytes of xmm registers a case's area starts with: all sixteen for `state = true`, none otherwise.
+fn xmm_len(case: &Case) -> usize {
+    if case.state { size_of::<[u128; 16]>() } else { 0 }
+}
+
 /// Memory shared by the harness and its workers (`MAP_SHARED | MAP_ANONYMOUS`, made before the first fork, so
 /// every worker of the shard inherits it): the [`Header`], one [`Slot`] per position of the shard's order, then
-/// each case's memory buffer after the call. What a worker wrote stays when it is killed or dies, so nothing it
+/// each position's own area (see [`Slot`]). What a worker wrote stays when it is killed or dies, so nothing it
 /// finished is lost. Unmapped on drop.
 struct Shared {
     base: *mut u8,
     len: usize,
     positions: usize,
-    /// Byte offset in the mapping of each position's memory buffer, and one more for the end.
-    memory_at: Vec<usize>,
+    /// Byte offset in the mapping of each position's area, and one more for the end.
+    area_at: Vec<usize>,
 }
 
 impl Shared {
@@ -267,18 +277,18 @@ impl Shared {
             .checked_mul(size_of::<Slot>())
             .and_then(|n| n.checked_add(SLOTS_AT))
             .ok_or_else(too_big)?;
-        let mut memory_at = Vec::with_capacity(order.len() + 1);
+        let mut area_at = Vec::with_capacity(order.len() + 1);
         for &i in order {
-            memory_at.push(at);
-            at = at.checked_add(tasks[i].memory_len()).ok_or_else(too_big)?;
+            area_at.push(at);
+            at = at.checked_add(tasks[i].area_len()).ok_or_else(too_big)?;
         }
-        memory_at.push(at);
+        area_at.push(at);
         let base = map_anonymous(at, libc::MAP_SHARED)?;
         Ok(Shared {
             base,
             len: at,
             positions: order.len(),
-            memory_at,
+            area_at,
         })
     }
 
@@ -295,10 +305,10 @@ impl Shared {
         unsafe { self.base.add(SLOTS_AT + p * size_of::<Slot>()).cast() }
     }
 
-    /// Where position `p`'s memory buffer goes, and its length (`p < positions`).
-    fn memory(&self, p: usize) -> (*mut u8, usize) {
-        let (at, end) = (self.memory_at[p], self.memory_at[p + 1]);
-        // SAFETY: `new` sized the mapping to end at the last offset of `memory_at`.
+    /// Where position `p`'s area starts, and its length (`p < positions`).
+    fn area(&self, p: usize) -> (*mut u8, usize) {
+        let (at, end) = (self.area_at[p], self.area_at[p + 1]);
+        // SAFETY: `new` sized the mapping to end at the last offset of `area_at`.
         (unsafe { self.base.add(at) }, end - at)
     }
 
@@ -322,9 +332,9 @@ impl Shared {
         (p >= self.done() && p < self.positions).then_some((p, started))
     }
 
-    /// What the worker left for position `p`, after the worker has ended: the slot and the memory.
+    /// What the worker left for position `p`, after the worker has ended: the slot and the area.
     fn result(&self, p: usize) -> (Slot, Vec<u8>) {
-        let (at, len) = self.memory(p);
+        let (at, len) = self.area(p);
         // SAFETY: the slot and the buffer lie in the mapping; the worker that wrote them has ended, and the
         // harness saw its end (waitpid), which orders everything it wrote before.
         unsafe { (self.slot(p).read(), std::slice::from_raw_parts(at, len).to_vec()) }
@@ -513,7 +523,7 @@ impl Caller<'_> {
         (self.enter)(self.ctx);
     }
 
-    /// What the last call left, as a slot (without tag or input).
+    /// What the last call left, as a slot.
     fn slot(&self) -> Slot {
         // SAFETY: the trampoline has returned; the context holds what it stored.
         let c = unsafe { &*self.ctx };
@@ -527,9 +537,14 @@ impl Caller<'_> {
             frame_changed: std::array::from_fn(|i| c.frame_out[i].wrapping_sub(entry[i])),
             mxcsr: c.mxcsr_out,
             fcw: c.fcw_out,
-            xmm: c.xmm_out,
-            input: [0; 16],
+            xmm0: c.xmm_out[0],
         }
+    }
+
+    /// The xmm registers the last call left.
+    fn xmm(&self) -> [u128; 16] {
+        // SAFETY: as in `slot`.
+        unsafe { (*self.ctx).xmm_out }
     }
 }
 
@@ -597,13 +612,17 @@ fn run_case(case: &Case, p: usize, caller: &Caller, shared: &Shared, fd: i32) {
     };
     let mut memory = case.memory.clone();
     caller.call(&f, code.len(), &case.regs, &case.xmm, memory.as_deref_mut());
-    let (at, len) = shared.memory(p);
+    let (at, len) = shared.area(p);
+    let xmm = if case.state { caller.xmm() } else { [0; 16] };
+    let xmm: Vec<u8> = xmm.iter().flat_map(|x| x.to_le_bytes()).take(xmm_len(case)).collect();
     let bytes = memory.as_deref().unwrap_or(&[]);
-    // SAFETY: slot `p` and its buffer of `len` bytes are this worker's to write (the harness reads them only
-    // once `done` passes `p`); the code cannot change the buffer's length, so `bytes` has `len` bytes.
+    // SAFETY: slot `p` and its area of `len` bytes are this worker's to write (the harness reads them only once
+    // `done` passes `p`); the area holds the xmm bytes and then the buffer, whose length the code cannot change.
     unsafe {
         shared.slot(p).write(caller.slot());
-        std::ptr::copy_nonoverlapping(bytes.as_ptr(), at, bytes.len().min(len));
+        std::ptr::copy_nonoverlapping(xmm.as_ptr(), at, xmm.len().min(len));
+        let rest = len.saturating_sub(xmm.len());
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), at.add(xmm.len().min(len)), bytes.len().min(rest));
     }
 }
 
@@ -633,20 +652,20 @@ fn run_property(prop: &Property, p: usize, caller: &Caller, shared: &Shared, fd:
     }) else {
         return;
     };
-    let slot = shared.slot(p);
     // SAFETY: slot `p` is this worker's to write while it runs position `p`.
-    unsafe { (*slot).tag = SLOT_PROPERTY };
+    unsafe { (*shared.slot(p)).tag = SLOT_PROPERTY };
+    let record = shared.area(p).0.cast::<Input>();
     let run = |side: usize, input: &[u64], shrinking: bool| -> SideResult {
         let (mut regs, mut xmm) = (entry_regs(), [0u128; 16]);
         property::place(&prop.args, input, prop.memory.is_some(), &mut regs, &mut xmm);
         let mut memory = prop.memory.clone();
-        // SAFETY: as above; the harness reads the input only after the worker has ended.
-        unsafe {
-            let record = &mut (*slot).input;
-            record[0] = side as u64;
-            record[1] = u64::from(shrinking);
-            record[2..2 + input.len()].copy_from_slice(input);
-        }
+        let mut now: Input = [0; 16];
+        now[0] = side as u64;
+        now[1] = u64::from(shrinking);
+        now[2..2 + input.len()].copy_from_slice(input);
+        // SAFETY: position `p`'s area holds an `Input` (`area_len`), this worker's to write; the harness reads it
+        // only after the worker has ended. The area may not be 8-byte aligned (after a case's odd-sized buffer).
+        unsafe { record.write_unaligned(now) };
         let (f, len) = &sides[side];
         caller.call(f, *len, &regs, &xmm, memory.as_deref_mut());
         let out = caller.slot();
@@ -657,7 +676,7 @@ fn run_property(prop: &Property, p: usize, caller: &Caller, shared: &Shared, fd:
             String::new()
         };
         SideResult {
-            value: property::result_bits(prop.returns, out.regs[0], out.xmm[0]),
+            value: property::result_bits(prop.returns, out.regs[0], out.xmm0),
             memory,
             broke,
         }
@@ -1125,9 +1144,9 @@ fn run_shard(tasks: &[Task], order: &[usize], outcomes: &mut [Outcome]) {
         take_records(&mut buf, order, outcomes, &mut resume, &mut records);
         let done = shared.done();
         for (p, &i) in order.iter().enumerate().take(done).skip(first) {
-            let (slot, memory) = shared.result(p);
+            let (slot, area) = shared.result(p);
             match (slot.tag, tasks[i]) {
-                (SLOT_RETURNED, Task::Case(case)) => outcomes[i] = returned(case, &slot, memory),
+                (SLOT_RETURNED, Task::Case(case)) => outcomes[i] = returned(case, &slot, area),
                 // A load failure was reported on the pipe; the slot says so too, should the record be lost.
                 (SLOT_LOAD_FAILED, _) if outcomes[i] == Outcome::NotRun => {
                     outcomes[i] = Outcome::LoadFailed("the code could not be loaded".into());
@@ -1148,7 +1167,7 @@ fn run_shard(tasks: &[Task], order: &[usize], outcomes: &mut [Outcome]) {
             let i = order[p];
             outcomes[i] = match tasks[i] {
                 Task::Case(_) => outcome,
-                Task::Property(prop) => interrupted(prop, &shared.result(p).0, records.progress[p].take(), &outcome),
+                Task::Property(prop) => interrupted(prop, &shared.result(p).1, records.progress[p].take(), &outcome),
             };
             next = next.max(p + 1);
         }
@@ -1172,8 +1191,9 @@ impl Task<'_> {
     }
 }
 
-/// A case's outcome from the result the worker left in its slot: returned, or a broken calling convention.
-fn returned(case: &Case, slot: &Slot, memory: Vec<u8>) -> Outcome {
+/// A case's outcome from the result the worker left in its slot and area: returned, or a broken calling
+/// convention.
+fn returned(case: &Case, slot: &Slot, area: Vec<u8>) -> Outcome {
     if case.preserve {
         let broken = convention::check(&case.regs, &slot.exit());
         if !broken.is_empty() {
@@ -1183,28 +1203,42 @@ fn returned(case: &Case, slot: &Slot, memory: Vec<u8>) -> Outcome {
     let mut regs = slot.regs;
     // rsp is shown as its distance from where it should be (0: balanced), never as an address.
     regs[4] = slot.rsp_moved;
+    let (xmm, memory) = area.split_at(xmm_len(case).min(area.len()));
+    let xmm = (!xmm.is_empty()).then(|| {
+        let mut all = [0u128; 16];
+        for (x, bytes) in all.iter_mut().zip(xmm.chunks_exact(16)) {
+            *x = u128::from_le_bytes(bytes.try_into().unwrap_or([0; 16]));
+        }
+        Box::new(all)
+    });
     Outcome::Returned {
         regs,
-        xmm: Box::new(slot.xmm),
+        xmm0: slot.xmm0,
+        xmm,
         flags: slot.flags,
-        memory: case.memory.as_ref().map(|_| memory),
+        memory: case.memory.as_ref().map(|_| memory.to_vec()),
     }
 }
 
-/// A property whose worker ended in a call — a fault, a hang, a crash — on the input its slot names: a
+/// A property whose worker ended in a call — a fault, a hang, a crash — on the input its area names: a
 /// counterexample saying which side did what on which input (or, if it happened while shrinking, the best
 /// counterexample found before).
-fn interrupted(prop: &Property, slot: &Slot, progress: Option<String>, outcome: &Outcome) -> Outcome {
-    let side = (slot.input[0] as usize).min(1);
+fn interrupted(prop: &Property, area: &[u8], progress: Option<String>, outcome: &Outcome) -> Outcome {
+    let mut input: Input = [0; 16];
+    for (word, bytes) in input.iter_mut().zip(area.chunks_exact(8)) {
+        *word = u64::from_le_bytes(bytes.try_into().unwrap_or([0; 8]));
+    }
+    let side = (input[0] as usize).min(1);
     let code = [&prop.code, &prop.reference][side].as_ref().ok();
     let what = match outcome {
         Outcome::Faulted { .. } => format!("faulted: {}", outcome.describe_stable(code)),
         other => other.describe_stable(code),
     };
-    let input = property::show_input(&prop.args, &slot.input[2..2 + prop.args.len().min(14)]);
+    let shrinking = input[1] == 1;
+    let input = property::show_input(&prop.args, &input[2..2 + prop.args.len().min(14)]);
     let said = format!("{} {what}", SIDES[side]);
     Outcome::Counterexample(match progress {
-        Some(best) if slot.input[1] == 1 => {
+        Some(best) if shrinking => {
             format!("{best} (shrinking stopped at {input}, where {said})")
         }
         _ => format!("counterexample {input}: {said}"),
