@@ -631,7 +631,11 @@ returns = "u32"
 "#);
     let lines = lines(&report);
     assert!(lines[0].starts_with("PASS odd_buffer"), "{}", lines[0]);
-    assert!(report.snapshot().contains("  xmm15 0000000000000000_0000"), "{}", report.snapshot());
+    assert!(
+        report.snapshot().contains("  xmm15 0000000000000000_0000"),
+        "{}",
+        report.snapshot()
+    );
     assert_eq!(
         lines[1],
         "FAIL divides: counterexample (1, 0): asm faulted: SIGFPE at +0x5: idiv rsi"
