@@ -679,7 +679,7 @@ impl Reader<'_> {
                     );
                     continue;
                 };
-                regs[r] = value.xmm_bits() as u64;
+                regs[r] = value.xmm_bits() as u64; // an integer's 64 bits
                 set_by[r] = Some("args");
             }
         }

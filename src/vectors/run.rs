@@ -218,11 +218,15 @@ enum Task<'a> {
 impl Task<'_> {
     /// How long one call may run.
     fn timeout_ns(self) -> u64 {
-        let t = match self {
+        self.timeout().as_nanos().min(u128::from(u64::MAX)) as u64
+    }
+
+    /// How long one call may run, as a duration.
+    fn timeout(self) -> std::time::Duration {
+        match self {
             Task::Case(c) => c.timeout,
             Task::Property(p) => p.timeout,
-        };
-        t.as_nanos().min(u128::from(u64::MAX)) as u64
+        }
     }
 
     /// The size of the position's own area: a case's xmm registers (with `state`) then its buffer; a property's
@@ -1177,16 +1181,6 @@ fn run_shard(tasks: &[Task], order: &[usize], outcomes: &mut [Outcome]) {
                 outcomes[i] = Outcome::Died(how.clone());
             }
             break;
-        }
-    }
-}
-
-impl Task<'_> {
-    /// The per-call timeout as a duration.
-    fn timeout(self) -> std::time::Duration {
-        match self {
-            Task::Case(c) => c.timeout,
-            Task::Property(p) => p.timeout,
         }
     }
 }
