@@ -155,7 +155,8 @@ fn xmm_value(v: &toml::Value) -> Result<u128, String> {
     }
 }
 
-/// A non-negative number of up to 128 bits: decimal, `0x` hex or `0b` binary.
+/// A non-negative number of up to 128 bits: decimal, `0x` hex or `0b` binary, `_` allowed anywhere (the number
+/// syntax of every integer in a vector file; [`parse_int`] adds the sign and the 64-bit range).
 fn parse_u128(s: &str) -> Option<u128> {
     let s = s.trim().replace('_', "").to_ascii_lowercase();
     if let Some(hex) = s.strip_prefix("0x") {
@@ -181,20 +182,24 @@ fn toml_kind(v: &toml::Value) -> &'static str {
 }
 
 /// Decimal, `0x` hex or `0b` binary, optionally negative, up to 64 bits (signed or unsigned).
+///
+/// ```
+/// use rustyjit::vectors::parse_int;
+/// assert_eq!(parse_int("0xffff_ffff_ffff_ffff"), Some(-1));
+/// assert_eq!(parse_int("-0x10"), Some(-16));
+/// assert_eq!(parse_int(" 0B101 "), Some(5));
+/// assert_eq!(parse_int("-9223372036854775808"), Some(i64::MIN));
+/// assert_eq!(parse_int("-9223372036854775809"), None);
+/// assert_eq!(parse_int("0x1_0000_0000_0000_0000"), None);
+/// assert_eq!(parse_int("--5"), None);
+/// ```
 pub fn parse_int(s: &str) -> Option<i64> {
-    let s = s.trim().replace('_', "");
+    let s = s.trim();
     let (neg, digits) = match s.strip_prefix('-') {
         Some(rest) => (true, rest),
-        None => (false, s.as_str()),
+        None => (false, s),
     };
-    let lower = digits.to_ascii_lowercase();
-    let magnitude = if let Some(hex) = lower.strip_prefix("0x") {
-        u64::from_str_radix(hex, 16).ok()?
-    } else if let Some(bin) = lower.strip_prefix("0b") {
-        u64::from_str_radix(bin, 2).ok()?
-    } else {
-        lower.parse::<u64>().ok()?
-    };
+    let magnitude = u64::try_from(parse_u128(digits)?).ok()?;
     if neg {
         0i64.checked_sub_unsigned(magnitude)
     } else {

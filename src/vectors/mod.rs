@@ -35,7 +35,7 @@ mod run {
     }
 
     /// Every case and property is [`Outcome::LoadFailed`].
-    pub fn run_files_on(files: &[VectorFile], _workers: usize) -> Vec<(Vec<Outcome>, Vec<Outcome>)> {
+    pub fn run_files_on(files: &[&VectorFile], _workers: usize) -> Vec<(Vec<Outcome>, Vec<Outcome>)> {
         files
             .iter()
             .map(|f| (cannot(f.cases.len()), cannot(f.properties.len())))
@@ -114,24 +114,22 @@ pub fn run_files(files: &[PathBuf], options: &RunOptions) -> Vec<FileReport> {
             Ok(file)
         })
         .collect();
-    let good: Vec<VectorFile> = read.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
-    let mut outcomes = run_files_on(&good, options.workers()).into_iter().zip(&good);
-    read.into_iter()
+    let good: Vec<&VectorFile> = read.iter().filter_map(|r| r.as_ref().ok()).collect();
+    let mut outcomes = run_files_on(&good, options.workers()).into_iter();
+    read.iter()
         .zip(files)
         .map(|(r, path)| match r {
-            Ok(_) => match outcomes.next() {
-                Some(((cases, properties), file)) => FileReport::new(file, &cases, &properties),
-                None => FileReport::unreadable(
-                    path,
-                    VectorError {
-                        file: path.clone(),
-                        line: 1,
-                        col: 1,
-                        message: "the file was read but not run".into(),
-                    },
-                ),
-            },
-            Err(e) => FileReport::unreadable(path, e),
+            Ok(file) => {
+                // One outcome pair per good file, in the same order (never missing; if it were, "not run").
+                let (cases, properties) = outcomes.next().unwrap_or_else(|| {
+                    (
+                        vec![Outcome::NotRun; file.cases.len()],
+                        vec![Outcome::NotRun; file.properties.len()],
+                    )
+                });
+                FileReport::new(file, &cases, &properties)
+            }
+            Err(e) => FileReport::unreadable(path, e.clone()),
         })
         .collect()
 }

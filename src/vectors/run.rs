@@ -990,13 +990,13 @@ pub fn run_cases(cases: &[Case]) -> Vec<Outcome> {
 /// assert!(report.cases[0].line().contains("`r15` changed from its canary to 0x0"));
 /// ```
 pub fn run_file_on(file: &VectorFile, workers: usize) -> (Vec<Outcome>, Vec<Outcome>) {
-    let mut outcomes = run_files_on(std::slice::from_ref(file), workers);
+    let mut outcomes = run_files_on(&[file], workers);
     outcomes.pop().unwrap_or_default()
 }
 
 /// Runs the cases and properties of several files as one run split over up to `workers` worker processes:
 /// each file's case outcomes and property outcomes, in the order of `files`.
-pub fn run_files_on(files: &[VectorFile], workers: usize) -> Vec<(Vec<Outcome>, Vec<Outcome>)> {
+pub fn run_files_on(files: &[&VectorFile], workers: usize) -> Vec<(Vec<Outcome>, Vec<Outcome>)> {
     let mut tasks = Vec::new();
     for f in files {
         tasks.extend(f.cases.iter().map(Task::Case));
