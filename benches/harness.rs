@@ -9,6 +9,7 @@
 //! Reproduce: `cargo bench --bench harness`. Targets (issue 12, item 5): isolation ≤ 1.2× the in-process run at
 //! 10,000 cases; two workers ≥ 1.6× as fast as one at 10,000 cases; 1,000 property runs ≤ 20 ms.
 
+use rustyjit::Scratch;
 use rustyjit::vectors::{Case, Outcome, Value, VectorFile, run_cases, run_file_on};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -39,6 +40,13 @@ macro_rules! sizes {
             #[divan::bench(sample_count = 5, sample_size = 1)]
             fn in_process(bencher: divan::Bencher) {
                 super::in_process(bencher, $n);
+            }
+
+            /// The same cases in-process, loaded as the isolated worker loads them: each written over the last
+            /// in one `Scratch`. What isolation costs beyond the loading.
+            #[divan::bench(sample_count = 5, sample_size = 1)]
+            fn in_process_scratch(bencher: divan::Bencher) {
+                super::in_process_scratch(bencher, $n);
             }
         }
     )*};
@@ -90,6 +98,19 @@ fn call_all(cases: &[Case]) -> i64 {
     sum
 }
 
+/// The in-process side with the worker's loading: every case written over the last in one scratch.
+fn call_all_scratch(cases: &[Case]) -> i64 {
+    let mut scratch = Scratch::new();
+    let mut sum = 0i64;
+    for case in cases {
+        let Ok(code) = &case.code else { continue };
+        let f = scratch.load(code).expect("load");
+        // SAFETY: as in `call_all`.
+        sum = sum.wrapping_add(unsafe { f.call(&[case.regs[7] as i64, case.regs[6] as i64]) });
+    }
+    sum
+}
+
 fn isolated(bencher: divan::Bencher, n: usize) {
     let file = cases(n);
     let cases = &file.cases[..];
@@ -111,6 +132,13 @@ fn in_process(bencher: divan::Bencher, n: usize) {
     });
     assert_eq!(call_all(cases), want);
     bencher.bench_local(|| call_all(divan::black_box(cases)));
+}
+
+fn in_process_scratch(bencher: divan::Bencher, n: usize) {
+    let file = cases(n);
+    let cases = &file.cases[..];
+    assert_eq!(call_all_scratch(cases), call_all(cases));
+    bencher.bench_local(|| call_all_scratch(divan::black_box(cases)));
 }
 
 fn two_workers(bencher: divan::Bencher, n: usize) {

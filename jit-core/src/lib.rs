@@ -18,4 +18,4 @@ pub mod mem;
 
 pub use asm::{AsmError, AsmErrors, assemble};
 pub use code::{Code, Entry, Label, Listing};
-pub use mem::{Arena, ArenaFn, JitFn, JitMemory, MemError, SealedMemory};
+pub use mem::{Arena, ArenaFn, JitFn, JitMemory, MemError, Scratch, ScratchFn, SealedMemory};

@@ -6,9 +6,11 @@
 //! and canary words above the return address, calls the code, and stores everything back, so the harness can
 //! check what the code left behind against the System V ABI ([`convention`](super::convention)).
 //!
-//! The worker leaves each case's result in memory it shares with the harness ([`Shared`]), together with which
-//! case runs and since when; the harness sleeps until the running case's deadline, so a case that returns costs
-//! no system call and no wake-up of the harness. Only rare events go over a pipe: a fault (SIGSEGV, SIGBUS,
+//! The worker writes each case's code over the last one's in a [`Scratch`] (a memfd mapped read+write and
+//! read+execute), so loading a case costs a copy, not a system call. It leaves each case's result in memory it
+//! shares with the harness ([`Shared`]), together with which case runs and since when; the harness wakes every
+//! millisecond (or at the running case's deadline, if sooner) to turn finished results into outcomes while the
+//! worker goes on, so a case that returns costs no system call of its own. Only rare events go over a pipe: a fault (SIGSEGV, SIGBUS,
 //! SIGILL, SIGFPE, SIGTRAP), caught in the worker on an alternate stack, reported with the faulting instruction's
 //! address, and ending the worker; code that could not be loaded; and a property's verdict (and its best
 //! counterexample while it shrinks). A case that runs past its timeout is killed. Either way the harness starts a
@@ -23,6 +25,7 @@ use super::convention::{self, Exit, frame_entry};
 use super::file::{Case, FCW_ENTRY, FRAME_CANARIES, MXCSR_ENTRY, Property, VectorFile, entry_regs};
 pub use super::outcome::Outcome;
 use super::property::{self, Inputs};
+use crate::{Scratch, ScratchFn};
 use std::io;
 use std::mem::offset_of;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -144,6 +147,10 @@ const SLOT_PROPERTY: u64 = 3;
 /// worker that ended is noticed even when the end of its pipe is late (a process forked meanwhile by another
 /// thread of the harness may hold a copy of the pipe's write end).
 const CHECK_NS: u64 = 100_000_000;
+
+/// While a worker runs, the harness wakes at least this often (1 ms) to turn the results of finished positions
+/// into outcomes, on its own core while the worker goes on.
+const COLLECT_NS: u64 = 1_000_000;
 /// A worker that starts no case and finishes none for this long is stuck between cases, and is killed.
 const STUCK_NS: u64 = 30_000_000_000;
 
@@ -287,7 +294,7 @@ impl Shared {
             at = at.checked_add(tasks[i].area_len()).ok_or_else(too_big)?;
         }
         area_at.push(at);
-        let base = map_anonymous(at, libc::MAP_SHARED)?;
+        let base = map_anonymous(at, libc::MAP_SHARED | libc::MAP_POPULATE)?;
         Ok(Shared {
             base,
             len: at,
@@ -499,18 +506,17 @@ fn context() -> *mut Context {
     CONTEXT.get_or_init(|| Ptr(Box::into_raw(Box::default()))).0
 }
 
-/// What the worker needs for every call: the context, the trampoline, the shared header and the page size.
+/// What the worker needs for every call: the context, the trampoline and the shared header.
 struct Caller<'a> {
     ctx: *mut Context,
     enter: extern "sysv64" fn(*mut Context),
     header: &'a Header,
-    page: u64,
 }
 
 impl Caller<'_> {
-    /// Calls the code at `f` (`len` bytes) with the registers of `regs`/`xmm` and, if given, a buffer in rdi;
-    /// the context holds what it left behind.
-    fn call(&self, f: &crate::JitFn, len: usize, regs: &[u64; 16], xmm: &[u128; 16], memory: Option<&mut [u8]>) {
+    /// Calls the code `f` with the registers of `regs`/`xmm` and, if given, a buffer in rdi; the context holds
+    /// what it left behind.
+    fn call(&self, f: &ScratchFn, regs: &[u64; 16], xmm: &[u128; 16], memory: Option<&mut [u8]>) {
         // SAFETY: the context is this process's own, and nothing else touches it while the worker runs.
         unsafe {
             (*self.ctx).regs_in = *regs;
@@ -521,8 +527,8 @@ impl Caller<'_> {
             (*self.ctx).target = f.as_ptr() as u64;
         }
         CODE_BASE.store(f.as_ptr() as u64, Ordering::Relaxed);
-        // The whole mapping counts as the code's: running off the end lands in the RET fill.
-        CODE_LEN.store((len as u64).div_ceil(self.page).max(1) * self.page, Ordering::Relaxed);
+        // The whole view counts as the code's: running off the end lands in the RET fill.
+        CODE_LEN.store(f.mapped_len() as u64, Ordering::Relaxed);
         self.header.started.store(monotonic_ns(), Ordering::Release);
         (self.enter)(self.ctx);
     }
@@ -555,6 +561,7 @@ impl Caller<'_> {
 /// The worker: runs `tasks[order[p]]` for each position `p` from `first`, leaving results in `shared` and
 /// reporting rare events to `fd`. Never returns.
 fn worker(tasks: &[Task], order: &[usize], first: usize, shared: &Shared, fd: i32) -> ! {
+    close_all_but(fd);
     REPORT_FD.store(fd, Ordering::Relaxed);
     let header = shared.header();
     HEADER.store(std::ptr::from_ref(header).cast_mut(), Ordering::Relaxed);
@@ -579,25 +586,48 @@ fn worker(tasks: &[Task], order: &[usize], first: usize, shared: &Shared, fd: i3
         // SAFETY: the trampoline is a System V function taking the context pointer.
         enter: unsafe { tramp.as_fn::<extern "sysv64" fn(*mut Context)>() },
         header,
-        // SAFETY: sysconf has no preconditions.
-        page: unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64,
     };
+    // Every case's code is written over the last one's: no system call per case. A property's two sides run
+    // from one each.
+    let mut scratch = [Scratch::new(), Scratch::new()];
     for (p, &i) in order.iter().enumerate().skip(first) {
         header.started.store(monotonic_ns(), Ordering::Release);
         header.running.store(p as u64 + 1, Ordering::Release);
         match tasks[i] {
-            Task::Case(case) => run_case(case, p, &caller, shared, fd),
-            Task::Property(property) => run_property(property, p, &caller, shared, fd),
+            Task::Case(case) => run_case(case, p, &caller, &mut scratch[0], shared, fd),
+            Task::Property(property) => run_property(property, p, &caller, &mut scratch, shared, fd),
         }
         header.done.store(p as u64 + 1, Ordering::Release);
     }
-    // SAFETY: ends the worker without returning into the harness (no atexit handlers, no unwinding).
-    unsafe { libc::_exit(0) }
+    // SAFETY: closing the pipe tells the harness at once that everything is done, before the process is torn
+    // down; `_exit` ends the worker without returning into the harness (no atexit handlers, no unwinding).
+    unsafe {
+        libc::close(fd);
+        libc::_exit(0)
+    }
+}
+
+/// Closes every descriptor of the worker from 3 on except its pipe `fd`. A worker forked while another thread
+/// of the harness held the write end of another worker's pipe would otherwise keep that pipe open, and its end
+/// would show only when both workers had ended.
+fn close_all_but(fd: i32) {
+    let fd = fd.max(2) as libc::c_uint;
+    // SAFETY: close_range only closes descriptors; none of those closed is used by the worker.
+    unsafe {
+        libc::syscall(libc::SYS_close_range, 3 as libc::c_uint, fd - 1, 0 as libc::c_uint);
+        libc::syscall(libc::SYS_close_range, fd + 1, libc::c_uint::MAX, 0 as libc::c_uint);
+    }
 }
 
 /// Loads code in the worker; on failure reports it and marks the slot.
-fn load_or_report(code: &crate::Code, p: usize, shared: &Shared, fd: i32) -> Option<crate::JitFn> {
-    match code.load() {
+fn load_or_report<'s>(
+    code: &crate::Code,
+    scratch: &'s mut Scratch,
+    p: usize,
+    shared: &Shared,
+    fd: i32,
+) -> Option<ScratchFn<'s>> {
+    match scratch.load(code) {
         Ok(f) => Some(f),
         Err(e) => {
             send(fd, &[LOAD_FAILED, p as u64], e.to_string().as_bytes());
@@ -609,13 +639,13 @@ fn load_or_report(code: &crate::Code, p: usize, shared: &Shared, fd: i32) -> Opt
 }
 
 /// Runs a case at position `p` and leaves its result in slot `p`.
-fn run_case(case: &Case, p: usize, caller: &Caller, shared: &Shared, fd: i32) {
+fn run_case(case: &Case, p: usize, caller: &Caller, scratch: &mut Scratch, shared: &Shared, fd: i32) {
     let Ok(code) = &case.code else { return };
-    let Some(f) = load_or_report(code, p, shared, fd) else {
+    let Some(f) = load_or_report(code, scratch, p, shared, fd) else {
         return;
     };
     let mut memory = case.memory.clone();
-    caller.call(&f, code.len(), &case.regs, &case.xmm, memory.as_deref_mut());
+    caller.call(&f, &case.regs, &case.xmm, memory.as_deref_mut());
     let (at, len) = shared.area(p);
     let xmm = if case.state { caller.xmm() } else { [0; 16] };
     let xmm: Vec<u8> = xmm.iter().flat_map(|x| x.to_le_bytes()).take(xmm_len(case)).collect();
@@ -644,16 +674,14 @@ struct SideResult {
 
 /// Runs a property at position `p`: every input on both sides, until they disagree; then shrinks the
 /// counterexample. Sends the verdict (and each better counterexample while shrinking) over the pipe.
-fn run_property(prop: &Property, p: usize, caller: &Caller, shared: &Shared, fd: i32) {
+fn run_property(prop: &Property, p: usize, caller: &Caller, scratch: &mut [Scratch; 2], shared: &Shared, fd: i32) {
     let (Ok(code), Ok(reference)) = (&prop.code, &prop.reference) else {
         return;
     };
-    let Some(sides) = load_or_report(code, p, shared, fd).and_then(|a| {
-        Some([
-            (a, code.len()),
-            (load_or_report(reference, p, shared, fd)?, reference.len()),
-        ])
-    }) else {
+    let [a, b] = scratch;
+    let Some(sides) =
+        load_or_report(code, a, p, shared, fd).and_then(|a| Some([a, load_or_report(reference, b, p, shared, fd)?]))
+    else {
         return;
     };
     // SAFETY: slot `p` is this worker's to write while it runs position `p`.
@@ -670,8 +698,7 @@ fn run_property(prop: &Property, p: usize, caller: &Caller, shared: &Shared, fd:
         // SAFETY: position `p`'s area holds an `Input` (`area_len`), this worker's to write; the harness reads it
         // only after the worker has ended. The area may not be 8-byte aligned (after a case's odd-sized buffer).
         unsafe { record.write_unaligned(now) };
-        let (f, len) = &sides[side];
-        caller.call(f, *len, &regs, &xmm, memory.as_deref_mut());
+        caller.call(&sides[side], &regs, &xmm, memory.as_deref_mut());
         let out = caller.slot();
         let broke = if prop.preserve {
             let broken = convention::check(&regs, &out.exit());
@@ -929,19 +956,18 @@ fn take_records(
     let mut at = 0;
     while let Some((w, extra)) = next_record(buf, &mut at) {
         let (tag, p) = (w[0], w.get(1).copied().unwrap_or(u64::MAX));
-        let Some(&i) = usize::try_from(p).ok().and_then(|p| order.get(p)) else {
+        let Some(p) = usize::try_from(p).ok().filter(|&p| p < order.len()) else {
             continue; // no case to blame (a fault between cases), or a record damaged by the code
         };
-        let p = p as usize;
         let text = || String::from_utf8_lossy(&extra).into_owned();
         match tag {
             LOAD_FAILED if w.len() == 2 => {
-                outcomes[i] = Outcome::LoadFailed(text());
+                outcomes[p] = Outcome::LoadFailed(text());
                 *resume = (*resume).max(p + 1);
             }
             PROGRESS if w.len() == 2 => records.progress[p] = Some(text()),
             VERDICT if w.len() == 3 => {
-                outcomes[i] = if w[2] == 1 {
+                outcomes[p] = if w[2] == 1 {
                     Outcome::Held(text())
                 } else {
                     Outcome::Counterexample(text())
@@ -1015,8 +1041,9 @@ pub fn run_files_on(files: &[&VectorFile], workers: usize) -> Vec<(Vec<Outcome>,
 /// Runs the tasks that can run, split into at most `workers` contiguous shards of about equal work, each on a
 /// thread of its own that watches its own worker process.
 fn run_tasks(tasks: &[Task], workers: usize) -> Vec<Outcome> {
-    let mut outcomes = vec![Outcome::NotRun; tasks.len()];
     let order: Vec<usize> = (0..tasks.len()).filter(|&i| tasks[i].runnable()).collect();
+    // The outcome of each position of `order`; each shard fills its own part.
+    let mut by_position = vec![Outcome::NotRun; order.len()];
     let total: usize = order.iter().map(|&i| tasks[i].weight()).sum();
     // A shard is worth a fork only with some work in it.
     let shards = workers.clamp(1, (total / 64).max(1));
@@ -1031,46 +1058,43 @@ fn run_tasks(tasks: &[Task], workers: usize) -> Vec<Outcome> {
     }
     pieces.push(&order[start..]);
     if pieces.len() == 1 {
-        run_shard(tasks, pieces[0], &mut outcomes);
-        return outcomes;
+        run_shard(tasks, pieces[0], &mut by_position);
+    } else {
+        std::thread::scope(|s| {
+            let mut rest = &mut by_position[..];
+            let handles: Vec<_> = pieces
+                .iter()
+                .map(|&piece| {
+                    let (out, after) = std::mem::take(&mut rest).split_at_mut(piece.len());
+                    rest = after;
+                    s.spawn(move || run_shard(tasks, piece, out))
+                })
+                .collect();
+            for h in handles {
+                // run_shard does not panic; should it, the positions it did not fill stay `NotRun`.
+                let _ = h.join();
+            }
+        });
     }
-    let results: Vec<Vec<Outcome>> = std::thread::scope(|s| {
-        let handles: Vec<_> = pieces
-            .iter()
-            .map(|piece| {
-                s.spawn(move || {
-                    let mut out = vec![Outcome::NotRun; tasks.len()];
-                    run_shard(tasks, piece, &mut out);
-                    out
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    vec![Outcome::Died("the harness thread watching the worker panicked".into()); tasks.len()]
-                })
-            })
-            .collect()
-    });
-    for (piece, out) in pieces.iter().zip(results) {
-        for &i in *piece {
-            outcomes[i] = out[i].clone();
-        }
+    if order.len() == tasks.len() {
+        return by_position; // every task ran: positions are task indices
+    }
+    let mut outcomes = vec![Outcome::NotRun; tasks.len()];
+    for (&i, outcome) in order.iter().zip(by_position) {
+        outcomes[i] = outcome;
     }
     outcomes
 }
 
 /// Runs the tasks of `order` (positions of this shard) in worker processes, one after another, starting a new
-/// worker after each that faults, hangs or dies; fills their outcomes.
+/// worker after each that faults, hangs or dies; fills their outcomes, `outcomes[p]` for position `p`.
 fn run_shard(tasks: &[Task], order: &[usize], outcomes: &mut [Outcome]) {
     if order.is_empty() {
         return;
     }
     let cannot_start = |outcomes: &mut [Outcome], from: usize, e: io::Error| {
-        for &i in &order[from..] {
-            outcomes[i] = Outcome::LoadFailed(format!("could not start a worker process: {e}"));
+        for outcome in &mut outcomes[from..] {
+            *outcome = Outcome::LoadFailed(format!("could not start a worker process: {e}"));
         }
     };
     let shared = match Shared::new(tasks, order) {
@@ -1100,12 +1124,20 @@ fn run_shard(tasks: &[Task], order: &[usize], outcomes: &mut [Outcome]) {
         records.fault = None;
         let mut timed_out = None;
         let mut kill = false;
+        let mut closed = false;
+        // The positions from `first` up to this one have their outcomes.
+        let mut collected = first;
         // The last state seen, and when it changed: a worker that makes no progress for STUCK_NS is killed.
         let mut seen = (first, None);
         let mut changed = monotonic_ns();
         loop {
+            let done = shared.done();
+            if done > collected {
+                collect(tasks, order, &shared, collected..done, outcomes);
+                collected = done;
+            }
             let now = monotonic_ns();
-            let mut wait = shortest[shared.done()].min(CHECK_NS);
+            let mut wait = shortest[done].min(CHECK_NS).min(COLLECT_NS);
             if let Some((p, started)) = shared.in_flight() {
                 wait = wait.min(started.saturating_add(timeout_ns(p)).saturating_sub(now));
             }
@@ -1114,7 +1146,10 @@ fn run_shard(tasks: &[Task], order: &[usize], outcomes: &mut [Outcome]) {
                     take_records(&mut buf, order, outcomes, &mut resume, &mut records);
                     continue;
                 }
-                Ok(Some(false)) => break, // the end of the pipe: the worker has ended
+                Ok(Some(false)) => {
+                    closed = true; // the end of the pipe: the worker has finished or died
+                    break;
+                }
                 Ok(None) => {}
                 Err(_) => {
                     kill = true;
@@ -1141,23 +1176,14 @@ fn run_shard(tasks: &[Task], order: &[usize], outcomes: &mut [Outcome]) {
                 _ => {}
             }
         }
-        let how = worker.reap(kill);
-        // Everything the worker sent is in the pipe by now; read it without waiting (a copy of the write end
-        // may still be open in a process forked meanwhile by another thread, so the end may not show).
+        // A worker whose pipe ended has sent everything: it is waited for below, while it exits. Any other is
+        // killed if need be and waited for now, so that everything it sent is in the pipe.
+        let mut how = (!closed || kill).then(|| worker.reap(kill));
         while let Ok(Some(true)) = read_some(&worker.pipe, &mut buf, 0) {}
         take_records(&mut buf, order, outcomes, &mut resume, &mut records);
         let done = shared.done();
-        for (p, &i) in order.iter().enumerate().take(done).skip(first) {
-            let (slot, area) = shared.result(p);
-            match (slot.tag, tasks[i]) {
-                (SLOT_RETURNED, Task::Case(case)) => outcomes[i] = returned(case, &slot, area),
-                // A load failure was reported on the pipe; the slot says so too, should the record be lost.
-                (SLOT_LOAD_FAILED, _) if outcomes[i] == Outcome::NotRun => {
-                    outcomes[i] = Outcome::LoadFailed("the code could not be loaded".into());
-                }
-                _ => {}
-            }
-        }
+        collect(tasks, order, &shared, collected..done, outcomes);
+        let how = how.take().unwrap_or_else(|| worker.reap(false));
         next = resume.max(done);
         // The position that was running when the worker ended, if it did not finish: timed out, faulted or died.
         let ended = match (timed_out, records.fault.take(), shared.in_flight()) {
@@ -1168,8 +1194,7 @@ fn run_shard(tasks: &[Task], order: &[usize], outcomes: &mut [Outcome]) {
             _ => None,
         };
         if let Some((p, outcome)) = ended {
-            let i = order[p];
-            outcomes[i] = match tasks[i] {
+            outcomes[p] = match tasks[order[p]] {
                 Task::Case(_) => outcome,
                 Task::Property(prop) => interrupted(prop, &shared.result(p).1, records.progress[p].take(), &outcome),
             };
@@ -1177,10 +1202,26 @@ fn run_shard(tasks: &[Task], order: &[usize], outcomes: &mut [Outcome]) {
         }
         if next == first {
             // The worker ended without finishing a single case: give up on the rest rather than loop.
-            for &i in &order[next..] {
-                outcomes[i] = Outcome::Died(how.clone());
+            for outcome in &mut outcomes[next..] {
+                *outcome = Outcome::Died(how.clone());
             }
             break;
+        }
+    }
+}
+
+/// Turns the results the worker left for the finished positions `range` into their outcomes.
+fn collect(tasks: &[Task], order: &[usize], shared: &Shared, range: std::ops::Range<usize>, outcomes: &mut [Outcome]) {
+    for p in range {
+        let (slot, area) = shared.result(p);
+        match (slot.tag, tasks[order[p]]) {
+            (SLOT_RETURNED, Task::Case(case)) => outcomes[p] = returned(case, &slot, area),
+            // A load failure is reported on the pipe; the slot says so too, should the record be lost (or not
+            // read yet: the record, when read, replaces this with its own words).
+            (SLOT_LOAD_FAILED, _) if outcomes[p] == Outcome::NotRun => {
+                outcomes[p] = Outcome::LoadFailed("the code could not be loaded".into());
+            }
+            _ => {}
         }
     }
 }

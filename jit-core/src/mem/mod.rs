@@ -20,6 +20,7 @@
 mod arena;
 mod call;
 mod dump;
+mod scratch;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod sys;
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
@@ -29,6 +30,7 @@ mod sys;
 pub use arena::{Arena, ArenaFn};
 pub use call::{Arg, JitFn, JitSignature, Ret};
 pub use dump::Dump;
+pub use scratch::{Scratch, ScratchFn};
 
 use std::fmt;
 use std::ops::{Index, IndexMut};

@@ -2,7 +2,7 @@
 //! `mprotect`, and the fallback for systems that forbid that, a `memfd` mapped twice. Each owner frees what it holds
 //! when it drops.
 
-use super::MemError;
+use super::{MemError, pages_len};
 use libc::{PROT_EXEC, PROT_READ, PROT_WRITE, c_int};
 use std::ops::Range;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
@@ -160,6 +160,93 @@ fn memfd(len: usize, code: &[u8]) -> Result<(Mapping, Mapping), MemError> {
     Ok((exec, write))
 }
 
+/// A memfd that code is rewritten into: written through one read+write view, run from a read+execute view of
+/// whole pages per size asked for (each with a guard page after it), so loading code again needs no system call
+/// once the views exist. Every byte that is not code is `0xC3` (`ret`).
+#[derive(Debug)]
+pub(super) struct Rewritable {
+    fd: OwnedFd,
+    /// The whole memfd, read+write.
+    write: Mapping,
+    /// `views[k]`: the read+execute view of the first `k + 1` pages, made when first asked for.
+    views: Vec<Option<Mapping>>,
+    /// The bytes at the start that may hold something other than `ret`: the last code written.
+    used: usize,
+    page: usize,
+}
+
+impl Rewritable {
+    /// A memfd of one page of `ret`s, not yet executable anywhere.
+    pub(super) fn new() -> Result<Rewritable, MemError> {
+        let page = page_size()?;
+        // SAFETY: the name is a NUL-terminated string and MFD_CLOEXEC a valid flag.
+        let fd = unsafe { libc::memfd_create(c"rustyjit-scratch".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(last_error("memfd_create"));
+        }
+        // SAFETY: `fd` was just opened and nothing else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let write = Rewritable::grow(&fd, 0, page)?;
+        Ok(Rewritable {
+            fd,
+            write,
+            views: Vec::new(),
+            used: 0,
+            page,
+        })
+    }
+
+    /// Makes the memfd `len` bytes long and maps it read+write, with `ret` in every byte after `from`.
+    fn grow(fd: &OwnedFd, from: usize, len: usize) -> Result<Mapping, MemError> {
+        let size = libc::off_t::try_from(len).map_err(|_| MemError::Libc {
+            call: "ftruncate",
+            errno: libc::EFBIG,
+        })?;
+        // SAFETY: `fd` is an open memfd.
+        if unsafe { libc::ftruncate(fd.as_raw_fd(), size) } != 0 {
+            return Err(last_error("ftruncate"));
+        }
+        let write = Mapping::new(fd, len, PROT_READ | PROT_WRITE)?;
+        // SAFETY: the mapping is `len` read+write bytes that only it owns.
+        fill(
+            unsafe { &mut slice::from_raw_parts_mut(write.ptr.as_ptr(), len)[from..] },
+            &[],
+        );
+        Ok(write)
+    }
+
+    /// Puts `code` at the start, `ret` after it, and returns the read+execute view of the whole pages it takes
+    /// (at least one): `(first byte, length)`. What an earlier view showed is gone.
+    pub(super) fn rewrite(&mut self, code: &[u8]) -> Result<(NonNull<u8>, usize), MemError> {
+        let len = pages_len(code.len().div_ceil(self.page).max(1), self.page)?;
+        if len > self.write.len {
+            self.write = Rewritable::grow(&self.fd, self.write.len, len)?;
+        }
+        let pages = len / self.page;
+        if self.views.len() < pages {
+            self.views.resize_with(pages, || None);
+        }
+        let view = match &mut self.views[pages - 1] {
+            Some(view) => view.ptr,
+            empty => empty.insert(Mapping::guarded(&self.fd, len, self.page)?).ptr,
+        };
+        // SAFETY: the write view is `self.write.len >= len` read+write bytes that only it owns; code runs from the
+        // other views only between rewrites, never during one (`&mut self`).
+        let bytes = unsafe { slice::from_raw_parts_mut(self.write.ptr.as_ptr(), self.write.len) };
+        bytes[..code.len()].copy_from_slice(code);
+        if self.used > code.len() {
+            bytes[code.len()..self.used].fill(RET);
+        }
+        self.used = code.len();
+        Ok((view, len))
+    }
+
+    /// The proof, for handles to code in this memfd, that code can be called on this host.
+    pub(super) fn callable(&self) -> Callable {
+        Callable(())
+    }
+}
+
 /// Pages that code runs from.
 #[derive(Debug)]
 pub(super) enum Region {
@@ -270,11 +357,13 @@ impl Drop for Block {
     }
 }
 
-/// One `mmap` view of a memfd; drop unmaps it.
+/// One `mmap` view of a memfd, and the inaccessible guard page after it if it has one; drop unmaps both.
 #[derive(Debug)]
 pub(super) struct Mapping {
     ptr: NonNull<u8>,
     len: usize,
+    /// The bytes of the guard after the view: 0 or a page.
+    guard: usize,
 }
 
 // SAFETY: a mapping owns its view alone; moving it to another thread moves that ownership.
@@ -288,9 +377,37 @@ impl Mapping {
         // SAFETY: the kernel chooses a fresh address (none given), so no existing memory is replaced.
         let ptr = unsafe { libc::mmap(ptr::null_mut(), len, prot, libc::MAP_SHARED, fd.as_raw_fd(), 0) };
         match NonNull::new(ptr.cast()) {
-            Some(ptr) if ptr.as_ptr() != libc::MAP_FAILED.cast() => Ok(Mapping { ptr, len }),
+            Some(ptr) if ptr.as_ptr() != libc::MAP_FAILED.cast() => Ok(Mapping { ptr, len, guard: 0 }),
             _ => Err(last_error("mmap")),
         }
+    }
+
+    /// Maps the first `len` bytes of `fd` read+execute, followed by a page that cannot be touched, so that code
+    /// jumping past the end of the view faults whatever else the process has mapped.
+    fn guarded(fd: &OwnedFd, len: usize, page: usize) -> Result<Mapping, MemError> {
+        let total = len.checked_add(page).ok_or(MemError::Libc {
+            call: "mmap",
+            errno: libc::ENOMEM,
+        })?;
+        let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
+        // SAFETY: the kernel chooses a fresh address (none given) for an inaccessible reservation.
+        let at = unsafe { libc::mmap(ptr::null_mut(), total, libc::PROT_NONE, flags, -1, 0) };
+        let Some(at) = NonNull::new(at.cast::<u8>()).filter(|p| p.as_ptr() != libc::MAP_FAILED.cast()) else {
+            return Err(last_error("mmap"));
+        };
+        let reserved = Mapping {
+            ptr: at,
+            len,
+            guard: page,
+        };
+        let prot = PROT_READ | PROT_EXEC;
+        let fixed = libc::MAP_SHARED | libc::MAP_FIXED;
+        // SAFETY: the first `len` bytes of the reservation, which only `reserved` owns, are replaced by the view.
+        let view = unsafe { libc::mmap(at.as_ptr().cast(), len, prot, fixed, fd.as_raw_fd(), 0) };
+        if view != at.as_ptr().cast() {
+            return Err(last_error("mmap"));
+        }
+        Ok(reserved)
     }
 
     /// The first byte.
@@ -302,7 +419,7 @@ impl Mapping {
 impl Drop for Mapping {
     fn drop(&mut self) {
         // SAFETY: the view was mapped by `Mapping::new`, nothing borrows it any more, and it is unmapped only here.
-        let result = unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+        let result = unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len + self.guard) };
         // munmap of a whole mapping fails only for arguments it did not come from; a drop has no one to tell.
         debug_assert_eq!(result, 0, "munmap of a memfd view failed");
     }

@@ -13,6 +13,10 @@ pub(super) enum Region {}
 #[derive(Debug)]
 pub(super) enum Mapping {}
 
+/// Has no values on this host.
+#[derive(Debug)]
+pub(super) enum Rewritable {}
+
 /// Has no values on this host: nothing can be called.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Callable {}
@@ -31,6 +35,20 @@ impl Region {
     }
 
     pub(super) fn protect(&self, _range: Range<usize>, _exec: bool) -> Result<(), MemError> {
+        match *self {}
+    }
+
+    pub(super) fn callable(&self) -> Callable {
+        match *self {}
+    }
+}
+
+impl Rewritable {
+    pub(super) fn new() -> Result<Rewritable, MemError> {
+        Err(MemError::UnsupportedHost)
+    }
+
+    pub(super) fn rewrite(&mut self, _code: &[u8]) -> Result<(NonNull<u8>, usize), MemError> {
         match *self {}
     }
 
