@@ -1,4 +1,4 @@
-//! `jit!`'s compile errors, checked with trybuild against the committed `tests/ui/*.stderr`: each case says in its
+//! `jit!`'s compile errors (and the borrow that keeps a `ScratchFn` from outliving the next load), checked with trybuild against the committed `tests/ui/*.stderr`: each case says in its
 //! first line what it checks; the `.stderr` shows the message and the token it points at. `tests/ui/pass/` holds
 //! blocks that must compile.
 //!
