@@ -10,16 +10,8 @@
 mod process;
 
 use jit_core::{Arena, ArenaFn, Code, MemError};
-use process::{enter_mdwe, heap_mprotect, in_child, mappings, page_size, permissions};
+use process::{enter_mdwe, heap_mprotect, in_child, mappings, page_size, permissions, return_imm};
 use std::collections::BTreeSet;
-
-/// `mov rax, imm32` (sign-extended) then `ret`: 8 bytes.
-fn return_imm(imm: i32) -> Code {
-    let mut bytes = vec![0x48, 0xc7, 0xc0];
-    bytes.extend_from_slice(&imm.to_le_bytes());
-    bytes.push(0xc3);
-    Code::from_bytes(bytes)
-}
 
 /// The pages holding the functions, each once (page-aligned addresses).
 fn pages_of(fns: &[ArenaFn<'_>]) -> BTreeSet<usize> {

@@ -10,15 +10,7 @@
 mod process;
 
 use jit_core::{Code, Scratch};
-use process::{enter_mdwe, heap_mprotect, in_child, mappings, page_size, permissions};
-
-/// `mov rax, imm32` (sign-extended) then `ret`: 8 bytes.
-fn return_imm(imm: i32) -> Code {
-    let mut bytes = vec![0x48, 0xc7, 0xc0];
-    bytes.extend_from_slice(&imm.to_le_bytes());
-    bytes.push(0xc3);
-    Code::from_bytes(bytes)
-}
+use process::{enter_mdwe, heap_mprotect, in_child, mappings, page_size, permissions, return_imm};
 
 /// `n` bytes of code: `mov rax, imm32` then nops (`0x90`) up to `n`, without a `ret`: it returns through the
 /// fill after it.

@@ -133,13 +133,31 @@ fn fill(bytes: &mut [u8], code: &[u8]) {
 
 /// A memfd of `len` bytes holding `code` and `ret`s, mapped read+execute and read+write: `(exec, write)`.
 fn memfd(len: usize, code: &[u8]) -> Result<(Mapping, Mapping), MemError> {
+    let fd = new_memfd(c"rustyjit")?;
+    let write = write_view(&fd, 0, len, code)?;
+    let exec = Mapping::new(&fd, len, PROT_READ | PROT_EXEC)?;
+    // The mappings keep the memory; the descriptor is no longer needed. Closed by hand to check the result.
+    // SAFETY: the descriptor is open and owned here; `into_raw_fd` gave up the `OwnedFd`'s claim to it.
+    if unsafe { libc::close(fd.into_raw_fd()) } != 0 {
+        return Err(last_error("close"));
+    }
+    Ok((exec, write))
+}
+
+/// A new, empty memfd named `name` (the name shows in `/proc/PID/maps`).
+fn new_memfd(name: &std::ffi::CStr) -> Result<OwnedFd, MemError> {
     // SAFETY: the name is a NUL-terminated string and MFD_CLOEXEC a valid flag.
-    let fd = unsafe { libc::memfd_create(c"rustyjit".as_ptr(), libc::MFD_CLOEXEC) };
+    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
     if fd < 0 {
         return Err(last_error("memfd_create"));
     }
     // SAFETY: `fd` was just opened and nothing else owns it.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Makes the memfd `len` bytes long and maps it read+write, with `code` from byte `from` on and `ret` in every
+/// byte after it.
+fn write_view(fd: &OwnedFd, from: usize, len: usize, code: &[u8]) -> Result<Mapping, MemError> {
     let size = libc::off_t::try_from(len).map_err(|_| MemError::Libc {
         call: "ftruncate",
         errno: libc::EFBIG,
@@ -148,16 +166,13 @@ fn memfd(len: usize, code: &[u8]) -> Result<(Mapping, Mapping), MemError> {
     if unsafe { libc::ftruncate(fd.as_raw_fd(), size) } != 0 {
         return Err(last_error("ftruncate"));
     }
-    let write = Mapping::new(&fd, len, PROT_READ | PROT_WRITE)?;
+    let write = Mapping::new(fd, len, PROT_READ | PROT_WRITE)?;
     // SAFETY: the mapping is `len` read+write bytes that only it owns.
-    fill(unsafe { slice::from_raw_parts_mut(write.ptr.as_ptr(), len) }, code);
-    let exec = Mapping::new(&fd, len, PROT_READ | PROT_EXEC)?;
-    // The mappings keep the memory; the descriptor is no longer needed. Closed by hand to check the result.
-    // SAFETY: the descriptor is open and owned here; `into_raw_fd` gave up the `OwnedFd`'s claim to it.
-    if unsafe { libc::close(fd.into_raw_fd()) } != 0 {
-        return Err(last_error("close"));
-    }
-    Ok((exec, write))
+    fill(
+        unsafe { &mut slice::from_raw_parts_mut(write.ptr.as_ptr(), len)[from..] },
+        code,
+    );
+    Ok(write)
 }
 
 /// A memfd that code is rewritten into: written through one read+write view, run from a read+execute view of
@@ -179,14 +194,8 @@ impl Rewritable {
     /// A memfd of one page of `ret`s, not yet executable anywhere.
     pub(super) fn new() -> Result<Rewritable, MemError> {
         let page = page_size()?;
-        // SAFETY: the name is a NUL-terminated string and MFD_CLOEXEC a valid flag.
-        let fd = unsafe { libc::memfd_create(c"rustyjit-scratch".as_ptr(), libc::MFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(last_error("memfd_create"));
-        }
-        // SAFETY: `fd` was just opened and nothing else owns it.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let write = Rewritable::grow(&fd, 0, page)?;
+        let fd = new_memfd(c"rustyjit-scratch")?;
+        let write = write_view(&fd, 0, page, &[])?;
         Ok(Rewritable {
             fd,
             write,
@@ -196,31 +205,12 @@ impl Rewritable {
         })
     }
 
-    /// Makes the memfd `len` bytes long and maps it read+write, with `ret` in every byte after `from`.
-    fn grow(fd: &OwnedFd, from: usize, len: usize) -> Result<Mapping, MemError> {
-        let size = libc::off_t::try_from(len).map_err(|_| MemError::Libc {
-            call: "ftruncate",
-            errno: libc::EFBIG,
-        })?;
-        // SAFETY: `fd` is an open memfd.
-        if unsafe { libc::ftruncate(fd.as_raw_fd(), size) } != 0 {
-            return Err(last_error("ftruncate"));
-        }
-        let write = Mapping::new(fd, len, PROT_READ | PROT_WRITE)?;
-        // SAFETY: the mapping is `len` read+write bytes that only it owns.
-        fill(
-            unsafe { &mut slice::from_raw_parts_mut(write.ptr.as_ptr(), len)[from..] },
-            &[],
-        );
-        Ok(write)
-    }
-
     /// Puts `code` at the start, `ret` after it, and returns the read+execute view of the whole pages it takes
     /// (at least one): `(first byte, length)`. What an earlier view showed is gone.
     pub(super) fn rewrite(&mut self, code: &[u8]) -> Result<(NonNull<u8>, usize), MemError> {
         let len = pages_len(code.len().div_ceil(self.page).max(1), self.page)?;
         if len > self.write.len {
-            self.write = Rewritable::grow(&self.fd, self.write.len, len)?;
+            self.write = write_view(&self.fd, self.write.len, len, &[])?;
         }
         let pages = len / self.page;
         if self.views.len() < pages {

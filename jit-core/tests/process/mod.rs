@@ -1,6 +1,18 @@
 //! What the memory tests need of the process: the page size, `errno`, the mappings in `/proc/self/maps`, and
 //! running a check in a forked child.
 
+/// `mov rax, imm32` (sign-extended) then `ret`: 8 bytes.
+#[allow(
+    dead_code,
+    reason = "used by the arena and scratch tests, not by every test that uses this module"
+)]
+pub fn return_imm(imm: i32) -> jit_core::Code {
+    let mut bytes = vec![0x48, 0xc7, 0xc0];
+    bytes.extend_from_slice(&imm.to_le_bytes());
+    bytes.push(0xc3);
+    jit_core::Code::from_bytes(bytes)
+}
+
 /// The system's page size.
 pub fn page_size() -> usize {
     // SAFETY: sysconf only reads a configuration value.
