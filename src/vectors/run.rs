@@ -143,13 +143,9 @@ const SLOT_RETURNED: u64 = 1;
 const SLOT_LOAD_FAILED: u64 = 2;
 const SLOT_PROPERTY: u64 = 3;
 
-/// How long the harness sleeps at most before it looks at the worker again, even with no deadline near: so a
-/// worker that ended is noticed even when the end of its pipe is late (a process forked meanwhile by another
-/// thread of the harness may hold a copy of the pipe's write end).
-const CHECK_NS: u64 = 100_000_000;
-
 /// While a worker runs, the harness wakes at least this often (1 ms) to turn the results of finished positions
-/// into outcomes, on its own core while the worker goes on.
+/// into outcomes, on its own core while the worker goes on, and to look at the worker: one that ended is noticed
+/// even when the end of its pipe is late.
 const COLLECT_NS: u64 = 1_000_000;
 /// A worker that starts no case and finishes none for this long is stuck between cases, and is killed.
 const STUCK_NS: u64 = 30_000_000_000;
@@ -294,7 +290,7 @@ impl Shared {
             at = at.checked_add(tasks[i].area_len()).ok_or_else(too_big)?;
         }
         area_at.push(at);
-        let base = map_anonymous(at, libc::MAP_SHARED | libc::MAP_POPULATE)?;
+        let base = map_anonymous(at, libc::MAP_SHARED)?;
         Ok(Shared {
             base,
             len: at,
@@ -529,7 +525,6 @@ impl Caller<'_> {
         CODE_BASE.store(f.as_ptr() as u64, Ordering::Relaxed);
         // The whole view counts as the code's: running off the end lands in the RET fill.
         CODE_LEN.store(f.mapped_len() as u64, Ordering::Relaxed);
-        self.header.started.store(monotonic_ns(), Ordering::Release);
         (self.enter)(self.ctx);
     }
 
@@ -591,6 +586,7 @@ fn worker(tasks: &[Task], order: &[usize], first: usize, shared: &Shared, fd: i3
     // from one each.
     let mut scratch = [Scratch::new(), Scratch::new()];
     for (p, &i) in order.iter().enumerate().skip(first) {
+        prefetch(tasks, order, p);
         header.started.store(monotonic_ns(), Ordering::Release);
         header.running.store(p as u64 + 1, Ordering::Release);
         match tasks[i] {
@@ -604,6 +600,29 @@ fn worker(tasks: &[Task], order: &[usize], first: usize, shared: &Shared, fd: i3
     unsafe {
         libc::close(fd);
         libc::_exit(0)
+    }
+}
+
+/// Asks the processor for what the worker reads a few positions ahead: a case, then its code's bytes. They were
+/// last written by the harness, on another core, so without this the worker waits for each of them in turn.
+fn prefetch(tasks: &[Task], order: &[usize], p: usize) {
+    use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+    let fetch = |at: *const u8, len: usize| {
+        for line in (0..len).step_by(64) {
+            // SAFETY: a prefetch is only a hint; it never faults, whatever the address.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(line).cast()) };
+        }
+    };
+    if let Some(&i) = order.get(p + 16)
+        && let Task::Case(case) = tasks[i]
+    {
+        fetch(std::ptr::from_ref(case).cast(), size_of::<Case>());
+    }
+    if let Some(&i) = order.get(p + 8)
+        && let Task::Case(case) = tasks[i]
+        && let Ok(code) = &case.code
+    {
+        fetch(code.bytes().as_ptr(), code.len().min(256));
     }
 }
 
@@ -698,6 +717,8 @@ fn run_property(prop: &Property, p: usize, caller: &Caller, scratch: &mut [Scrat
         // SAFETY: position `p`'s area holds an `Input` (`area_len`), this worker's to write; the harness reads it
         // only after the worker has ended. The area may not be 8-byte aligned (after a case's odd-sized buffer).
         unsafe { record.write_unaligned(now) };
+        // Each call has its own deadline (a case's is its position's start).
+        caller.header.started.store(monotonic_ns(), Ordering::Release);
         caller.call(&sides[side], &regs, &xmm, memory.as_deref_mut());
         let out = caller.slot();
         let broke = if prop.preserve {
@@ -940,8 +961,8 @@ fn next_record(buf: &[u8], at: &mut usize) -> Option<(Vec<u64>, Vec<u8>)> {
 struct Records {
     /// A fault the worker reported: the position, and the fault as an outcome.
     fault: Option<(usize, Outcome)>,
-    /// Each position's best counterexample so far (properties that were shrinking).
-    progress: Vec<Option<String>>,
+    /// The best counterexample so far of each property that was shrinking, by position.
+    progress: std::collections::HashMap<usize, String>,
 }
 
 /// Takes the complete records off `buf`: load failures and property verdicts become outcomes (a load failure
@@ -965,7 +986,9 @@ fn take_records(
                 outcomes[p] = Outcome::LoadFailed(text());
                 *resume = (*resume).max(p + 1);
             }
-            PROGRESS if w.len() == 2 => records.progress[p] = Some(text()),
+            PROGRESS if w.len() == 2 => {
+                records.progress.insert(p, text());
+            }
             VERDICT if w.len() == 3 => {
                 outcomes[p] = if w[2] == 1 {
                     Outcome::Held(text())
@@ -1043,7 +1066,7 @@ pub fn run_files_on(files: &[&VectorFile], workers: usize) -> Vec<(Vec<Outcome>,
 fn run_tasks(tasks: &[Task], workers: usize) -> Vec<Outcome> {
     let order: Vec<usize> = (0..tasks.len()).filter(|&i| tasks[i].runnable()).collect();
     // The outcome of each position of `order`; each shard fills its own part.
-    let mut by_position = vec![Outcome::NotRun; order.len()];
+    let (mut by_position, kept) = KeptFromWorkers::filled(order.len(), Outcome::NotRun);
     let total: usize = order.iter().map(|&i| tasks[i].weight()).sum();
     // A shard is worth a fork only with some work in it.
     let shards = workers.clamp(1, (total / 64).max(1));
@@ -1076,6 +1099,7 @@ fn run_tasks(tasks: &[Task], workers: usize) -> Vec<Outcome> {
             }
         });
     }
+    drop(kept);
     if order.len() == tasks.len() {
         return by_position; // every task ran: positions are task indices
     }
@@ -1084,6 +1108,48 @@ fn run_tasks(tasks: &[Task], workers: usize) -> Vec<Outcome> {
         outcomes[i] = outcome;
     }
     outcomes
+}
+
+/// The whole pages of a buffer only the harness uses, marked `MADV_DONTFORK` while it lives: a worker does not
+/// inherit them, so the harness writing outcomes into them while workers run costs no copy-on-write faults (one
+/// per page, each a 4 KiB copy). Marked inheritable again on drop, before the memory can go to other uses.
+struct KeptFromWorkers {
+    start: usize,
+    len: usize,
+}
+
+impl KeptFromWorkers {
+    /// `n` copies of `value` in a buffer kept from workers, and the guard that keeps it so.
+    fn filled<T: Clone>(n: usize, value: T) -> (Vec<T>, KeptFromWorkers) {
+        const PAGE: usize = 4096;
+        let mut buf = Vec::with_capacity(n);
+        let spare = buf.spare_capacity_mut();
+        let from = spare.as_mut_ptr() as usize;
+        let to = from + size_of_val(spare);
+        let start = from.next_multiple_of(PAGE);
+        let kept = KeptFromWorkers {
+            start,
+            len: (to / PAGE * PAGE).saturating_sub(start),
+        };
+        kept.advise(libc::MADV_DONTFORK);
+        buf.resize(n, value);
+        (buf, kept)
+    }
+
+    fn advise(&self, advice: libc::c_int) {
+        if self.len == 0 {
+            return;
+        }
+        // SAFETY: the range is whole pages inside a buffer that `filled` allocated, so nothing else lives in them;
+        // the advice changes only whether a fork inherits them. Should it fail, nothing changes but speed.
+        unsafe { libc::madvise(self.start as *mut libc::c_void, self.len, advice) };
+    }
+}
+
+impl Drop for KeptFromWorkers {
+    fn drop(&mut self) {
+        self.advise(libc::MADV_DOFORK);
+    }
 }
 
 /// Runs the tasks of `order` (positions of this shard) in worker processes, one after another, starting a new
@@ -1102,15 +1168,12 @@ fn run_shard(tasks: &[Task], order: &[usize], outcomes: &mut [Outcome]) {
         Err(e) => return cannot_start(outcomes, 0, e),
     };
     let timeout_ns = |p: usize| tasks[order[p]].timeout_ns();
-    // The shortest timeout of the positions from each one on. The harness never sleeps longer than that for the
-    // positions not finished yet, so one that starts while it sleeps cannot reach its deadline before it wakes.
-    let mut shortest = vec![u64::MAX; order.len() + 1];
-    for p in (0..order.len()).rev() {
-        shortest[p] = shortest[p + 1].min(timeout_ns(p));
-    }
+    // The harness never sleeps longer than the shortest timeout, so a position that starts while it sleeps
+    // cannot reach its deadline long before it wakes.
+    let shortest = (0..order.len()).map(timeout_ns).min().unwrap_or(u64::MAX);
     let mut records = Records {
         fault: None,
-        progress: vec![None; order.len()],
+        progress: std::collections::HashMap::new(),
     };
     let mut next = 0;
     while next < order.len() {
@@ -1137,7 +1200,7 @@ fn run_shard(tasks: &[Task], order: &[usize], outcomes: &mut [Outcome]) {
                 collected = done;
             }
             let now = monotonic_ns();
-            let mut wait = shortest[done].min(CHECK_NS).min(COLLECT_NS);
+            let mut wait = shortest.min(COLLECT_NS);
             if let Some((p, started)) = shared.in_flight() {
                 wait = wait.min(started.saturating_add(timeout_ns(p)).saturating_sub(now));
             }
@@ -1183,6 +1246,23 @@ fn run_shard(tasks: &[Task], order: &[usize], outcomes: &mut [Outcome]) {
         take_records(&mut buf, order, outcomes, &mut resume, &mut records);
         let done = shared.done();
         collect(tasks, order, &shared, collected..done, outcomes);
+        if how.is_none() && done == order.len() {
+            // Everything finished and the worker closed its pipe: nothing it could still say matters, so it
+            // is waited for on a thread of its own while it tears itself down (about a millisecond for a
+            // worker forked from a big harness) instead of by the run.
+            let pid = worker.pid;
+            let waiter = std::thread::Builder::new().spawn(move || {
+                let mut status = 0;
+                // SAFETY: `status` is a valid out-pointer; `pid` is our child, waited for only here.
+                while unsafe { libc::waitpid(pid, &mut status, 0) } == -1
+                    && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
+                {}
+            });
+            if waiter.is_err() {
+                worker.reap(false); // no thread to spare: wait here
+            }
+            break;
+        }
         let how = how.take().unwrap_or_else(|| worker.reap(false));
         next = resume.max(done);
         // The position that was running when the worker ended, if it did not finish: timed out, faulted or died.
@@ -1196,7 +1276,7 @@ fn run_shard(tasks: &[Task], order: &[usize], outcomes: &mut [Outcome]) {
         if let Some((p, outcome)) = ended {
             outcomes[p] = match tasks[order[p]] {
                 Task::Case(_) => outcome,
-                Task::Property(prop) => interrupted(prop, &shared.result(p).1, records.progress[p].take(), &outcome),
+                Task::Property(prop) => interrupted(prop, &shared.result(p).1, records.progress.remove(&p), &outcome),
             };
             next = next.max(p + 1);
         }
