@@ -101,8 +101,8 @@ pub struct MemEncoding {
 /// - rbp/r13 as base: `mod=00 rm=101` is taken by rip/no-base, so they need a displacement, 0 if nothing else.
 ///
 /// ```
-/// use jit_core::asm::{encode::{encode_mem, Disp}, Mem, Reg};
-/// let mem = Mem { size: None, base: Some(Reg::RSP), index: None, disp: 0, label: None };
+/// use jit_core::asm::{encode::{encode_mem, Disp}, Mem, MemHoles, Reg};
+/// let mem = Mem { size: None, base: Some(Reg::RSP), index: None, disp: 0, label: None, holes: MemHoles::NONE };
 /// let e = encode_mem(&mem);
 /// assert_eq!((e.md, e.rm, e.sib, e.disp), (0, 0b100, Some(0x24), Disp::None));
 /// ```
@@ -127,7 +127,11 @@ pub fn encode_mem(mem: &Mem<'_>) -> MemEncoding {
         },
         (Some(b), _) if b == Reg::RIP => MemEncoding { rm: 0b101, ..none },
         (Some(b), index) => {
-            let disp = Disp::for_base(mem.disp, b);
+            // A displacement supplied at run time takes 32 bits, whatever value it will have.
+            let disp = match mem.holes.disp {
+                0 => Disp::for_base(mem.disp, b),
+                _ => Disp::Imm32(mem.disp),
+            };
             let sib = match index {
                 Some((ix, scale)) => Some(sib(scale, ix.low3(), b.low3())),
                 None if b.low3() == 0b100 => Some(sib(1, 0b100, 0b100)),
@@ -203,9 +207,71 @@ impl<'s> Encoded<'s> {
     }
 }
 
+/// Which part of an operand a register field holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Part {
+    /// The operand itself, a register.
+    Reg,
+    /// A memory operand's base register.
+    Base,
+    /// A memory operand's index register.
+    Index,
+}
+
+/// A field of an encoded instruction that holds (part of) an operand: what [`encode_with`] reports to a
+/// [`Record`], so that the instruction can be written again later with other registers and values
+/// (copy-and-patch: the emitter's templates).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Field {
+    /// The low three bits of a register's number, at bit `shift` (ModRM.reg 3, ModRM.rm 0, SIB.index 3, SIB.base 0,
+    /// an opcode's `+r` 0).
+    Low3 {
+        /// Which register of the operand.
+        part: Part,
+        /// The bit the three bits start at.
+        shift: u8,
+    },
+    /// The fourth bit of a register's number, at bit `shift` of the REX prefix (R 2, X 1, B 0).
+    Bit3 {
+        /// Which register of the operand.
+        part: Part,
+        /// The bit.
+        shift: u8,
+    },
+    /// A memory operand's 32-bit displacement.
+    Disp32,
+    /// An immediate of this many bytes.
+    Imm(u8),
+}
+
+/// Told where each operand went while [`encode_with`] writes an instruction.
+pub trait Record {
+    /// Operand `op` (its place in the operand list) went into `field` at byte `at` of the instruction.
+    fn field(&mut self, op: usize, at: usize, field: Field);
+}
+
+/// Records nothing: [`encode`] is [`encode_with`] with this, and compiles to the same code as without a record.
+impl Record for () {
+    #[inline(always)]
+    fn field(&mut self, _: usize, _: usize, _: Field) {}
+}
+
 /// Encodes an instruction whose operands the matcher found to fit `form`. `imm` is the immediate's value already
 /// checked against the form; `rel` a relative offset for `D` forms. Fails only for `ah..bh` next to a REX prefix.
+#[inline]
 pub fn encode<'s>(form: &Form, ops: &[Operand<'s>], imm: i64, rel: i32) -> Result<Encoded<'s>, ErrorKind> {
+    encode_with(form, ops, imm, rel, &mut ())
+}
+
+/// [`encode`], telling `record` where each register, displacement and immediate went: the one place that knows
+/// the layout of an x86 instruction, for the assembler and for the emitter's templates alike.
+pub fn encode_with<'s, R: Record>(
+    form: &Form,
+    ops: &[Operand<'s>],
+    imm: i64,
+    rel: i32,
+    record: &mut R,
+) -> Result<Encoded<'s>, ErrorKind> {
     let mut reg_field = match form.modrm {
         ModRm::Digit(d) => d,
         _ => 0,
@@ -217,15 +283,25 @@ pub fn encode<'s>(form: &Form, ops: &[Operand<'s>], imm: i64, rel: i32) -> Resul
     let mut mem: Option<&Mem<'s>> = None;
     let mut op_reg = 0u8;
     let mut hole: Option<u32> = None;
-    for (op, role) in ops.iter().zip(&form.roles) {
+    // Which operand each register field and REX bit comes from, and where the memory operand and the immediate
+    // are: for `record`.
+    let (mut reg_src, mut rm_src, mut op_reg_src, mut mem_src, mut imm_src) = (None, None, None, None, None);
+    let (mut r_src, mut b_src) = (None, None);
+    for (i, (op, role)) in ops.iter().zip(&form.roles).enumerate() {
         let reg = match (op, role) {
             (Operand::Reg(reg), Role::Reg | Role::RegRm | Role::Rm | Role::OpReg) => *reg,
             (Operand::Mem(m), Role::Rm) => {
                 mem = Some(m);
+                mem_src = Some(i);
                 continue;
             }
             (Operand::Hole(n), Role::Imm) => {
                 hole = Some(*n);
+                imm_src = Some(i);
+                continue;
+            }
+            (Operand::Imm(_), Role::Imm) => {
+                imm_src = Some(i);
                 continue;
             }
             _ => continue,
@@ -234,20 +310,24 @@ pub fn encode<'s>(form: &Form, ops: &[Operand<'s>], imm: i64, rel: i32) -> Resul
             Role::Reg => {
                 reg_field = reg.low3();
                 r = reg.high_bit();
+                (reg_src, r_src) = (Some(i), Some(i));
             }
             Role::RegRm => {
                 reg_field = reg.low3();
                 r = reg.high_bit();
                 b = reg.high_bit();
                 rm_reg = Some(reg);
+                (reg_src, rm_src, r_src, b_src) = (Some(i), Some(i), Some(i), Some((i, Part::Reg)));
             }
             Role::Rm => {
                 rm_reg = Some(reg);
                 b = reg.high_bit();
+                (rm_src, b_src) = (Some(i), Some((i, Part::Reg)));
             }
             _ => {
                 op_reg = reg.low3();
                 b = reg.high_bit();
+                (op_reg_src, b_src) = (Some(i), Some((i, Part::Reg)));
             }
         }
         force_rex |= reg.needs_rex();
@@ -257,9 +337,12 @@ pub fn encode<'s>(form: &Form, ops: &[Operand<'s>], imm: i64, rel: i32) -> Resul
     }
     let mem_enc = mem.map(encode_mem);
     let mut x = false;
-    if let Some(e) = mem_enc {
+    if let (Some(e), Some(m), Some(i)) = (mem_enc, mem, mem_src) {
         x = e.rex_x;
         b = e.rex_b;
+        if m.base.is_some_and(|base| base != Reg::RIP) {
+            b_src = Some((i, Part::Base));
+        }
     }
     let needs_rex = form.rex_w || r || x || b || force_rex;
     if let (true, Some(hb)) = (needs_rex, high_byte) {
@@ -272,25 +355,60 @@ pub fn encode<'s>(form: &Form, ops: &[Operand<'s>], imm: i64, rel: i32) -> Resul
     let mut n = form.prefixes.len();
     buf[..4].copy_from_slice(&form.prefixes.array());
     buf[n] = rex(form.rex_w, r, x, b);
+    if needs_rex {
+        let bit3 = |part, shift| Field::Bit3 { part, shift };
+        if let Some(i) = r_src {
+            record.field(i, n, bit3(Part::Reg, 2));
+        }
+        if let (Some(i), Some(m)) = (mem_src, mem)
+            && m.index.is_some()
+        {
+            record.field(i, n, bit3(Part::Index, 1));
+        }
+        if let Some((i, part)) = b_src {
+            record.field(i, n, bit3(part, 0));
+        }
+    }
     n += usize::from(needs_rex);
     let opcode_len = form.opcode.len();
     buf[n..n + 4].copy_from_slice(&form.opcode.array());
     n += opcode_len;
+    let low3 = |part, shift| Field::Low3 { part, shift };
     if form.plus_r {
         buf[n - 1] |= op_reg;
+        if let Some(i) = op_reg_src {
+            record.field(i, n - 1, low3(Part::Reg, 0));
+        }
     }
     let mut fixup = None;
     if form.modrm != ModRm::None {
+        if let Some(i) = reg_src {
+            record.field(i, n, low3(Part::Reg, 3));
+        }
         match (rm_reg, mem_enc) {
             (Some(rm), _) => {
                 buf[n] = modrm(0b11, reg_field, rm.low3());
+                if let Some(i) = rm_src {
+                    record.field(i, n, low3(Part::Reg, 0));
+                }
                 n += 1;
             }
             (None, Some(e)) => {
                 buf[n] = modrm(e.md, reg_field, e.rm);
+                let (i, m) = (mem_src.unwrap_or(0), mem.copied().unwrap_or(NO_MEM));
+                let has_base = m.base.is_some_and(|base| base != Reg::RIP);
+                if e.sib.is_none() && has_base {
+                    record.field(i, n, low3(Part::Base, 0));
+                }
                 n += 1;
                 if let Some(s) = e.sib {
                     buf[n] = s;
+                    if has_base {
+                        record.field(i, n, low3(Part::Base, 0));
+                    }
+                    if m.index.is_some() {
+                        record.field(i, n, low3(Part::Index, 3));
+                    }
                     n += 1;
                 }
                 match e.disp {
@@ -300,12 +418,15 @@ pub fn encode<'s>(form: &Form, ops: &[Operand<'s>], imm: i64, rel: i32) -> Resul
                         n += 1;
                     }
                     Disp::Imm32(d) => {
-                        if let Some(label) = mem.and_then(|m| m.label) {
+                        if let Some(label) = m.label {
                             fixup = Some(Fixup::RipLabel {
                                 at: n as u8,
                                 label,
                                 addend: d,
                             });
+                        }
+                        if m.holes.disp != 0 {
+                            record.field(i, n, Field::Disp32);
                         }
                         buf[n..n + 4].copy_from_slice(&d.to_le_bytes());
                         n += 4;
@@ -330,6 +451,11 @@ pub fn encode<'s>(form: &Form, ops: &[Operand<'s>], imm: i64, rel: i32) -> Resul
                 bytes: form.imm_bytes,
             });
         }
+        if let Some(i) = imm_src
+            && form.imm_bytes > 0
+        {
+            record.field(i, n, Field::Imm(form.imm_bytes));
+        }
         imm
     };
     // Only the immediate's own bytes: the rest of the buffer stays zero, as `Encoded` compares all 15 bytes.
@@ -345,9 +471,20 @@ pub fn encode<'s>(form: &Form, ops: &[Operand<'s>], imm: i64, rel: i32) -> Resul
     })
 }
 
+/// A memory operand for the case that cannot happen: `mem_enc` without `mem`.
+const NO_MEM: Mem<'static> = Mem {
+    size: None,
+    base: None,
+    index: None,
+    disp: 0,
+    label: None,
+    holes: super::syntax::MemHoles::NONE,
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::asm::MemHoles;
 
     fn reg(name: &str) -> Reg {
         Reg::from_name(name).unwrap()
@@ -360,6 +497,7 @@ mod tests {
             index: index.map(|(r, s)| (reg(r), s)),
             disp,
             label: None,
+            holes: MemHoles::NONE,
         };
         let e = encode_mem(&mem);
         let mut out = vec![modrm(e.md, 0, e.rm)];
@@ -404,6 +542,7 @@ mod tests {
             index: Some((reg("r9"), 4)),
             disp: 1,
             label: None,
+            holes: MemHoles::NONE,
         };
         let e = encode_mem(&m);
         assert!(e.rex_x && e.rex_b);

@@ -17,7 +17,7 @@ use super::lex::{IDENT, Place, Tok, number};
 use super::memo::{self, Instruction, Memo, Parts};
 use super::parse::{RegTerm, base_and_disp, build_mem, scale_of};
 use super::reg::{Reg, RegClass, leading_name, name_key};
-use super::syntax::{MAX_OPERANDS, Mem, Operand, Size, Span};
+use super::syntax::{MAX_OPERANDS, Mem, MemHoles, Operand, Size, Span};
 use super::table::{Table, mnemonic_key, mnemonic_key_of_name};
 use super::words::{Word, word_of_key};
 use crate::code::Entry;
@@ -485,6 +485,7 @@ fn memory<'s>(b: &[u8], p: usize, size: Option<Size>, stmt: &mut Fast<'s>) -> Op
         reg: Reg::RAX,
         scale: None,
         span: Span::default(),
+        hole: 0,
     };
     let mut regs = [unscaled; 2];
     let mut nregs = 0;
@@ -540,7 +541,7 @@ fn memory<'s>(b: &[u8], p: usize, size: Option<Size>, stmt: &mut Fast<'s>) -> Op
         push_base_disp(stmt, size, base, disp);
         return Some(p + 1);
     }
-    let mem = build_mem(size, &regs[..nregs], disp, None).ok()?;
+    let mem = build_mem(size, &regs[..nregs], disp, None, 0).ok()?;
     stmt.parts.set_mem(&mem);
     stmt.push(Operand::Mem(mem), memo::mem_shape(&mem));
     Some(p + 1)
@@ -589,6 +590,7 @@ fn push_base_disp(stmt: &mut Fast<'_>, size: Option<Size>, base: Reg, disp: i32)
         index: None,
         disp,
         label: None,
+        holes: MemHoles::NONE,
     };
     stmt.push(Operand::Mem(mem), memo::base_disp_shape(size, base, disp));
 }

@@ -4,7 +4,7 @@
 //! never fails: a character it does not know becomes an error token, reported by the parser, and lexing goes on.
 
 use super::error::ErrorKind;
-use super::syntax::Span;
+use super::syntax::{RegKind, Span};
 
 /// What a token is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,6 +15,8 @@ pub(crate) enum Tok {
     Number(u64),
     /// `{N}`: a runtime immediate placeholder.
     Hole(u32),
+    /// `{N:r64}`: a runtime register placeholder.
+    RegHole(u32, RegKind),
     Comma,
     LBracket,
     RBracket,
@@ -218,15 +220,32 @@ impl<'s> Lexer<'s> {
         Tok::Error(LexError::UnexpectedChar(c))
     }
 
-    /// `{` was read: expects digits and `}`.
+    /// `{` was read: expects digits, then `}` or `:kind}` (`r64 r32 r16 r8 xmm`).
     fn hole(&mut self, start: usize) -> Tok {
         self.skip_while(|b| b.is_ascii_digit());
         let digits = &self.src[start + 1..self.pos];
-        if self.peek_byte(0) == Some(b'}') && !digits.is_empty() {
-            self.pos += 1;
-            if let Ok(n) = digits.parse() {
+        let Ok(n) = digits.parse() else {
+            return Tok::Error(LexError::UnexpectedChar('{'));
+        };
+        match self.peek_byte(0) {
+            Some(b'}') => {
+                self.pos += 1;
                 return Tok::Hole(n);
             }
+            Some(b':') => {
+                let from = self.pos + 1;
+                let mut end = from;
+                while self.src.as_bytes().get(end).is_some_and(u8::is_ascii_alphanumeric) {
+                    end += 1;
+                }
+                if let Some(kind) = RegKind::from_name(&self.src[from..end])
+                    && self.src.as_bytes().get(end) == Some(&b'}')
+                {
+                    self.pos = end + 1;
+                    return Tok::RegHole(n, kind);
+                }
+            }
+            _ => {}
         }
         Tok::Error(LexError::UnexpectedChar('{'))
     }

@@ -10,6 +10,7 @@ pub mod encode;
 mod error;
 mod fast;
 mod keymap;
+pub mod layout;
 mod lex;
 mod memo;
 mod parse;
@@ -22,10 +23,13 @@ mod words;
 pub use error::{AsmError, AsmErrors, ErrorKind, WithFile};
 pub use parse::Parser;
 pub use reg::{Reg, RegClass};
-pub use syntax::{DataWidth, MAX_OPERANDS, Mem, Operand, Operands, Size, Span, Spanned, Statement, StmtKind};
+pub use syntax::{
+    DataWidth, MAX_OPERANDS, Mem, MemHoles, Operand, Operands, RegKind, Size, Span, Spanned, Statement, StmtKind,
+};
 
 use crate::code::{Code, Entry, Label};
 use encode::Fixup;
+use layout::{Pos, Site};
 use lex::Place;
 use select::Selected;
 use std::borrow::Cow;
@@ -129,39 +133,30 @@ type Origin = Span;
 /// Marks a listing entry that is a jump until layout gives it its offset and length.
 const JUMP_ENTRY: u32 = u32::MAX;
 
-/// A jump to a label; `short` while the rel8 form is in use.
+/// A jump to a label: its forms and label; its place and length are its [`Site`] (same index in
+/// [`Assembler::sites`]).
 struct Jump<'s> {
     short: Option<&'static Form>,
     long: &'static Form,
     label: &'s str,
-    /// Where it goes: the offset in [`Assembler::buf`] of the bytes after it.
-    at: u32,
-    /// The label's index in [`Assembler::defs`], once resolved.
-    target: u32,
-    is_short: bool,
     /// The label operand, where an undefined label is reported.
     label_span: Span,
 }
 
 impl Jump<'_> {
-    /// The form in use.
-    fn form(&self) -> &'static Form {
-        match (self.short, self.is_short) {
+    /// The form in use at `site`.
+    fn form(&self, site: &Site) -> &'static Form {
+        match (self.short, site.is_short) {
             (Some(f), true) => f,
             _ => self.long,
         }
-    }
-
-    fn len(&self) -> u32 {
-        u32::from(self.form().fixed_len)
     }
 }
 
 /// A label definition: the offset in [`Assembler::buf`] it stands for, and how many jumps come before it.
 struct LabelDef<'s> {
     name: &'s str,
-    at: u32,
-    jumps_before: u32,
+    pos: Pos,
 }
 
 /// An encoded instruction with something to fill in at layout: where its bytes are in [`Assembler::buf`], how
@@ -188,6 +183,8 @@ struct Assembler<'s> {
     defs: Vec<LabelDef<'s>>,
     patches: Vec<Patch<'s>>,
     jumps: Vec<Jump<'s>>,
+    /// Each jump's place, length and target, for [`layout::relax`].
+    sites: Vec<Site>,
     /// The listing, when wanted: offsets in `buf` until layout; a jump's entry has length [`JUMP_ENTRY`].
     entries: Option<Vec<Entry>>,
     /// Whether statements of the common shape take the fast path ([`fast`]); off only in the tests that check
@@ -204,6 +201,7 @@ impl Default for Assembler<'_> {
             defs: Vec::new(),
             patches: Vec::new(),
             jumps: Vec::new(),
+            sites: Vec::new(),
             entries: Some(Vec::new()),
             fast: true,
         }
@@ -306,8 +304,10 @@ impl<'s> Assembler<'s> {
             StmtKind::Label(name) => {
                 let def = LabelDef {
                     name,
-                    at: self.buf.len() as u32,
-                    jumps_before: self.jumps.len() as u32,
+                    pos: Pos {
+                        at: self.buf.len() as u32,
+                        jumps_before: self.jumps.len() as u32,
+                    },
                 };
                 if self.labels.insert(name, self.defs.len() as u32).is_some() {
                     self.errors.push(AsmError {
@@ -350,11 +350,10 @@ impl<'s> Assembler<'s> {
                             short,
                             long,
                             label,
-                            at,
-                            target: 0,
-                            is_short: short.is_some(),
                             label_span: ops.first().map_or(origin, |op| op.span),
                         });
+                        let short_len = short.map_or(0, |f| f.fixed_len);
+                        self.sites.push(Site::new(at, short_len, long.fixed_len, 0));
                     }
                     Err(e) => self.errors.push(e),
                 }
@@ -376,9 +375,9 @@ impl<'s> Assembler<'s> {
 
     /// Points every jump at its label; reports undefined labels (jumps and `[rip + label]`).
     fn resolve_labels(&mut self) {
-        for jump in &mut self.jumps {
+        for (jump, site) in self.jumps.iter().zip(&mut self.sites) {
             match self.labels.get(jump.label) {
-                Some(&t) => jump.target = t,
+                Some(&t) => site.target = t,
                 None => self.errors.push(AsmError {
                     kind: ErrorKind::UndefinedLabel(jump.label.to_string()),
                     span: jump.label_span,
@@ -398,30 +397,10 @@ impl<'s> Assembler<'s> {
         }
     }
 
-    /// Grows short jumps that cannot reach until none changes. Returns, for each `k`, the total length of the
-    /// first `k` jumps: what a position with `k` jumps before it moves by.
+    /// Lays the jumps out ([`layout::relax`]): for each `k`, what a position with `k` jumps before it moves by.
     fn relax(&mut self) -> Vec<u64> {
-        let mut shifts = vec![0u64; self.jumps.len() + 1];
-        loop {
-            for (j, jump) in self.jumps.iter().enumerate() {
-                shifts[j + 1] = shifts[j] + u64::from(jump.len());
-            }
-            let mut changed = false;
-            for (j, jump) in self.jumps.iter_mut().enumerate() {
-                if let (Some(f), true) = (jump.short, jump.is_short) {
-                    let end = u64::from(jump.at) + shifts[j] + u64::from(f.fixed_len);
-                    let def = &self.defs[jump.target as usize];
-                    let target = u64::from(def.at) + shifts[def.jumps_before as usize];
-                    if i8::try_from(target as i64 - end as i64).is_err() {
-                        jump.is_short = false;
-                        changed = true;
-                    }
-                }
-            }
-            if !changed {
-                return shifts;
-            }
-        }
+        let targets: Vec<Pos> = self.defs.iter().map(|d| d.pos).collect();
+        layout::relax(&mut self.sites, &targets)
     }
 
     fn emit(mut self, shifts: &[u64]) -> Result<(Parts, Vec<HolePatch>), AsmErrors> {
@@ -433,13 +412,13 @@ impl<'s> Assembler<'s> {
                 span,
             }]));
         }
-        let final_at = |at: u32, jumps_before: u32| (u64::from(at) + shifts[jumps_before as usize]) as u32;
+        let final_at = |at: u32, jumps_before: u32| layout::final_at(shifts, Pos { at, jumps_before }) as u32;
         let labels: Vec<Label> = self
             .defs
             .iter()
             .map(|d| Label {
                 name: Cow::Owned(d.name.to_string()),
-                offset: final_at(d.at, d.jumps_before),
+                offset: layout::final_at(shifts, d.pos) as u32,
             })
             .collect();
         // Without jumps every byte is already where it belongs; with them, `buf` is copied piece by piece with
@@ -449,14 +428,14 @@ impl<'s> Assembler<'s> {
         } else {
             let mut bytes = Vec::with_capacity(total as usize);
             let mut from = 0usize;
-            for (j, jump) in self.jumps.iter().enumerate() {
-                let at = jump.at as usize;
+            for (j, (jump, site)) in self.jumps.iter().zip(&self.sites).enumerate() {
+                let at = site.at as usize;
                 bytes.extend_from_slice(&self.buf[from..at]);
                 from = at;
-                let form = jump.form();
-                let def = &self.defs[jump.target as usize];
-                let next = final_at(jump.at, j as u32) as i64 + i64::from(jump.len());
-                let disp = (i64::from(final_at(def.at, def.jumps_before)) - next) as i32;
+                let form = jump.form(site);
+                let def = &self.defs[site.target as usize];
+                let next = final_at(site.at, j as u32) as i64 + i64::from(site.len());
+                let disp = (layout::final_at(shifts, def.pos) as i64 - next) as i32;
                 bytes.extend_from_slice(&form.prefixes);
                 bytes.extend_from_slice(&form.opcode);
                 bytes.extend_from_slice(&disp.to_le_bytes()[..usize::from(form.imm_bytes)]);
@@ -470,7 +449,7 @@ impl<'s> Assembler<'s> {
             match patch.fixup {
                 Fixup::RipLabel { at, label, addend } => {
                     let def = self.labels.get(label).map(|&i| &self.defs[i as usize]);
-                    let target = def.map_or(0, |d| i64::from(final_at(d.at, d.jumps_before)));
+                    let target = def.map_or(0, |d| layout::final_at(shifts, d.pos) as i64);
                     let next = i64::from(start) + i64::from(patch.len);
                     let disp = (target + i64::from(addend) - next) as i32;
                     let field = start as usize + usize::from(at);
@@ -486,12 +465,12 @@ impl<'s> Assembler<'s> {
         }
         // The listing's offsets, from `buf` to the code: each moves by the jumps before it.
         let mut entries = self.entries.take().unwrap_or_default();
-        let mut jumps = self.jumps.iter();
+        let mut sites = self.sites.iter();
         let mut shift = 0u32;
         for e in &mut entries {
             e.offset += shift;
             if e.len == JUMP_ENTRY {
-                let len = jumps.next().map_or(0, Jump::len);
+                let len = sites.next().map_or(0, |s| u32::from(s.len()));
                 e.len = len;
                 shift += len;
             }

@@ -7,7 +7,7 @@
 use super::error::{AsmError, ErrorKind};
 use super::lex::{Lexer, Place, Tok, Token};
 use super::reg::{Reg, RegClass};
-use super::syntax::{DataWidth, Mem, Operand, Operands, Size, Span, Spanned, Statement, StmtKind};
+use super::syntax::{DataWidth, Mem, MemHoles, Operand, Operands, Size, Span, Spanned, Statement, StmtKind};
 use super::words::{Word, word};
 
 /// Parses statements out of assembly text.
@@ -35,6 +35,8 @@ pub(crate) struct RegTerm {
     pub(crate) reg: Reg,
     pub(crate) scale: Option<u8>,
     pub(crate) span: Span,
+    /// For `{N:r64}`: N + 1 (`reg` is then `rax`, standing in); 0 for a register written out.
+    pub(crate) hole: u16,
 }
 
 impl<'s> Parser<'s> {
@@ -313,6 +315,10 @@ impl<'s> Parser<'s> {
                 self.advance();
                 Operand::Hole(n)
             }
+            Tok::RegHole(n, kind) => {
+                self.advance();
+                Operand::RegHole(n, kind)
+            }
             Tok::Number(_) | Tok::Plus | Tok::Minus => Operand::Imm(self.sum()?),
             _ => {
                 self.expected("an operand (a register, a number, a label or a memory operand `[...]`)");
@@ -357,7 +363,7 @@ impl<'s> Parser<'s> {
         }
         let start = self.tok.span;
         let disp = self.sum()?;
-        match build_mem(size, &[], disp, None) {
+        match build_mem(size, &[], disp, None, 0) {
             Ok(mem) => Some(Operand::Mem(mem)),
             Err((why, _)) => {
                 self.error(
@@ -418,6 +424,7 @@ impl<'s> Parser<'s> {
         let mut nregs = 0usize;
         let mut disp: i128 = 0;
         let mut label: Option<&'s str> = None;
+        let mut disp_hole = 0u16;
         let mut ok = true;
         let mut negative = false;
         if self.tok.tok == Tok::Minus {
@@ -434,8 +441,22 @@ impl<'s> Parser<'s> {
             }
             let term = self.tok.span;
             match self.tok.tok {
-                Tok::Ident => {
-                    let word = self.word_at(term);
+                Tok::Hole(n) => {
+                    self.advance();
+                    match u16::try_from(n + 1) {
+                        Ok(h) if disp_hole == 0 && !negative => disp_hole = h,
+                        _ => {
+                            let why = "an address takes one runtime displacement `{d}`, added";
+                            self.error(ErrorKind::BadAddress(why.into()), term);
+                            ok = false;
+                        }
+                    }
+                }
+                Tok::Ident | Tok::RegHole(..) => {
+                    let (word, hole) = match self.tok.tok {
+                        Tok::RegHole(n, kind) => (Word::Reg(kind.reg(0)), u16::try_from(n + 1).unwrap_or(u16::MAX)),
+                        _ => (self.word_at(term), 0),
+                    };
                     self.advance();
                     if let Word::Reg(reg) = word {
                         let scale = if self.tok.tok == Tok::Star {
@@ -450,7 +471,7 @@ impl<'s> Parser<'s> {
                         };
                         match scale {
                             Some(scale) if !negative && nregs < regs.len() => {
-                                regs[nregs] = Some(RegTerm { reg, scale, span });
+                                regs[nregs] = Some(RegTerm { reg, scale, span, hole });
                                 nregs += 1;
                             }
                             Some(_) if negative => {
@@ -499,6 +520,7 @@ impl<'s> Parser<'s> {
                                     reg,
                                     scale: Some(s),
                                     span,
+                                    hole: 0,
                                 });
                                 nregs += 1;
                             }
@@ -511,7 +533,7 @@ impl<'s> Parser<'s> {
                         disp += if negative { -i128::from(n) } else { i128::from(n) };
                     }
                 }
-                Tok::RBracket if nregs == 0 && label.is_none() && term.start == open.span.end => {
+                Tok::RBracket if nregs == 0 && label.is_none() && disp_hole == 0 && term.start == open.span.end => {
                     self.error(
                         ErrorKind::BadAddress("`[]` is empty; write an address inside".into()),
                         term,
@@ -554,11 +576,12 @@ impl<'s> Parser<'s> {
             reg: Reg::RAX,
             scale: None,
             span,
+            hole: 0,
         }; 3];
         for (t, r) in terms.iter_mut().zip(regs.iter().flatten()) {
             *t = *r;
         }
-        match build_mem(size, &terms[..nregs], disp, label) {
+        match build_mem(size, &terms[..nregs], disp, label, disp_hole) {
             Ok(mem) => Some(Operand::Mem(mem)),
             Err((why, at)) => {
                 self.error(ErrorKind::BadAddress(why), at.unwrap_or(span));
@@ -614,8 +637,13 @@ pub(crate) fn build_mem<'s>(
     regs: &[RegTerm],
     disp: i128,
     label: Option<&'s str>,
+    disp_hole: u16,
 ) -> Result<Mem<'s>, (String, Option<Span>)> {
     for t in regs {
+        if t.hole != 0 && t.reg.class() != RegClass::Qword {
+            let why = "a runtime register in an address must be 64-bit: write `{expr: r64}`";
+            return Err((why.into(), Some(t.span)));
+        }
         match t.reg.class() {
             RegClass::Qword => {}
             RegClass::Rip if t.scale.is_none() => {}
@@ -671,6 +699,9 @@ pub(crate) fn build_mem<'s>(
             ));
         }
     }
+    if label.is_some() && disp_hole != 0 {
+        return Err(("an address takes one label".into(), None));
+    }
     if label.is_some() && base_reg != Some(Reg::RIP) {
         return Err((
             "a label in an address needs `rip` as its base: write `[rip + label]`".into(),
@@ -691,6 +722,12 @@ pub(crate) fn build_mem<'s>(
         index: index.map(|t| (t.reg, t.scale.unwrap_or(1))),
         disp,
         label,
+        holes: MemHoles {
+            base: base.map_or(0, |t| t.hole),
+            index: index.map_or(0, |t| t.hole),
+            disp: disp_hole,
+            index_scaled: index.is_some_and(|t| t.scale.is_some()),
+        },
     })
 }
 

@@ -110,6 +110,8 @@ fn kinds_of(op: &Operand<'_>) -> u32 {
         Operand::Imm(1) => IMM | One.bit(),
         Operand::Imm(_) | Operand::Hole(_) => IMM,
         Operand::Label(_) => OpKind::RELATIVE,
+        // Chosen at run time: the emitter's lowering writes a register in before it asks for a form.
+        Operand::RegHole(..) => 0,
     }
 }
 
@@ -180,8 +182,13 @@ fn describe(op: &Operand<'_>) -> String {
         },
         Operand::Imm(_) | Operand::Hole(_) => "imm".into(),
         Operand::Label(_) => "label".into(),
+        Operand::RegHole(_, kind) => kind.name().into(),
     }
 }
+
+/// Why a runtime register or address part cannot be assembled here.
+pub const RUNTIME_PARTS: &str =
+    "runtime registers and address parts (`{expr: r64}`, `[... + {expr}]`) need the emitter: `jit!(e; ...)`";
 
 /// Picks the form for an instruction and encodes it.
 ///
@@ -236,6 +243,12 @@ pub fn select<'t, 's>(
             }
             Operand::Reg(r) => common.rex |= r.high_bit() || r.needs_rex(),
             Operand::Label(_) => {}
+            Operand::RegHole(..) => return err(ErrorKind::BadOperand(RUNTIME_PARTS.into()), op.span),
+        }
+        if let Operand::Mem(m) = &op.node
+            && (m.holes.base != 0 || m.holes.index != 0)
+        {
+            return err(ErrorKind::BadOperand(RUNTIME_PARTS.into()), op.span);
         }
     }
     // The cheap test first, on every form: each position's operand can be the kind the form takes there (or

@@ -99,6 +99,95 @@ pub struct Mem<'s> {
     pub disp: i32,
     /// A label whose address is added to the displacement (only with a `rip` base).
     pub label: Option<&'s str>,
+    /// The parts supplied at run time (`jit!(e; ...)` only).
+    pub holes: MemHoles,
+}
+
+/// The runtime parts of a memory operand: registers `{N:r64}` as base or index (the [`Mem`] holds `rax` in their
+/// place), and `{N}` as the displacement (a label with a `rip` base). Each is the hole's number plus one, 0 for none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct MemHoles {
+    /// The base register's hole + 1.
+    pub base: u16,
+    /// The index register's hole + 1.
+    pub index: u16,
+    /// The displacement's (or, with a `rip` base, the label's) hole + 1: the displacement then takes 32 bits.
+    pub disp: u16,
+    /// Whether the index was written with a scale (`{i}*1`): an unscaled runtime index that turns out to be
+    /// `rsp` is swapped with the base, as GNU as does for `[rbx + rsp]`; a scaled one is an error.
+    pub index_scaled: bool,
+}
+
+impl MemHoles {
+    /// No runtime parts.
+    pub const NONE: MemHoles = MemHoles {
+        base: 0,
+        index: 0,
+        disp: 0,
+        index_scaled: false,
+    };
+
+    /// True if some part is supplied at run time.
+    pub const fn any(self) -> bool {
+        self.base != 0 || self.index != 0 || self.disp != 0
+    }
+}
+
+/// The kind of a runtime register (`{N:r64}`): its class, and so the Rust type `jit!` gives its expression.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RegKind {
+    /// `r64`: `rax..r15`.
+    R64,
+    /// `r32`: `eax..r15d`.
+    R32,
+    /// `r16`: `ax..r15w`.
+    R16,
+    /// `r8`: `al..r15b` and `ah ch dh bh`.
+    R8,
+    /// `xmm`: `xmm0..xmm15`.
+    Xmm,
+}
+
+impl RegKind {
+    /// Every kind, in the order of their names.
+    pub const ALL: [RegKind; 5] = [RegKind::R64, RegKind::R32, RegKind::R16, RegKind::R8, RegKind::Xmm];
+
+    /// The name written after `:`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            RegKind::R64 => "r64",
+            RegKind::R32 => "r32",
+            RegKind::R16 => "r16",
+            RegKind::R8 => "r8",
+            RegKind::Xmm => "xmm",
+        }
+    }
+
+    /// The kind of a name (`r64`, ...), ignoring ASCII case.
+    pub fn from_name(name: &str) -> Option<RegKind> {
+        RegKind::ALL.into_iter().find(|k| k.name().eq_ignore_ascii_case(name))
+    }
+
+    /// How many registers the kind has: 16, and 20 for `r8` (`ah ch dh bh` after `r15b`).
+    pub const fn count(self) -> usize {
+        match self {
+            RegKind::R8 => 20,
+            _ => 16,
+        }
+    }
+
+    /// Register `id` of the kind (`id < count()`): numbers 0-15 in encoder order, then for `r8` `ah ch dh bh`.
+    pub fn reg(self, id: u8) -> Reg {
+        let class = match self {
+            RegKind::R64 => super::reg::RegClass::Qword,
+            RegKind::R32 => super::reg::RegClass::Dword,
+            RegKind::R16 => super::reg::RegClass::Word,
+            RegKind::R8 if id >= 16 => return Reg::new(super::reg::RegClass::HighByte, id - 12),
+            RegKind::R8 => super::reg::RegClass::Byte,
+            RegKind::Xmm => super::reg::RegClass::Xmm,
+        };
+        Reg::new(class, id & 15)
+    }
 }
 
 /// One operand of an instruction.
@@ -112,8 +201,11 @@ pub enum Operand<'s> {
     Mem(Mem<'s>),
     /// A label, as a jump or call target.
     Label(&'s str),
-    /// `{N}` — an immediate whose value is supplied at run time (the `jit!` macro's `{expr}`).
+    /// `{N}` — an immediate whose value is supplied at run time (the `jit!` macro's `{expr}`), or with
+    /// `jit!(e; ...)` a label as a jump or call target.
     Hole(u32),
+    /// `{N:r64}` — a register chosen at run time (`jit!(e; ...)` only).
+    RegHole(u32, RegKind),
 }
 
 /// The width of the items of a data statement.
@@ -258,6 +350,7 @@ impl fmt::Display for Operand<'_> {
             Operand::Imm(v) => write!(f, "{v}"),
             Operand::Label(l) => f.write_str(l),
             Operand::Hole(n) => write!(f, "{{{n}}}"),
+            Operand::RegHole(n, kind) => write!(f, "{{{n}:{}}}", kind.name()),
             Operand::Mem(m) => {
                 if let Some(size) = m.size {
                     write!(f, "{} ptr ", size.keyword())?;
@@ -269,17 +362,28 @@ impl fmt::Display for Operand<'_> {
                     first = false;
                     f.write_str(s)
                 };
+                let h = m.holes;
                 if let Some(b) = m.base {
                     sep(f)?;
-                    write!(f, "{b}")?;
+                    match h.base {
+                        0 => write!(f, "{b}")?,
+                        n => write!(f, "{{{}:r64}}", n - 1)?,
+                    }
                 }
                 if let Some((i, s)) = m.index {
                     sep(f)?;
-                    write!(f, "{i}*{s}")?;
+                    match h.index {
+                        0 => write!(f, "{i}*{s}")?,
+                        n => write!(f, "{{{}:r64}}*{s}", n - 1)?,
+                    }
                 }
                 if let Some(l) = m.label {
                     sep(f)?;
                     f.write_str(l)?;
+                }
+                if h.disp != 0 {
+                    sep(f)?;
+                    write!(f, "{{{}}}", h.disp - 1)?;
                 }
                 if m.disp != 0 || first {
                     if first {

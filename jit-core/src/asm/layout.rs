@@ -1,0 +1,109 @@
+//! Jump relaxation, shared by the text assembler and the emitter, so that a program built at run time from
+//! fragments gets exactly the jumps its text would.
+//!
+//! Code is laid out as its non-jump bytes in order (a buffer), with each jump to a label kept aside at its offset
+//! in that buffer. Like GNU as, every jump starts in its short (`rel8`) form when it has one, and a jump whose
+//! target is out of reach grows to `rel32` until nothing changes; growing only ever moves targets further, so this
+//! ends. A position's final offset is its buffer offset plus the lengths of the jumps before it.
+
+/// A jump whose length layout decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Site {
+    /// Its offset in the buffer (where the bytes after it start).
+    pub at: u32,
+    /// The length of its short form; 0 when it has none.
+    pub short_len: u8,
+    /// The length of its long form.
+    pub long_len: u8,
+    /// Its target: an index into the label positions.
+    pub target: u32,
+    /// Whether the short form is in use.
+    pub is_short: bool,
+}
+
+impl Site {
+    /// A jump at `at` to label position `target`, short when it has a short form.
+    pub fn new(at: u32, short_len: u8, long_len: u8, target: u32) -> Site {
+        Site {
+            at,
+            short_len,
+            long_len,
+            target,
+            is_short: short_len != 0,
+        }
+    }
+
+    /// The length of the form in use.
+    pub fn len(&self) -> u8 {
+        if self.is_short { self.short_len } else { self.long_len }
+    }
+}
+
+/// A position in the code: its offset in the buffer and how many jumps come before it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pos {
+    /// Offset in the buffer.
+    pub at: u32,
+    /// Jumps before it.
+    pub jumps_before: u32,
+}
+
+/// Grows short jumps that cannot reach until none changes. Returns, for each `k`, the total length of the first
+/// `k` jumps: what a position with `k` jumps before it moves by ([`final_at`]).
+pub fn relax(sites: &mut [Site], targets: &[Pos]) -> Vec<u64> {
+    let mut shifts = vec![0u64; sites.len() + 1];
+    loop {
+        for (j, site) in sites.iter().enumerate() {
+            shifts[j + 1] = shifts[j] + u64::from(site.len());
+        }
+        let mut changed = false;
+        for (j, site) in sites.iter_mut().enumerate() {
+            if site.is_short {
+                let end = u64::from(site.at) + shifts[j] + u64::from(site.short_len);
+                let target = targets[site.target as usize];
+                let to = u64::from(target.at) + shifts[target.jumps_before as usize];
+                if i8::try_from(to as i64 - end as i64).is_err() {
+                    site.is_short = false;
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            return shifts;
+        }
+    }
+}
+
+/// The final offset of a position, given the shifts [`relax`] returned.
+#[inline]
+pub fn final_at(shifts: &[u64], pos: Pos) -> u64 {
+    u64::from(pos.at) + shifts[pos.jumps_before as usize]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jumps_grow_only_when_out_of_reach_and_growth_cascades() {
+        // Two jumps at buffer offset 0 to a label at buffer offset 127 after both. Both short, the label is at
+        // 131: jump 0 (ends at 2) cannot reach and grows; jump 1 then ends at 8 and the label is at 135: it can.
+        let targets = [Pos {
+            at: 127,
+            jumps_before: 2,
+        }];
+        let mut sites = [Site::new(0, 2, 6, 0), Site::new(0, 2, 5, 0)];
+        let shifts = relax(&mut sites, &targets);
+        // Label at 127 + 4: jump 0 ends at 2, distance 129: long; then jump 1 ends at 6 + 2, distance 131 - 8.
+        assert_eq!((sites[0].is_short, sites[1].is_short), (false, true));
+        assert_eq!(shifts, [0, 6, 8]);
+        assert_eq!(final_at(&shifts, targets[0]), 135);
+    }
+
+    #[test]
+    fn a_jump_without_a_short_form_is_long_from_the_start() {
+        let mut sites = [Site::new(0, 0, 5, 0)];
+        let shifts = relax(&mut sites, &[Pos { at: 0, jumps_before: 1 }]);
+        assert_eq!(shifts, [0, 5]);
+    }
+}
