@@ -45,7 +45,13 @@ pub struct Code {
     entries: Cow<'static, [Entry]>,
     labels: Cow<'static, [Label]>,
     source: Cow<'static, str>,
+    /// For code an [`Emitter`](crate::Emitter) made: the emitter, and each of its labels' offset
+    /// ([`UNBOUND`] for one never bound).
+    dynamic: Option<Box<(u32, Vec<u32>)>>,
 }
+
+/// A runtime label's offset in [`Code`]'s table when the label was never bound.
+pub(crate) const UNBOUND: u32 = u32::MAX;
 
 impl Code {
     /// Code from owned parts, as the runtime assembler produces it. `source` is the text the entries' ranges
@@ -62,7 +68,41 @@ impl Code {
             entries: Cow::Owned(entries),
             labels: Cow::Owned(labels),
             source: Cow::Owned(source),
+            dynamic: None,
         }
+    }
+
+    /// Code an emitter made: its bytes, and where each of its labels ended up.
+    pub(crate) fn emitted(bytes: Vec<u8>, emitter: u32, labels: Vec<u32>) -> Self {
+        Code {
+            dynamic: Some(Box::new((emitter, labels))),
+            ..Code::from_bytes(bytes)
+        }
+    }
+
+    /// The offset a runtime label of the [`Emitter`](crate::Emitter) that made this code stands for: an entry
+    /// point, or data. `None` for a label never bound, or one of another emitter.
+    ///
+    /// ```
+    /// use jit_core::Emitter;
+    /// let mut e = Emitter::new();
+    /// let second = e.new_label();
+    /// e.push_bytes(&[0x90]);
+    /// e.bind(second);
+    /// e.push_bytes(&[0xc3]);
+    /// let code = e.finish().unwrap();
+    /// assert_eq!(code.label_offset(second), Some(1));
+    /// ```
+    pub fn label_offset(&self, label: crate::emit::DynamicLabel) -> Option<usize> {
+        let (emitter, labels) = self.dynamic.as_deref()?;
+        let (from, index) = label.parts();
+        if from != *emitter {
+            return None;
+        }
+        labels
+            .get(index as usize)
+            .filter(|&&o| o != UNBOUND)
+            .map(|&o| o as usize)
     }
 
     /// Raw bytes without a source map (listing lines show no text).
@@ -95,6 +135,7 @@ impl Code {
             entries: Cow::Borrowed(entries),
             labels: Cow::Borrowed(labels),
             source: Cow::Borrowed(source),
+            dynamic: None,
         }
     }
 

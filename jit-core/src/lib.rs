@@ -14,8 +14,10 @@ extern crate self as jit_core;
 
 pub mod asm;
 mod code;
+pub mod emit;
 pub mod mem;
 
 pub use asm::{AsmError, AsmErrors, assemble};
 pub use code::{Code, Entry, Label, Listing};
+pub use emit::{DynamicLabel, EmitError, EmitErrors, Emitter, R8, R16, R32, R64, Xmm};
 pub use mem::{Arena, ArenaFn, JitFn, JitMemory, MemError, Scratch, ScratchFn, SealedMemory};

@@ -6,7 +6,7 @@
 //! target is out of reach grows to `rel32` until nothing changes; growing only ever moves targets further, so this
 //! ends. A position's final offset is its buffer offset plus the lengths of the jumps before it.
 
-/// A jump whose length layout decides.
+/// A jump whose length layout decides, or padding to an alignment (the emitter's `align`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Site {
     /// Its offset in the buffer (where the bytes after it start).
@@ -19,6 +19,10 @@ pub struct Site {
     pub target: u32,
     /// Whether the short form is in use.
     pub is_short: bool,
+    /// For padding: the alignment (a power of two); 0 for a jump.
+    pub align: u32,
+    /// For padding: its length in the current layout.
+    pub pad: u32,
 }
 
 impl Site {
@@ -30,12 +34,26 @@ impl Site {
             long_len,
             target,
             is_short: short_len != 0,
+            align: 0,
+            pad: 0,
         }
     }
 
-    /// The length of the form in use.
-    pub fn len(&self) -> u8 {
-        if self.is_short { self.short_len } else { self.long_len }
+    /// Padding at `at` up to a multiple of `align` (a power of two).
+    pub fn padding(at: u32, align: u32) -> Site {
+        Site {
+            align,
+            ..Site::new(at, 0, 0, 0)
+        }
+    }
+
+    /// Its length: the jump form in use, or the padding.
+    pub fn size(&self) -> u32 {
+        match self.align {
+            0 if self.is_short => u32::from(self.short_len),
+            0 => u32::from(self.long_len),
+            _ => self.pad,
+        }
     }
 }
 
@@ -53,12 +71,17 @@ pub struct Pos {
 pub fn relax(sites: &mut [Site], targets: &[Pos]) -> Vec<u64> {
     let mut shifts = vec![0u64; sites.len() + 1];
     loop {
-        for (j, site) in sites.iter().enumerate() {
-            shifts[j + 1] = shifts[j] + u64::from(site.len());
+        for j in 0..sites.len() {
+            let site = &mut sites[j];
+            if site.align != 0 {
+                let here = u64::from(site.at) + shifts[j];
+                site.pad = (here.wrapping_neg() & u64::from(site.align - 1)) as u32;
+            }
+            shifts[j + 1] = shifts[j] + u64::from(site.size());
         }
         let mut changed = false;
         for (j, site) in sites.iter_mut().enumerate() {
-            if site.is_short {
+            if site.align == 0 && site.is_short {
                 let end = u64::from(site.at) + shifts[j] + u64::from(site.short_len);
                 let target = targets[site.target as usize];
                 let to = u64::from(target.at) + shifts[target.jumps_before as usize];
@@ -98,6 +121,20 @@ mod tests {
         assert_eq!((sites[0].is_short, sites[1].is_short), (false, true));
         assert_eq!(shifts, [0, 6, 8]);
         assert_eq!(final_at(&shifts, targets[0]), 135);
+    }
+
+    #[test]
+    fn padding_follows_the_jumps_before_it() {
+        // A jump at 0 to a label 200 bytes on, then padding at buffer offset 3 to 16.
+        let targets = [Pos {
+            at: 200,
+            jumps_before: 2,
+        }];
+        let mut sites = [Site::new(0, 2, 5, 0), Site::padding(3, 16)];
+        let shifts = relax(&mut sites, &targets);
+        // The jump is long (5 bytes): the padding starts at 8 and takes 8 bytes.
+        assert_eq!((sites[0].is_short, sites[1].pad), (false, 8));
+        assert_eq!(final_at(&shifts, targets[0]), 213);
     }
 
     #[test]

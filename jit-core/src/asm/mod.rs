@@ -12,6 +12,7 @@ mod fast;
 mod keymap;
 pub mod layout;
 mod lex;
+pub mod lower;
 mod memo;
 mod parse;
 mod reg;
@@ -327,6 +328,14 @@ impl<'s> Assembler<'s> {
             }
             StmtKind::Instruction { mnemonic, ref operands } => {
                 let ops = operands.as_slice();
+                if let Some(op) = ops.iter().find(|o| matches!(o.node, Operand::Mem(m) if m.holes.any())) {
+                    let why = select::RUNTIME_PARTS.to_string();
+                    self.errors.push(AsmError {
+                        kind: ErrorKind::BadOperand(why),
+                        span: op.span,
+                    });
+                    return;
+                }
                 match select::select(table.forms(mnemonic.node), mnemonic, ops) {
                     Ok(Selected::Encoded(e, _)) => {
                         let start = self.buf.len() as u32;
@@ -434,7 +443,7 @@ impl<'s> Assembler<'s> {
                 from = at;
                 let form = jump.form(site);
                 let def = &self.defs[site.target as usize];
-                let next = final_at(site.at, j as u32) as i64 + i64::from(site.len());
+                let next = final_at(site.at, j as u32) as i64 + i64::from(site.size());
                 let disp = (layout::final_at(shifts, def.pos) as i64 - next) as i32;
                 bytes.extend_from_slice(&form.prefixes);
                 bytes.extend_from_slice(&form.opcode);
@@ -470,7 +479,7 @@ impl<'s> Assembler<'s> {
         for e in &mut entries {
             e.offset += shift;
             if e.len == JUMP_ENTRY {
-                let len = sites.next().map_or(0, |s| u32::from(s.len()));
+                let len = sites.next().map_or(0, Site::size);
                 e.len = len;
                 shift += len;
             }

@@ -410,6 +410,11 @@ fn furthest(forms: &[Form], count: usize, kinds: &[u32; MAX_OPERANDS]) -> usize 
 
 /// The immediate to encode for `form`: the value of the operand in its immediate position, checked against it
 /// (0 if the instruction has no immediate value, `has_imm` false).
+/// The immediate [`select`] encodes `form` with, for these operands (0 without one).
+pub(crate) fn imm_to_encode(form: &Form, ops: &[Spanned<Operand<'_>>]) -> i64 {
+    imm_for(form, ops, ops.iter().any(|o| matches!(o.node, Operand::Imm(_))))
+}
+
 fn imm_for(form: &Form, ops: &[Spanned<Operand<'_>>], has_imm: bool) -> i64 {
     if has_imm { imm_of(form, ops).unwrap_or(0) } else { 0 }
 }

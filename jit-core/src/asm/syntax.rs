@@ -315,6 +315,10 @@ impl Default for Operands<'_> {
 
 /// What a statement does.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "instructions are nearly every statement: boxing them would allocate for each"
+)]
 pub enum StmtKind<'s> {
     /// `name:` — defines a label at the current offset.
     Label(&'s str),

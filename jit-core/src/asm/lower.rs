@@ -1,0 +1,709 @@
+//! Lowering a `jit!(e; ...)` fragment to templates, at compile time: the text (with `{N}` for runtime values and
+//! labels, `{N:r64}` for runtime registers) parsed, matched and encoded by the assembler's own parser, matcher and
+//! encoder, which report where each runtime part goes ([`encode_with`](super::encode::encode_with)).
+//!
+//! An instruction with runtime registers is encoded with every value of every register (16 per register, 20 for
+//! `r8`), so the templates are exactly what the assembler makes of the text with the registers written in —
+//! special cases included (`rsp`/`r12` as base need a SIB byte, `rbp`/`r13` a displacement, `r8..r15` and
+//! `spl..dil` a REX prefix, `ah..bh` refuse one, `rax` has short accumulator forms). Values of one register that
+//! encode alike with every value of the others form a class; the emitter picks the template by the classes.
+//!
+//! Jumps to labels are not encoded here: they are laid out when the emitter finishes, as the assembler lays out
+//! a text's jumps ([`layout`](super::layout)), so a program built from fragments has the bytes of its text.
+
+use super::encode::{Field, Part, Record, encode_with};
+use super::error::{AsmError, AsmErrors, ErrorKind};
+use super::parse::{Parser, RegTerm, build_mem};
+use super::reg::Reg;
+use super::select::{self, Selected};
+use super::syntax::{Mem, MemHoles, Operand, RegKind, Span, Spanned, Statement, StmtKind};
+use super::table::{Form, OpKind, Table};
+use crate::emit::spec::{self, ERROR, Patch, PatchKind, Stmt, Target};
+use std::collections::{BTreeMap, HashMap};
+
+/// How a fragment's hole is used: what type `jit!` gives its expression.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HoleUse {
+    /// An immediate of this many bytes.
+    Imm(u8),
+    /// A 32-bit displacement.
+    Disp,
+    /// A runtime label (a jump or call target, or `[rip + {label}]`).
+    Label,
+    /// A runtime register.
+    Reg(RegKind),
+}
+
+/// Bytes and the places arguments go (an owned [`Template`](crate::emit::spec::Template)).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Template {
+    /// The bytes, zero where arguments go (a rip-relative displacement holds its addend).
+    pub bytes: Vec<u8>,
+    /// Where the arguments go.
+    pub patches: Vec<Patch>,
+}
+
+/// A runtime register of an instruction (an owned [`RegUse`](crate::emit::spec::RegUse)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegUse {
+    /// Its hole.
+    pub arg: u32,
+    /// Its kind.
+    pub kind: RegKind,
+    /// The class of each register number.
+    pub classes: Vec<u8>,
+    /// What its class is multiplied by in the table's index.
+    pub stride: u16,
+}
+
+/// An instruction with runtime registers (an owned [`Instr`](crate::emit::spec::Instr)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Instr {
+    /// Its runtime registers.
+    pub regs: Vec<RegUse>,
+    /// For each combination of classes, the template, or [`ERROR`] | the error.
+    pub table: Vec<u16>,
+    /// The templates.
+    pub templates: Vec<Template>,
+    /// Why some registers cannot be encoded.
+    pub errors: Vec<String>,
+    /// Where it is in the text.
+    pub span: Span,
+}
+
+/// A jump form: bytes with a zero displacement at the end, and the displacement's width.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JumpForm {
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// The displacement's width.
+    pub rel: u8,
+}
+
+/// A jump or call to a label.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Jump {
+    /// The `rel8` form, if any.
+    pub short: Option<JumpForm>,
+    /// The `rel32` form.
+    pub long: JumpForm,
+    /// Where to.
+    pub target: Target,
+    /// Where it is in the text.
+    pub span: Span,
+}
+
+/// One step of a lowered fragment (an owned [`Op`](crate::emit::spec::Op)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LOp {
+    /// Instructions without runtime registers.
+    Bytes {
+        /// Their bytes and patches.
+        template: Template,
+        /// Their statements.
+        stmts: Vec<Stmt>,
+        /// Each statement's span in the text (the line, for listings).
+        spans: Vec<Span>,
+    },
+    /// An instruction with runtime registers.
+    Instr(Instr),
+    /// A jump to a label.
+    Jump(Jump),
+    /// A label of the fragment is defined here.
+    Bind(u32),
+}
+
+/// A lowered fragment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Lowered {
+    /// The steps.
+    pub ops: Vec<LOp>,
+    /// The fragment's labels, by index.
+    pub locals: Vec<String>,
+    /// How each hole is used, by number.
+    pub holes: BTreeMap<u32, HoleUse>,
+}
+
+/// The most encodings one instruction may take to lower (three runtime registers take at most 20³).
+const MAX_COMBINATIONS: usize = 8000;
+
+/// Lowers a fragment's text, or reports every error in it.
+///
+/// ```
+/// use jit_core::asm::lower::{lower, LOp};
+/// let l = lower("add {0:r64}, {1}").unwrap();
+/// let LOp::Instr(i) = &l.ops[0] else { panic!() };
+/// // `rax` has the accumulator form `48 05 id`; every other register `48 81 /0 id` (REX.W is there anyway, so
+/// // r8..r15 differ only in REX.B, a bit the emitter patches).
+/// assert_eq!(i.templates.len(), 2);
+/// assert_eq!(i.regs[0].classes[..4], [0, 1, 1, 1]);
+/// ```
+pub fn lower(text: &str) -> Result<Lowered, AsmErrors> {
+    let table = Table::get();
+    let mut parser = Parser::new(text);
+    let mut statements = Vec::new();
+    let mut errors = Vec::new();
+    while let Some(stmt) = parser.next_statement() {
+        errors.append(&mut parser.take_errors());
+        statements.push(stmt);
+    }
+    errors.append(&mut parser.take_errors());
+    let mut out = Lowered::default();
+    let mut locals: HashMap<&str, u32> = HashMap::new();
+    for stmt in &statements {
+        if let StmtKind::Label(name) = stmt.kind {
+            if locals.contains_key(name) {
+                errors.push(AsmError {
+                    kind: ErrorKind::DuplicateLabel(name.into()),
+                    span: stmt.span,
+                });
+            } else {
+                locals.insert(name, out.locals.len() as u32);
+                out.locals.push(name.to_string());
+            }
+        }
+    }
+    let mut lowering = Lowering {
+        table,
+        locals: &locals,
+        out,
+        errors,
+    };
+    for stmt in &statements {
+        lowering.statement(stmt);
+    }
+    let Lowering {
+        mut out, mut errors, ..
+    } = lowering;
+    if !errors.is_empty() {
+        errors.sort_by_key(|e| e.span.start);
+        return Err(AsmErrors(errors));
+    }
+    // Merge adjacent byte steps.
+    let mut merged: Vec<LOp> = Vec::with_capacity(out.ops.len());
+    for op in out.ops.drain(..) {
+        match (merged.last_mut(), op) {
+            (
+                Some(LOp::Bytes { template, stmts, spans }),
+                LOp::Bytes {
+                    template: t,
+                    stmts: s,
+                    spans: sp,
+                },
+            ) => {
+                let at = template.bytes.len();
+                template.bytes.extend_from_slice(&t.bytes);
+                template.patches.extend(t.patches.iter().map(|p| Patch {
+                    at: p.at + at as u16,
+                    ..*p
+                }));
+                stmts.extend(s.iter().map(|st| Stmt {
+                    offset: st.offset + at as u32,
+                    ..*st
+                }));
+                spans.extend(sp);
+            }
+            (_, op) => merged.push(op),
+        }
+    }
+    out.ops = merged;
+    Ok(out)
+}
+
+struct Lowering<'a> {
+    table: &'static Table,
+    locals: &'a HashMap<&'a str, u32>,
+    out: Lowered,
+    errors: Vec<AsmError>,
+}
+
+/// Where a runtime register sits among the operands.
+#[derive(Clone, Copy, Debug)]
+struct RegHole {
+    hole: u32,
+    kind: RegKind,
+}
+
+impl Lowering<'_> {
+    fn error(&mut self, kind: ErrorKind, span: Span) {
+        self.errors.push(AsmError { kind, span });
+    }
+
+    fn use_hole(&mut self, hole: u32, how: HoleUse) {
+        self.out.holes.insert(hole, how);
+    }
+
+    fn statement(&mut self, stmt: &Statement<'_>) {
+        let span = stmt.span;
+        match &stmt.kind {
+            StmtKind::Label(name) => {
+                if let Some(&k) = self.locals.get(name) {
+                    self.out.ops.push(LOp::Bind(k));
+                }
+            }
+            StmtKind::Data { width, values } => {
+                let mut bytes = Vec::new();
+                for v in values {
+                    bytes.extend_from_slice(&(v.node as i64).to_le_bytes()[..*width as usize]);
+                }
+                self.bytes(Template { bytes, patches: vec![] }, span);
+            }
+            StmtKind::Instruction { mnemonic, operands } => {
+                let ops = operands.as_slice();
+                let forms = self.table.forms(mnemonic.node);
+                if let Some(target) = self.jump_target(forms, ops) {
+                    return self.jump(forms, *mnemonic, target, span);
+                }
+                self.instruction(forms, *mnemonic, ops, span);
+            }
+        }
+    }
+
+    /// A jump's or call's label, if the instruction is one: a label of the fragment, or a hole (a runtime label)
+    /// as the only operand of a mnemonic with a `rel32` form.
+    fn jump_target(&mut self, forms: &[Form], ops: &[Spanned<Operand<'_>>]) -> Option<Spanned<Target>> {
+        let [op] = ops else { return None };
+        forms.iter().find(|f| f.operands == [OpKind::Rel32])?;
+        let target = match op.node {
+            Operand::Label(name) => match self.locals.get(name) {
+                Some(&k) => Target::Local(k),
+                None => {
+                    let why = ErrorKind::UndefinedLabel(name.to_string());
+                    self.error(why, op.span);
+                    return None;
+                }
+            },
+            Operand::Hole(n) => {
+                self.use_hole(n, HoleUse::Label);
+                Target::Arg(n)
+            }
+            _ => return None,
+        };
+        Some(Spanned {
+            node: target,
+            span: op.span,
+        })
+    }
+
+    fn jump(&mut self, forms: &[Form], mnemonic: Spanned<&str>, target: Spanned<Target>, span: Span) {
+        let form_bytes = |f: &Form| -> Option<JumpForm> {
+            let e = super::encode::encode(f, &[Operand::Label("")], 0, 0).ok()?;
+            Some(JumpForm {
+                bytes: e.bytes().to_vec(),
+                rel: f.imm_bytes,
+            })
+        };
+        let long = forms
+            .iter()
+            .find(|f| f.operands == [OpKind::Rel32])
+            .and_then(form_bytes);
+        let short = forms.iter().find(|f| f.operands == [OpKind::Rel8]).and_then(form_bytes);
+        match long {
+            Some(long) => self.out.ops.push(LOp::Jump(Jump {
+                short,
+                long,
+                target: target.node,
+                span,
+            })),
+            None => self.error(
+                ErrorKind::BadOperand(format!("`{}` cannot jump to a label", mnemonic.node)),
+                span,
+            ),
+        }
+    }
+
+    /// Appends a statement's bytes to the steps.
+    fn bytes(&mut self, template: Template, span: Span) {
+        let len = template.bytes.len() as u32;
+        self.out.ops.push(LOp::Bytes {
+            template,
+            stmts: vec![Stmt {
+                offset: 0,
+                len,
+                text: (span.start, span.end),
+            }],
+            spans: vec![span],
+        });
+    }
+
+    fn instruction(&mut self, forms: &[Form], mnemonic: Spanned<&str>, ops: &[Spanned<Operand<'_>>], span: Span) {
+        // The runtime registers in operand order (a memory operand's base, then its index), and the other holes.
+        let mut regs: Vec<RegHole> = Vec::new();
+        for op in ops {
+            match op.node {
+                Operand::RegHole(hole, kind) => regs.push(RegHole { hole, kind }),
+                Operand::Mem(m) => {
+                    for h in [m.holes.base, m.holes.index] {
+                        if h != 0 {
+                            regs.push(RegHole {
+                                hole: u32::from(h - 1),
+                                kind: RegKind::R64,
+                            });
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        for r in &regs {
+            self.use_hole(r.hole, HoleUse::Reg(r.kind));
+        }
+        let counts: Vec<usize> = regs.iter().map(|r| r.kind.count()).collect();
+        let total: usize = counts.iter().product();
+        if total > MAX_COMBINATIONS {
+            let why = "at most three runtime registers fit in one instruction".to_string();
+            return self.error(ErrorKind::BadOperand(why), span);
+        }
+        // Encode every combination of register values (the first register's value varies slowest).
+        let mut templates: Vec<Template> = Vec::new();
+        let mut messages: Vec<String> = Vec::new();
+        let mut results: Vec<Result<usize, usize>> = Vec::with_capacity(total);
+        let mut ids = vec![0u8; regs.len()];
+        let mut first_error: Option<AsmError> = None;
+        for c in 0..total {
+            let mut rest = c;
+            for (id, &n) in ids.iter_mut().zip(&counts).rev() {
+                *id = (rest % n) as u8;
+                rest /= n;
+            }
+            let result = match self.encode_one(forms, mnemonic, ops, &regs, &ids) {
+                Ok(t) => Ok(intern(&mut templates, t)),
+                Err(e) => {
+                    let message = e.kind.to_string();
+                    first_error.get_or_insert(e);
+                    Err(intern(&mut messages, message))
+                }
+            };
+            results.push(result);
+        }
+        if templates.is_empty() {
+            // No register makes it encodable: a compile-time error (the first register values' reason).
+            if let Some(e) = first_error {
+                self.errors.push(e);
+            }
+            return;
+        }
+        // Note which holes the encodings used, from any template (all use the same ones).
+        for p in templates.iter().flat_map(|t| &t.patches) {
+            match p.kind {
+                PatchKind::Imm(w) => self.use_hole(p.arg, HoleUse::Imm(w)),
+                PatchKind::Disp32 => self.use_hole(p.arg, HoleUse::Disp),
+                PatchKind::RipArg => self.use_hole(p.arg, HoleUse::Label),
+                _ => {}
+            }
+        }
+        if regs.is_empty() {
+            return self.bytes(templates.swap_remove(0), span);
+        }
+        // Classes: two values of a register are alike when every combination with the others gives the same
+        // result. A value's signature is its results over the other registers' values, in a fixed order.
+        let mut classes: Vec<Vec<u8>> = Vec::with_capacity(regs.len());
+        let mut class_reps: Vec<Vec<u8>> = Vec::with_capacity(regs.len());
+        for (j, &n) in counts.iter().enumerate() {
+            let inner: usize = counts[j + 1..].iter().product();
+            let mut signatures: Vec<Vec<Result<usize, usize>>> = Vec::new();
+            let mut of_value = Vec::with_capacity(n);
+            let mut reps = Vec::new();
+            for v in 0..n {
+                let signature: Vec<Result<usize, usize>> = (0..total)
+                    .filter(|c| (c / inner) % n == v)
+                    .map(|c| results[c])
+                    .collect();
+                let class = match signatures.iter().position(|s| *s == signature) {
+                    Some(k) => k,
+                    None => {
+                        signatures.push(signature);
+                        reps.push(v as u8);
+                        signatures.len() - 1
+                    }
+                };
+                of_value.push(class as u8);
+            }
+            classes.push(of_value);
+            class_reps.push(reps);
+        }
+        let class_counts: Vec<usize> = class_reps.iter().map(Vec::len).collect();
+        let mut strides = vec![1usize; regs.len()];
+        for j in (0..regs.len().saturating_sub(1)).rev() {
+            strides[j] = strides[j + 1] * class_counts[j + 1];
+        }
+        let table_len: usize = class_counts.iter().product();
+        let mut table = Vec::with_capacity(table_len);
+        for k in 0..table_len {
+            // The combination of representatives of class combination `k`.
+            let mut c = 0;
+            for j in 0..regs.len() {
+                let class = (k / strides[j]) % class_counts[j];
+                c = c * counts[j] + usize::from(class_reps[j][class]);
+            }
+            table.push(match results[c] {
+                Ok(t) => t as u16,
+                Err(e) => ERROR | e as u16,
+            });
+        }
+        let regs = regs
+            .iter()
+            .zip(classes)
+            .zip(&strides)
+            .map(|((r, classes), &stride)| RegUse {
+                arg: r.hole,
+                kind: r.kind,
+                classes,
+                stride: stride as u16,
+            })
+            .collect();
+        self.out.ops.push(LOp::Instr(Instr {
+            regs,
+            table,
+            templates,
+            errors: messages,
+            span,
+        }));
+    }
+
+    /// Encodes the instruction with runtime register `regs[j]` set to value `ids[j]`: its template.
+    fn encode_one(
+        &self,
+        forms: &[Form],
+        mnemonic: Spanned<&str>,
+        ops: &[Spanned<Operand<'_>>],
+        regs: &[RegHole],
+        ids: &[u8],
+    ) -> Result<Template, AsmError> {
+        let value = |hole: u32| -> Option<Reg> {
+            let j = regs.iter().position(|r| r.hole == hole)?;
+            Some(regs[j].kind.reg(ids[j]))
+        };
+        let mut concrete: Vec<Spanned<Operand<'_>>> = Vec::with_capacity(ops.len());
+        // For each operand that is a memory operand with runtime registers: which hole went to the base and which
+        // to the index (after the address is checked with the values, which may swap them, as for `[rbx + rsp]`).
+        let mut mem_holes: Vec<MemHoles> = Vec::with_capacity(ops.len());
+        for op in ops {
+            let (node, holes) = match op.node {
+                Operand::RegHole(hole, kind) => (Operand::Reg(value(hole).unwrap_or(kind.reg(0))), MemHoles::NONE),
+                Operand::Mem(m) if m.holes.base != 0 || m.holes.index != 0 => {
+                    let mem = with_registers(&m, &value).map_err(|(why, _)| AsmError {
+                        kind: ErrorKind::BadAddress(why),
+                        span: op.span,
+                    })?;
+                    let holes = mem.holes;
+                    let mem = Mem {
+                        holes: MemHoles {
+                            base: 0,
+                            index: 0,
+                            ..holes
+                        },
+                        ..mem
+                    };
+                    (Operand::Mem(mem), holes)
+                }
+                Operand::Mem(m) => (Operand::Mem(m), m.holes),
+                node => (node, MemHoles::NONE),
+            };
+            concrete.push(Spanned { node, span: op.span });
+            mem_holes.push(holes);
+        }
+        let (encoded, form) = match select::select(forms, mnemonic, &concrete)? {
+            Selected::Encoded(e, form) => (e, form),
+            Selected::Jump { .. } => {
+                let why = "a jump to a label takes no other operands".to_string();
+                return Err(AsmError {
+                    kind: ErrorKind::BadOperand(why),
+                    span: mnemonic.span,
+                });
+            }
+        };
+        let plain: Vec<Operand<'_>> = concrete.iter().map(|o| o.node).collect();
+        let mut fields = Fields::default();
+        let again =
+            encode_with(form, &plain, select::imm_to_encode(form, &concrete), 0, &mut fields).map_err(|kind| {
+                AsmError {
+                    kind,
+                    span: mnemonic.span,
+                }
+            })?;
+        debug_assert_eq!(again.bytes(), encoded.bytes());
+        let mut bytes = encoded.bytes().to_vec();
+        let mut patches = Vec::new();
+        for &(op, at, field) in &fields.0 {
+            let reg_hole = |part: Part| -> Option<u32> {
+                match (ops[op].node, part) {
+                    (Operand::RegHole(h, _), Part::Reg) => Some(h),
+                    (_, Part::Base) if mem_holes[op].base != 0 => Some(u32::from(mem_holes[op].base - 1)),
+                    (_, Part::Index) if mem_holes[op].index != 0 => Some(u32::from(mem_holes[op].index - 1)),
+                    _ => None,
+                }
+            };
+            let at16 = at as u16;
+            match field {
+                Field::Low3 { part, shift } => {
+                    if let Some(h) = reg_hole(part) {
+                        bytes[at] &= !(7 << shift);
+                        patches.push(Patch {
+                            at: at16,
+                            kind: PatchKind::Low3(shift),
+                            arg: h,
+                        });
+                    }
+                }
+                Field::Bit3 { part, shift } => {
+                    if let Some(h) = reg_hole(part) {
+                        bytes[at] &= !(1 << shift);
+                        patches.push(Patch {
+                            at: at16,
+                            kind: PatchKind::Bit3(shift),
+                            arg: h,
+                        });
+                    }
+                }
+                Field::Disp32 => {
+                    let Operand::Mem(m) = concrete[op].node else { continue };
+                    let hole = u32::from(mem_holes[op].disp.saturating_sub(1));
+                    let kind = if m.base == Some(Reg::RIP) {
+                        PatchKind::RipArg
+                    } else {
+                        PatchKind::Disp32
+                    };
+                    patches.push(Patch {
+                        at: at16,
+                        kind,
+                        arg: hole,
+                    });
+                }
+                Field::Imm(w) => {
+                    if let Operand::Hole(h) = ops[op].node {
+                        patches.push(Patch {
+                            at: at16,
+                            kind: PatchKind::Imm(w),
+                            arg: h,
+                        });
+                    }
+                }
+            }
+        }
+        if let Some(super::encode::Fixup::RipLabel { at, label, .. }) = encoded.fixup {
+            let Some(&k) = self.locals.get(label) else {
+                return Err(AsmError {
+                    kind: ErrorKind::UndefinedLabel(label.to_string()),
+                    span: mnemonic.span,
+                });
+            };
+            patches.push(Patch {
+                at: u16::from(at),
+                kind: PatchKind::RipLocal,
+                arg: k,
+            });
+        }
+        patches.sort_by_key(|p| (p.at, p.arg));
+        Ok(Template { bytes, patches })
+    }
+}
+
+/// A memory operand with its runtime registers written in, checked as the parser checks a written address (which
+/// may swap base and index): its [`MemHoles`] then say which hole ended up where.
+fn with_registers<'s>(m: &Mem<'s>, value: &dyn Fn(u32) -> Option<Reg>) -> Result<Mem<'s>, (String, Option<Span>)> {
+    let term = |reg: Reg, hole: u16, scale: Option<u8>| RegTerm {
+        reg: match hole {
+            0 => reg,
+            h => value(u32::from(h - 1)).unwrap_or(reg),
+        },
+        scale,
+        span: Span::default(),
+        hole,
+    };
+    let mut terms = Vec::with_capacity(2);
+    if let Some(b) = m.base {
+        terms.push(term(b, m.holes.base, None));
+    }
+    if let Some((i, s)) = m.index {
+        let scale = (m.holes.index == 0 || m.holes.index_scaled).then_some(s);
+        terms.push(term(i, m.holes.index, scale));
+    }
+    build_mem(m.size, &terms, i128::from(m.disp), m.label, m.holes.disp)
+}
+
+/// The fields an encoding reported.
+#[derive(Default)]
+struct Fields(Vec<(usize, usize, Field)>);
+
+impl Record for Fields {
+    fn field(&mut self, op: usize, at: usize, field: Field) {
+        self.0.push((op, at, field));
+    }
+}
+
+/// The index of `item` in `list`, added if new.
+fn intern<T: PartialEq>(list: &mut Vec<T>, item: T) -> usize {
+    match list.iter().position(|x| *x == item) {
+        Some(i) => i,
+        None => {
+            list.push(item);
+            list.len() - 1
+        }
+    }
+}
+
+impl Lowered {
+    /// The fragment as the `jit!` macro would write it in `static`s, made at run time by leaking its parts: for
+    /// tests, and for tools that make fragments from text at run time (each call leaks its memory).
+    pub fn leak(self, text: &str, file: &'static str, line: u32, column: u32) -> &'static spec::Fragment {
+        fn leak_slice<T>(v: Vec<T>) -> &'static [T] {
+            Box::leak(v.into_boxed_slice())
+        }
+        fn template(t: Template) -> spec::Template {
+            spec::Template {
+                bytes: leak_slice(t.bytes),
+                patches: leak_slice(t.patches),
+            }
+        }
+        let text_of = |s: Span| (s.start, s.end);
+        let ops = self
+            .ops
+            .into_iter()
+            .map(|op| match op {
+                LOp::Bytes { template: t, stmts, .. } => spec::Op::Bytes {
+                    template: template(t),
+                    stmts: leak_slice(stmts),
+                },
+                LOp::Instr(i) => spec::Op::Instr(Box::leak(Box::new(spec::Instr {
+                    regs: leak_slice(
+                        i.regs
+                            .into_iter()
+                            .map(|r| spec::RegUse {
+                                arg: r.arg,
+                                kind: RegKind::ALL.iter().position(|&k| k == r.kind).unwrap_or(0) as u8,
+                                classes: leak_slice(r.classes),
+                                stride: r.stride,
+                            })
+                            .collect(),
+                    ),
+                    table: leak_slice(i.table),
+                    templates: leak_slice(i.templates.into_iter().map(template).collect()),
+                    errors: leak_slice(i.errors.into_iter().map(|e| &*Box::leak(e.into_boxed_str())).collect()),
+                    text: text_of(i.span),
+                }))),
+                LOp::Jump(j) => {
+                    let form = |f: JumpForm| spec::JumpForm {
+                        bytes: leak_slice(f.bytes),
+                        rel: f.rel,
+                    };
+                    spec::Op::Jump(Box::leak(Box::new(spec::Jump {
+                        short: j.short.map(form),
+                        long: form(j.long),
+                        target: j.target,
+                        text: text_of(j.span),
+                    })))
+                }
+                LOp::Bind(k) => spec::Op::Bind(k),
+            })
+            .collect();
+        Box::leak(Box::new(spec::Fragment {
+            file,
+            line,
+            column,
+            text: Box::leak(text.to_string().into_boxed_str()),
+            locals: self.locals.len() as u32,
+            ops: leak_slice(ops),
+        }))
+    }
+}

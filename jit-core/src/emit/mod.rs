@@ -1,0 +1,523 @@
+//! The emitter: code composed at run time from `jit!(e; ...)` fragments, with registers chosen at run time, labels
+//! bound at run time, and jumps between fragments laid out when it finishes.
+//!
+//! Each fragment was lowered at compile time to templates made by the encoder ([`spec`]): emitting it copies
+//! their bytes and patches the runtime registers, values and labels in (copy-and-patch). Jumps are laid out at
+//! [`finish`](Emitter::finish) as the text assembler lays out a text's jumps ([`layout`](crate::asm::layout)),
+//! so the code has the bytes [`assemble`](crate::assemble) gives for the same text with every runtime part
+//! written in — except that runtime immediates and displacements take their widest form.
+//!
+//! Nothing panics on bad input: a register an instruction cannot take, a label bound twice or never bound, is an
+//! [`EmitError`] naming the `jit!` call (file, line, column) and the instruction, returned by `finish`.
+//!
+//! ```
+//! use jit_core::emit::{Emitter, R64};
+//! let mut e = Emitter::new();
+//! let done = e.new_label();
+//! e.push_bytes(&[0x48, 0x85, 0xff]); // test rdi, rdi
+//! # let _ = (R64::RAX, done);
+//! let code = e.finish().unwrap();
+//! assert_eq!(code.bytes(), [0x48, 0x85, 0xff]);
+//! ```
+
+mod regs;
+pub mod spec;
+
+use crate::asm::layout::{self, Pos, Site};
+use crate::code::{Code, UNBOUND};
+pub use regs::{R8, R16, R32, R64, Xmm};
+use spec::{ERROR, Fragment, Op, PatchKind, Target, Template};
+use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// A label bound at run time ([`Emitter::new_label`], [`Emitter::bind`]), usable by every fragment of its emitter
+/// as a jump or call target (`jit!(e; jnz {label})`) or an address (`[rip + {label}]`).
+///
+/// Named after dynasm-rs's dynamic labels; `rustyjit::Label` is a label written in assembly text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DynamicLabel {
+    emitter: u32,
+    index: u32,
+}
+
+impl DynamicLabel {
+    /// The emitter it belongs to, and its index there.
+    pub(crate) fn parts(self) -> (u32, u32) {
+        (self.emitter, self.index)
+    }
+
+    /// As a fragment's argument (what `jit!` passes for `{label}`).
+    #[doc(hidden)]
+    pub const fn __arg(self) -> u64 {
+        (self.emitter as u64) << 32 | self.index as u64
+    }
+}
+
+/// Something that went wrong while emitting, found by the call that detects it and returned by
+/// [`Emitter::finish`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmitError {
+    /// The Rust file of the `jit!` call (or of the [`Emitter`] method call).
+    pub file: &'static str,
+    /// Its line.
+    pub line: u32,
+    /// Its column.
+    pub column: u32,
+    /// The instruction, with its runtime registers and values written in (empty for a label).
+    pub instruction: String,
+    /// What is wrong, as a sentence.
+    pub message: String,
+}
+
+impl fmt::Display for EmitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        if !self.instruction.is_empty() {
+            write!(f, "`{}`: ", self.instruction)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Every error of an emitter, in the order they were found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmitErrors(pub Vec<EmitError>);
+
+impl fmt::Display for EmitErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for EmitErrors {}
+
+/// A rip-relative displacement to fill in when the labels have offsets.
+struct Rip {
+    /// The displacement's offset in the buffer, and the end of its instruction (what it is relative to).
+    field: u32,
+    end: u32,
+    jumps_before: u32,
+    label: u32,
+    call: u32,
+    /// The statement's text in its fragment.
+    text: (u32, u32),
+}
+
+/// Which statement of a fragment a template's bytes belong to.
+#[derive(Clone, Copy)]
+enum Texts {
+    /// All to one.
+    One((u32, u32)),
+    /// Each to the statement whose bytes hold it.
+    Stmts(&'static [spec::Stmt]),
+}
+
+impl Texts {
+    fn of(self, at: usize) -> (u32, u32) {
+        match self {
+            Texts::One(text) => text,
+            Texts::Stmts(stmts) => stmts
+                .iter()
+                .find(|s| (s.offset as usize..(s.offset + s.len) as usize).contains(&at))
+                .map_or((0, 0), |s| s.text),
+        }
+    }
+}
+
+/// One fragment emitted: for errors found later (and listings).
+struct Call {
+    frag: &'static Fragment,
+    /// Where its arguments start in [`Emitter::args`].
+    args: u32,
+}
+
+/// Where an error happened: a fragment's statement, or a method called at a Rust location.
+enum Origin {
+    Fragment { call: u32, text: (u32, u32) },
+    Rust(&'static std::panic::Location<'static>),
+}
+
+/// Builds code at run time from `jit!(e; ...)` fragments (and raw bytes), with labels bound at run time.
+///
+/// ```
+/// use jit_core::emit::Emitter;
+/// let mut e = Emitter::new();
+/// let top = e.new_label();
+/// e.bind(top);
+/// e.push_bytes(&[0xc3]);
+/// let code = e.finish().unwrap();
+/// assert_eq!((code.bytes(), code.label_offset(top)), (&[0xc3][..], Some(0)));
+/// ```
+pub struct Emitter {
+    id: u32,
+    /// Everything but the jumps and padding, in order.
+    buf: Vec<u8>,
+    /// Each jump's (or padding's) place and length, and its jump (`None` for padding) and call.
+    sites: Vec<Site>,
+    jumps: Vec<(Option<&'static spec::Jump>, u32)>,
+    /// Each label's position in `defs`, or [`UNBOUND`].
+    labels: Vec<u32>,
+    defs: Vec<Pos>,
+    /// Where each label was first used, for "never bound".
+    rips: Vec<Rip>,
+    calls: Vec<Call>,
+    args: Vec<u64>,
+    errors: Vec<(Origin, String)>,
+}
+
+/// Emitters are numbered, so a label of one used in another is caught.
+static NEXT_EMITTER: AtomicU32 = AtomicU32::new(1);
+
+impl Default for Emitter {
+    fn default() -> Self {
+        Emitter::new()
+    }
+}
+
+impl Emitter {
+    /// An empty emitter.
+    pub fn new() -> Emitter {
+        Emitter {
+            id: NEXT_EMITTER.fetch_add(1, Ordering::Relaxed),
+            buf: Vec::new(),
+            sites: Vec::new(),
+            jumps: Vec::new(),
+            labels: Vec::new(),
+            defs: Vec::new(),
+            rips: Vec::new(),
+            calls: Vec::new(),
+            args: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// A new label, not bound yet.
+    pub fn new_label(&mut self) -> DynamicLabel {
+        self.labels.push(UNBOUND);
+        DynamicLabel {
+            emitter: self.id,
+            index: self.labels.len() as u32 - 1,
+        }
+    }
+
+    /// Binds `label` to the current position. A label bound twice, or one of another emitter, is an error that
+    /// [`finish`](Emitter::finish) reports at this call.
+    #[track_caller]
+    pub fn bind(&mut self, label: DynamicLabel) {
+        let here = std::panic::Location::caller();
+        match self.own_label(label) {
+            Some(i) if self.labels[i as usize] == UNBOUND => self.bind_index(i),
+            Some(_) => self
+                .errors
+                .push((Origin::Rust(here), "the label is already bound".into())),
+            None => self.errors.push((Origin::Rust(here), FOREIGN_LABEL.into())),
+        }
+    }
+
+    /// The current position in the buffer of non-jump bytes and the jumps before it: final once laid out.
+    fn here(&self) -> Pos {
+        Pos {
+            at: self.buf.len() as u32,
+            jumps_before: self.sites.len() as u32,
+        }
+    }
+
+    fn bind_index(&mut self, i: u32) {
+        self.labels[i as usize] = self.defs.len() as u32;
+        self.defs.push(self.here());
+    }
+
+    /// The label's index, if it is this emitter's.
+    fn own_label(&self, label: DynamicLabel) -> Option<u32> {
+        (label.emitter == self.id && (label.index as usize) < self.labels.len()).then_some(label.index)
+    }
+
+    /// The offset the next byte would have if no jump emitted so far grew; the final offset of the current
+    /// position is known only at [`finish`](Emitter::finish) — bind a label here and ask the code
+    /// ([`Code::label_offset`]) for it.
+    pub fn offset(&self) -> usize {
+        self.buf.len() + self.sites.iter().map(|s| s.size() as usize).sum::<usize>()
+    }
+
+    /// Pads with `ret` (`c3`, as unused code pages are filled) to a multiple of `align` bytes, a power of two
+    /// from 1 to 4096, in the final layout. Another alignment is an error reported at this call.
+    #[track_caller]
+    pub fn align(&mut self, align: usize) {
+        if !align.is_power_of_two() || align > 4096 {
+            let why = format!("the alignment must be a power of two from 1 to 4096, not {align}");
+            self.errors.push((Origin::Rust(std::panic::Location::caller()), why));
+            return;
+        }
+        if align > 1 {
+            self.sites.push(Site::padding(self.buf.len() as u32, align as u32));
+            self.jumps.push((None, u32::MAX));
+        }
+    }
+
+    /// Appends raw bytes (data, or code made elsewhere).
+    pub fn push_bytes(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Emits a fragment with its arguments, by hole number (what `jit!(e; ...)` expands to).
+    #[doc(hidden)]
+    pub fn __fragment(&mut self, frag: &'static Fragment, args: &[u64]) {
+        let call = self.calls.len() as u32;
+        let first_local = self.labels.len() as u32;
+        self.labels.resize(self.labels.len() + frag.locals as usize, UNBOUND);
+        self.calls.push(Call {
+            frag,
+            args: self.args.len() as u32,
+        });
+        self.args.extend_from_slice(args);
+        for op in frag.ops {
+            match *op {
+                Op::Bytes { template, stmts } => self.put(&template, args, call, first_local, Texts::Stmts(stmts)),
+                Op::Instr(instr) => {
+                    let mut key = 0usize;
+                    for r in instr.regs {
+                        let id = args.get(r.arg as usize).map_or(0, |&v| v as usize);
+                        let class = r.classes.get(id).copied().unwrap_or(0);
+                        key += usize::from(class) * usize::from(r.stride);
+                    }
+                    match instr.table.get(key).copied() {
+                        Some(t) if t & ERROR == 0 => {
+                            if let Some(template) = instr.templates.get(usize::from(t)) {
+                                self.put(template, args, call, first_local, Texts::One(instr.text));
+                            }
+                        }
+                        t => {
+                            let why = t
+                                .and_then(|t| instr.errors.get(usize::from(t & !ERROR)))
+                                .map_or("the instruction cannot take these registers", |m| m);
+                            self.fragment_error(call, instr.text, why.to_string());
+                        }
+                    }
+                }
+                Op::Jump(jump) => {
+                    let label = match jump.target {
+                        Target::Local(k) => Some(first_local + k),
+                        Target::Arg(h) => self.arg_label(args, h),
+                    };
+                    let Some(label) = label else {
+                        self.fragment_error(call, jump.text, FOREIGN_LABEL.into());
+                        continue;
+                    };
+                    let short = jump.short.map_or(0, |f| f.bytes.len() as u8);
+                    let site = Site::new(self.buf.len() as u32, short, jump.long.bytes.len() as u8, label);
+                    self.sites.push(site);
+                    self.jumps.push((Some(jump), call));
+                }
+                Op::Bind(k) => self.bind_index(first_local + k),
+            }
+        }
+    }
+
+    /// The label a fragment's argument names, if it is one of this emitter's.
+    fn arg_label(&self, args: &[u64], hole: u32) -> Option<u32> {
+        let v = *args.get(hole as usize)?;
+        let label = DynamicLabel {
+            emitter: (v >> 32) as u32,
+            index: v as u32,
+        };
+        self.own_label(label)
+    }
+
+    /// Appends a template with the arguments patched in; `texts` says which statement a byte is of.
+    #[inline]
+    fn put(&mut self, template: &Template, args: &[u64], call: u32, first_local: u32, texts: Texts) {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(template.bytes);
+        let end = self.buf.len();
+        for p in template.patches {
+            let at = start + usize::from(p.at);
+            let value = args.get(p.arg as usize).copied().unwrap_or(0);
+            let Some(byte) = self.buf.get_mut(at) else { continue };
+            match p.kind {
+                PatchKind::Low3(shift) => *byte |= (regs::hw(value as u8) & 7) << shift,
+                PatchKind::Bit3(shift) => *byte |= (regs::hw(value as u8) >> 3 & 1) << shift,
+                PatchKind::Imm(width) => {
+                    let width = usize::from(width).min(8);
+                    if let Some(field) = self.buf.get_mut(at..at + width) {
+                        field.copy_from_slice(&value.to_le_bytes()[..width]);
+                    }
+                }
+                PatchKind::Disp32 => {
+                    if let Some(field) = self.buf.get_mut(at..at + 4) {
+                        let written = i32::from_le_bytes([field[0], field[1], field[2], field[3]]);
+                        field.copy_from_slice(&written.wrapping_add(value as i32).to_le_bytes());
+                    }
+                }
+                PatchKind::RipLocal | PatchKind::RipArg => {
+                    let label = match p.kind {
+                        PatchKind::RipLocal => Some(first_local + p.arg),
+                        _ => self.arg_label(args, p.arg),
+                    };
+                    let text = texts.of(usize::from(p.at));
+                    match label {
+                        Some(label) => self.rips.push(Rip {
+                            field: at as u32,
+                            end: end as u32,
+                            jumps_before: self.sites.len() as u32,
+                            label,
+                            call,
+                            text,
+                        }),
+                        None => self.fragment_error(call, text, FOREIGN_LABEL.into()),
+                    }
+                }
+            }
+        }
+    }
+
+    fn fragment_error(&mut self, call: u32, text: (u32, u32), message: String) {
+        self.errors.push((Origin::Fragment { call, text }, message));
+    }
+
+    /// An error's location and instruction, with the runtime parts written in.
+    fn describe(&self, origin: &Origin, message: String) -> EmitError {
+        match *origin {
+            Origin::Rust(at) => EmitError {
+                file: at.file(),
+                line: at.line(),
+                column: at.column(),
+                instruction: String::new(),
+                message,
+            },
+            Origin::Fragment { call, text } => {
+                let Call { frag, args } = self.calls[call as usize];
+                let statement = frag.text.get(text.0 as usize..text.1 as usize).unwrap_or("");
+                let args = &self.args[args as usize..];
+                EmitError {
+                    file: frag.file,
+                    line: frag.line,
+                    column: frag.column,
+                    instruction: written_in(statement, args),
+                    message,
+                }
+            }
+        }
+    }
+
+    /// Lays the code out: labels resolved, jumps relaxed, every rip-relative displacement filled in. Every error
+    /// found while emitting, and every label used but never bound, is returned instead.
+    #[track_caller]
+    pub fn finish(mut self) -> Result<Code, EmitErrors> {
+        // A jump or rip-relative address to a label never bound.
+        for j in 0..self.sites.len() {
+            let (site, (jump, call)) = (self.sites[j], self.jumps[j]);
+            if let Some(jump) = jump {
+                match self.labels.get(site.target as usize) {
+                    Some(&def) if def != UNBOUND => self.sites[j].target = def,
+                    _ => self.fragment_error(call, jump.text, UNBOUND_LABEL.into()),
+                }
+            }
+        }
+        for r in 0..self.rips.len() {
+            let rip = &self.rips[r];
+            if self.labels.get(rip.label as usize).is_none_or(|&d| d == UNBOUND) {
+                let (call, text) = (rip.call, rip.text);
+                self.fragment_error(call, text, UNBOUND_LABEL.into());
+            }
+        }
+        if !self.errors.is_empty() {
+            let errors = self.errors.iter().map(|(o, m)| self.describe(o, m.clone())).collect();
+            return Err(EmitErrors(errors));
+        }
+        let shifts = layout::relax(&mut self.sites, &self.defs);
+        let total = self.buf.len() as u64 + shifts.last().copied().unwrap_or(0);
+        if total > u64::from(u32::MAX) {
+            let at = std::panic::Location::caller();
+            let too_big = "the code is larger than 4 GiB".to_string();
+            return Err(EmitErrors(vec![self.describe(&Origin::Rust(at), too_big)]));
+        }
+        let at = |pos: Pos| layout::final_at(&shifts, pos);
+        let mut bytes = if self.sites.is_empty() {
+            std::mem::take(&mut self.buf)
+        } else {
+            let mut bytes = Vec::with_capacity(total as usize);
+            let mut from = 0usize;
+            for (j, (site, &(jump, _))) in self.sites.iter().zip(&self.jumps).enumerate() {
+                let to = site.at as usize;
+                bytes.extend_from_slice(&self.buf[from..to]);
+                from = to;
+                let Some(jump) = jump else {
+                    bytes.resize(bytes.len() + site.pad as usize, 0xc3);
+                    continue;
+                };
+                let form = match (site.is_short, jump.short) {
+                    (true, Some(short)) => short,
+                    _ => jump.long,
+                };
+                let next = at(Pos {
+                    at: site.at,
+                    jumps_before: j as u32,
+                }) as i64
+                    + i64::from(site.size());
+                let disp = at(self.defs[site.target as usize]) as i64 - next;
+                let keep = form.bytes.len() - usize::from(form.rel);
+                bytes.extend_from_slice(&form.bytes[..keep]);
+                bytes.extend_from_slice(&(disp as i32).to_le_bytes()[..usize::from(form.rel)]);
+            }
+            bytes.extend_from_slice(&self.buf[from..]);
+            bytes
+        };
+        for rip in &self.rips {
+            let field = at(Pos {
+                at: rip.field,
+                jumps_before: rip.jumps_before,
+            }) as usize;
+            let end = at(Pos {
+                at: rip.end,
+                jumps_before: rip.jumps_before,
+            }) as i64;
+            let target = at(self.defs[self.labels[rip.label as usize] as usize]) as i64;
+            if let Some(f) = bytes.get_mut(field..field + 4) {
+                let addend = i64::from(i32::from_le_bytes([f[0], f[1], f[2], f[3]]));
+                f.copy_from_slice(&((target + addend - end) as i32).to_le_bytes());
+            }
+        }
+        let offsets = self
+            .labels
+            .iter()
+            .map(|&d| match d {
+                UNBOUND => UNBOUND,
+                d => at(self.defs[d as usize]) as u32,
+            })
+            .collect();
+        Ok(Code::emitted(bytes, self.id, offsets))
+    }
+}
+
+const FOREIGN_LABEL: &str = "the label belongs to another emitter";
+const UNBOUND_LABEL: &str = "the label is used but never bound; bind it with `e.bind(label)`";
+
+/// A statement's text with its runtime parts written in: `{N:kind}` as the register's name, `{N}` as the value.
+fn written_in(text: &str, args: &[u64]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let Some(close) = rest[open..].find('}') else { break };
+        let inside = &rest[open + 1..open + close];
+        let (n, kind) = inside.split_once(':').unwrap_or((inside, ""));
+        let value = n.parse::<usize>().ok().and_then(|n| args.get(n)).copied();
+        match (value, crate::asm::RegKind::from_name(kind)) {
+            (Some(v), Some(k)) => {
+                let kind = crate::asm::RegKind::ALL.iter().position(|&x| x == k).unwrap_or(0) as u8;
+                out.push_str(regs::name(kind, v as u8));
+            }
+            (Some(v), None) => out.push_str(&(v as i64).to_string()),
+            _ => out.push_str(&rest[open..=open + close]),
+        }
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
