@@ -87,7 +87,10 @@ macro_rules! jit {
 /// What `jit!`'s expansion names; not part of the API.
 #[doc(hidden)]
 pub mod __private {
-    pub use jit_core::{Code, Entry, Label};
+    pub use jit_core::emit::spec::{
+        Fragment, Instr, Jump, JumpForm, Op, Patch, PatchKind, RegUse, Stmt, Target, Template,
+    };
+    pub use jit_core::{Code, DynamicLabel, Entry, Label, R8, R16, R32, R64, Xmm};
     pub use jit_macros::jit_impl;
     pub use std::borrow::Cow;
 

@@ -13,6 +13,9 @@ use quote::quote;
 /// Expands `CRATE_PATH; assembly tokens...` (the `jit!` wrapper puts `$crate;` first).
 pub(crate) fn expand(input: TokenStream, locate: &dyn Locate) -> syn::Result<TokenStream> {
     let (krate, body) = split_crate_path(input)?;
+    if let Some((emitter, body)) = split_emitter(&body) {
+        return crate::fragment::expand(&krate, emitter, body, locate);
+    }
     let mut source = Source::new(body, locate);
     let mut errors: Vec<(u32, syn::Error)> = std::mem::take(&mut source.errors)
         .into_iter()
@@ -64,8 +67,36 @@ fn split_crate_path(input: TokenStream) -> syn::Result<(TokenStream, TokenStream
     Err(syn::Error::new(Span::call_site(), why))
 }
 
+/// `jit!(e; ...)`: the emitter expression before the first `;` and the fragment after it, when what comes before
+/// the first `;` is not itself assembly. A block's first statement starts with a mnemonic or a data keyword, or is
+/// a label (`name:`); anything else (`e`, `self.e`, `&mut e`, `em.borrow_mut()`) is an emitter.
+fn split_emitter(body: &TokenStream) -> Option<(TokenStream, TokenStream)> {
+    let tokens: Vec<TokenTree> = body.clone().into_iter().collect();
+    let semi = tokens
+        .iter()
+        .position(|t| matches!(t, TokenTree::Punct(p) if p.as_char() == ';'))?;
+    let first = &tokens[..semi];
+    let is_assembly = match first {
+        [] => true,
+        [TokenTree::Ident(name), rest @ ..] => {
+            let name = name.to_string();
+            let label = matches!(rest.first(), Some(TokenTree::Punct(p)) if p.as_char() == ':');
+            label || jit_core::asm::is_statement_keyword(&name)
+        }
+        [TokenTree::Punct(p), ..] => p.as_char() == '.', // a directive such as `.byte`
+        _ => false,
+    };
+    if is_assembly {
+        return None;
+    }
+    Some((
+        first.iter().cloned().collect(),
+        tokens[semi + 1..].iter().cloned().collect(),
+    ))
+}
+
 /// An assembler error as a `syn::Error` spanning the tokens its text range covers.
-fn to_syn(source: &Source, e: &AsmError) -> syn::Error {
+pub(crate) fn to_syn(source: &Source, e: &AsmError) -> syn::Error {
     let Some((mut first, mut last)) = source.covering(e.span.start, e.span.end) else {
         return syn::Error::new(Span::call_site(), &e.kind);
     };
@@ -103,7 +134,7 @@ fn spanning(first: &Piece, last: &Piece, message: String) -> syn::Error {
     syn::Error::new_spanned(ends, message)
 }
 
-fn private_path(krate: &TokenStream) -> TokenStream {
+pub(crate) fn private_path(krate: &TokenStream) -> TokenStream {
     quote!(#krate::__private)
 }
 

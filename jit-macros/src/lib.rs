@@ -10,6 +10,7 @@
 //! `static` data, or each error into a `compile_error!` on the tokens it is about.
 
 mod expand;
+mod fragment;
 mod source;
 
 use source::{Loc, Locate, SourceFile};

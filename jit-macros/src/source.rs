@@ -264,8 +264,27 @@ impl Flattener<'_> {
                     self.push(Kind::Bad, "0".into(), span, Some(why.into()));
                 }
                 Delimiter::Brace => {
-                    let text = format!("{{{}}}", self.holes.len());
-                    self.holes.push(g);
+                    // `{expr: r64}`: a register chosen at run time; `{expr}` anything else.
+                    let tokens: Vec<TokenTree> = g.stream().into_iter().collect();
+                    let (expr, kind) = match tokens.as_slice() {
+                        [before @ .., TokenTree::Punct(colon), TokenTree::Ident(kind)]
+                            if colon.as_char() == ':'
+                                && !before.is_empty()
+                                && !matches!(before.last(), Some(TokenTree::Punct(p))
+                                if p.as_char() == ':' && p.spacing() == proc_macro2::Spacing::Joint)
+                                && jit_core::asm::RegKind::from_name(&kind.to_string()).is_some() =>
+                        {
+                            let mut expr = Group::new(Delimiter::Brace, before.iter().cloned().collect());
+                            expr.set_span(g.span());
+                            (expr, Some(kind.to_string().to_ascii_lowercase()))
+                        }
+                        _ => (g, None),
+                    };
+                    let text = match kind {
+                        Some(kind) => format!("{{{}:{kind}}}", self.holes.len()),
+                        None => format!("{{{}}}", self.holes.len()),
+                    };
+                    self.holes.push(expr);
                     self.push(Kind::Hole, text, span, None);
                 }
                 Delimiter::Parenthesis => {

@@ -85,6 +85,17 @@ pub fn assemble_with_holes(src: &str) -> Result<Assembly, AsmErrors> {
     })
 }
 
+/// Whether a statement can start with this word: a mnemonic or a data keyword (`db`, `.quad`, ...). The `jit!`
+/// macro tells `jit!(e; ...)` from a block whose first statement is one word this way.
+///
+/// ```
+/// use jit_core::asm::is_statement_keyword;
+/// assert!(is_statement_keyword("ret") && is_statement_keyword("DB") && !is_statement_keyword("e"));
+/// ```
+pub fn is_statement_keyword(word: &str) -> bool {
+    matches!(words::word(word.as_bytes()), words::Word::Data(_)) || !Table::get().forms(word).is_empty()
+}
+
 /// Everything of a [`Code`] but its source.
 struct Parts {
     bytes: Vec<u8>,

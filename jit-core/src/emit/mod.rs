@@ -265,6 +265,12 @@ impl Emitter {
         self.buf.extend_from_slice(bytes);
     }
 
+    /// The emitter, through a `&mut Emitter` or an `Emitter` alike (what `jit!(e; ...)` calls on `e`).
+    #[doc(hidden)]
+    pub fn __emitter(&mut self) -> &mut Emitter {
+        self
+    }
+
     /// Emits a fragment with its arguments, by hole number (what `jit!(e; ...)` expands to).
     #[doc(hidden)]
     pub fn __fragment(&mut self, frag: &'static Fragment, args: &[u64]) {

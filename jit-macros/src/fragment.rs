@@ -1,0 +1,214 @@
+//! `jit!(e; ...)`: a fragment for a runtime emitter. The tokens become text as for a block (`source`), which
+//! `jit-core` lowers to templates at compile time (`asm::lower`); the expansion is those templates as `static`
+//! data and one call that appends the fragment to the emitter with its runtime arguments:
+//!
+//! ```text
+//! {
+//!     static FRAGMENT: Fragment = Fragment { file: file!(), line: line!(), ops: &[...], ... };
+//!     let a0: R64 = acc;          // each `{expr}` typed by its use: a register, an immediate's width,
+//!     let a1: DynamicLabel = done; // a 32-bit displacement, a label
+//!     (e).__emitter().__fragment(&FRAGMENT, &[a0.num() as u64, a1.__arg()]);
+//! }
+//! ```
+
+use crate::expand::{private_path, to_syn};
+use crate::source::{Locate, Source};
+use jit_core::asm::lower::{HoleUse, Instr, JumpForm, LOp, Lowered, Template, lower};
+use jit_core::asm::{RegKind, Span as TextSpan};
+use jit_core::emit::spec::{PatchKind, Stmt, Target};
+use proc_macro2::{Ident, Literal, Span, TokenStream};
+use quote::quote;
+
+/// Expands a fragment for the emitter `emitter`.
+pub(crate) fn expand(
+    krate: &TokenStream,
+    emitter: TokenStream,
+    body: TokenStream,
+    locate: &dyn Locate,
+) -> syn::Result<TokenStream> {
+    let mut source = Source::new(body, locate);
+    let mut errors: Vec<(u32, syn::Error)> = std::mem::take(&mut source.errors)
+        .into_iter()
+        .map(|e| (e.at, e.error))
+        .collect();
+    match lower(&source.text) {
+        Ok(lowered) if errors.is_empty() => return Ok(emit(krate, &emitter, &source, &lowered)),
+        Ok(_) => {}
+        Err(asm_errors) => {
+            for e in asm_errors {
+                if !source.is_poisoned(e.span.start) {
+                    errors.push((e.span.start, to_syn(&source, &e)));
+                }
+            }
+        }
+    }
+    errors.sort_by_key(|&(at, _)| at);
+    let mut errors = errors.into_iter().map(|(_, e)| e);
+    let mut all = errors
+        .next()
+        .unwrap_or_else(|| syn::Error::new(Span::call_site(), "jit!: the fragment could not be assembled"));
+    for e in errors {
+        all.combine(e);
+    }
+    Err(all)
+}
+
+fn text_range(span: TextSpan) -> TokenStream {
+    let (a, b) = (Literal::u32_unsuffixed(span.start), Literal::u32_unsuffixed(span.end));
+    quote!((#a, #b))
+}
+
+fn template(p: &TokenStream, t: &Template) -> TokenStream {
+    let bytes = Literal::byte_string(&t.bytes);
+    let patches = t.patches.iter().map(|patch| {
+        let at = Literal::u16_unsuffixed(patch.at);
+        let arg = Literal::u32_unsuffixed(patch.arg);
+        let kind = match patch.kind {
+            PatchKind::Low3(s) => {
+                let s = Literal::u8_unsuffixed(s);
+                quote!(Low3(#s))
+            }
+            PatchKind::Bit3(s) => {
+                let s = Literal::u8_unsuffixed(s);
+                quote!(Bit3(#s))
+            }
+            PatchKind::Imm(w) => {
+                let w = Literal::u8_unsuffixed(w);
+                quote!(Imm(#w))
+            }
+            PatchKind::Disp32 => quote!(Disp32),
+            PatchKind::RipLocal => quote!(RipLocal),
+            PatchKind::RipArg => quote!(RipArg),
+        };
+        quote!(#p::Patch { at: #at, kind: #p::PatchKind::#kind, arg: #arg })
+    });
+    quote!(#p::Template { bytes: #bytes, patches: &[#(#patches),*] })
+}
+
+fn stmts(p: &TokenStream, stmts: &[Stmt]) -> TokenStream {
+    let rows = stmts.iter().map(|s| {
+        let [offset, len, a, b] = [s.offset, s.len, s.text.0, s.text.1].map(Literal::u32_unsuffixed);
+        quote!(#p::Stmt { offset: #offset, len: #len, text: (#a, #b) })
+    });
+    quote!(&[#(#rows),*])
+}
+
+fn instr(p: &TokenStream, i: &Instr) -> TokenStream {
+    let regs = i.regs.iter().map(|r| {
+        let arg = Literal::u32_unsuffixed(r.arg);
+        let kind = RegKind::ALL.iter().position(|&k| k == r.kind).unwrap_or(0) as u8;
+        let kind = Literal::u8_unsuffixed(kind);
+        let classes = r.classes.iter().map(|&c| Literal::u8_unsuffixed(c));
+        let stride = Literal::u16_unsuffixed(r.stride);
+        quote!(#p::RegUse { arg: #arg, kind: #kind, classes: &[#(#classes),*], stride: #stride })
+    });
+    let table = i.table.iter().map(|&t| Literal::u16_unsuffixed(t));
+    let templates = i.templates.iter().map(|t| template(p, t));
+    let errors = i.errors.iter().map(|e| Literal::string(e));
+    let text = text_range(i.span);
+    quote!(#p::Op::Instr(&#p::Instr {
+        regs: &[#(#regs),*],
+        table: &[#(#table),*],
+        templates: &[#(#templates),*],
+        errors: &[#(#errors),*],
+        text: #text,
+    }))
+}
+
+fn jump_form(p: &TokenStream, f: &JumpForm) -> TokenStream {
+    let bytes = Literal::byte_string(&f.bytes);
+    let rel = Literal::u8_unsuffixed(f.rel);
+    quote!(#p::JumpForm { bytes: #bytes, rel: #rel })
+}
+
+/// The fragment's `static` and the call that emits it.
+fn emit(krate: &TokenStream, emitter: &TokenStream, source: &Source, lowered: &Lowered) -> TokenStream {
+    let p = private_path(krate);
+    let ops = lowered.ops.iter().map(|op| match op {
+        LOp::Bytes {
+            template: t, stmts: s, ..
+        } => {
+            let t = template(&p, t);
+            let s = stmts(&p, s);
+            quote!(#p::Op::Bytes { template: #t, stmts: #s })
+        }
+        LOp::Instr(i) => instr(&p, i),
+        LOp::Jump(j) => {
+            let short = match &j.short {
+                Some(f) => {
+                    let f = jump_form(&p, f);
+                    quote!(::core::option::Option::Some(#f))
+                }
+                None => quote!(::core::option::Option::None),
+            };
+            let long = jump_form(&p, &j.long);
+            let target = match j.target {
+                Target::Local(k) => {
+                    let k = Literal::u32_unsuffixed(k);
+                    quote!(#p::Target::Local(#k))
+                }
+                Target::Arg(h) => {
+                    let h = Literal::u32_unsuffixed(h);
+                    quote!(#p::Target::Arg(#h))
+                }
+            };
+            let text = text_range(j.span);
+            quote!(#p::Op::Jump(&#p::Jump { short: #short, long: #long, target: #target, text: #text }))
+        }
+        LOp::Bind(k) => {
+            let k = Literal::u32_unsuffixed(*k);
+            quote!(#p::Op::Bind(#k))
+        }
+    });
+    let text = Literal::string(&source.text);
+    let locals = Literal::u32_unsuffixed(lowered.locals.len() as u32);
+    // Each runtime value, typed by its use, then as the fragment's argument.
+    let (mut lets, mut args) = (Vec::new(), Vec::new());
+    for (n, expr) in source.holes.iter().enumerate() {
+        let name = Ident::new(&format!("arg{n}"), Span::mixed_site());
+        let (ty, arg) = match lowered.holes.get(&(n as u32)) {
+            Some(HoleUse::Imm(w)) => {
+                let ty = Ident::new(
+                    ["i8", "i16", "i32", "i64"][usize::from(w.trailing_zeros() as u8).min(3)],
+                    Span::call_site(),
+                );
+                (quote!(::core::primitive::#ty), quote!(#name as i64 as u64))
+            }
+            Some(HoleUse::Disp) => (quote!(::core::primitive::i32), quote!(#name as i64 as u64)),
+            Some(HoleUse::Label) => (quote!(#p::DynamicLabel), quote!(#name.__arg())),
+            Some(HoleUse::Reg(kind)) => {
+                let ty = Ident::new(
+                    match kind {
+                        RegKind::R64 => "R64",
+                        RegKind::R32 => "R32",
+                        RegKind::R16 => "R16",
+                        RegKind::R8 => "R8",
+                        RegKind::Xmm => "Xmm",
+                    },
+                    Span::call_site(),
+                );
+                (quote!(#p::#ty), quote!(#name.num() as u64))
+            }
+            None => {
+                lets.push(quote!(let _ = #expr;));
+                args.push(quote!(0u64));
+                continue;
+            }
+        };
+        lets.push(quote!(let #name: #ty = #expr;));
+        args.push(arg);
+    }
+    let fragment = Ident::new("FRAGMENT", Span::mixed_site());
+    quote! {{
+        static #fragment: #p::Fragment = #p::Fragment {
+            file: ::core::file!(),
+            line: ::core::line!(),
+            column: ::core::column!(),
+            text: #text,
+            locals: #locals,
+            ops: &[#(#ops),*],
+        };
+        #(#lets)*
+        (#emitter).__emitter().__fragment(&#fragment, &[#(#args),*]);
+    }}
+}
