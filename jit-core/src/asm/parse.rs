@@ -500,9 +500,10 @@ impl<'s> Parser<'s> {
                         // `8*rcx`
                         self.advance();
                         let reg_tok = self.tok.span;
-                        let reg = match self.tok.tok {
-                            Tok::Ident => self.word_at(reg_tok),
-                            _ => Word::Other,
+                        let (reg, hole) = match self.tok.tok {
+                            Tok::Ident => (self.word_at(reg_tok), 0),
+                            Tok::RegHole(n, kind) => (Word::Reg(kind.reg(0)), u16::try_from(n + 1).unwrap_or(u16::MAX)),
+                            _ => (Word::Other, 0),
                         };
                         let Word::Reg(reg) = reg else {
                             self.expected("a register after `*`");
@@ -520,7 +521,7 @@ impl<'s> Parser<'s> {
                                     reg,
                                     scale: Some(s),
                                     span,
-                                    hole: 0,
+                                    hole,
                                 });
                                 nregs += 1;
                             }
