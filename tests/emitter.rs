@@ -22,3 +22,90 @@ fn the_sum_loop_runs_and_matches_its_text() {
     // SAFETY: the code is a System V function of one integer argument.
     assert_eq!(unsafe { f.call(&[100]) }, 5050);
 }
+
+#[test]
+fn runtime_values_memory_and_rip_labels() {
+    let mut e = Emitter::new();
+    let (base, index, out) = (R64::RDI, R64::RSI, R64::RAX);
+    let (k, d) = (1_000_000i32, 16i32);
+    let table = e.new_label();
+    jit!(e;
+        mov {out: r64}, [{base: r64} + {index: r64}*8 + {d}]
+        add {out: r64}, {k}
+        add {out: r64}, [rip + {table}]
+        ret
+    );
+    e.align(8);
+    e.bind(table);
+    e.push_bytes(&7u64.to_le_bytes());
+    let code = e.finish().unwrap();
+    // The text's displacement and immediate need 32 bits, as runtime ones take; their bytes are then the
+    // runtime values'.
+    let text = assemble(
+        "mov rax, [rdi + rsi*8 + 0x1000]; add rax, 0x12345678; add rax, [rip + table]; ret\n\
+         .byte 0xc3, 0xc3\ntable: .quad 7",
+    );
+    let mut want = text.unwrap().bytes().to_vec();
+    want[4..8].copy_from_slice(&d.to_le_bytes());
+    want[10..14].copy_from_slice(&k.to_le_bytes());
+    assert_eq!(code.bytes(), want);
+    assert_eq!(code.label_offset(table), Some(24));
+    let data = [0u64, 0, 5, 11];
+    let f = code.load().unwrap();
+    // SAFETY: reads data[base + index*8 + 16] = data[index + 2] with index 1: 11, plus k, plus the table's 7.
+    let got = unsafe { f.call(&[data.as_ptr() as i64, 1]) };
+    assert_eq!(got, 11 + 1_000_000 + 7);
+}
+
+#[test]
+fn a_fragment_emitted_twice_gets_fresh_local_labels() {
+    let mut e = Emitter::new();
+    for r in [R64::RAX, R64::RCX] {
+        jit!(e; mov {r: r64}, 3; again: dec {r: r64}; jnz again);
+    }
+    jit!(e; ret);
+    let code = e.finish().unwrap();
+    let text = assemble("mov rax, 3; a: dec rax; jnz a; mov rcx, 3; b: dec rcx; jnz b; ret").unwrap();
+    // `mov r64, {imm}` with a constant takes the shortest form in both.
+    assert_eq!(code.bytes(), text.bytes());
+}
+
+#[test]
+fn errors_name_the_jit_call_and_the_instruction_with_its_registers() {
+    let mut e = Emitter::new();
+    let high = rustyjit::R8::AH;
+    let line = line!() + 1;
+    jit!(e; mov {high: r8}, r9b);
+    let never = e.new_label();
+    jit!(e; jmp {never});
+    let twice = e.new_label();
+    e.bind(twice);
+    let bind_line = line!() + 1;
+    e.bind(twice);
+    let other = Emitter::new().new_label();
+    jit!(e; call {other});
+    let errors = e.finish().unwrap_err();
+    let messages: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+    assert_eq!(messages.len(), 4, "{messages:#?}");
+    assert!(
+        messages[0].starts_with(&format!("{}:{line}:5: `mov ah, r9b`: ", file!())) && messages[0].contains("REX"),
+        "{}",
+        messages[0]
+    );
+    assert!(
+        messages[1].starts_with(&format!("{}:{bind_line}:7: ", file!())),
+        "{}",
+        messages[1]
+    );
+    assert!(messages[1].ends_with("the label is already bound"), "{}", messages[1]);
+    assert!(
+        messages[2].ends_with("`call label#0`: the label belongs to another emitter"),
+        "{}",
+        messages[2]
+    );
+    assert!(
+        messages[3].contains("`jmp label#0`: the label is used but never bound"),
+        "{}",
+        messages[3]
+    );
+}

@@ -162,6 +162,7 @@ fn emit(krate: &TokenStream, emitter: &TokenStream, source: &Source, lowered: &L
     });
     let text = Literal::string(&source.text);
     let locals = Literal::u32_unsuffixed(lowered.locals.len() as u32);
+    let labels = lowered.label_holes().into_iter().map(Literal::u32_unsuffixed);
     // Each runtime value, typed by its use, then as the fragment's argument.
     let (mut lets, mut args) = (Vec::new(), Vec::new());
     for (n, expr) in source.holes.iter().enumerate() {
@@ -206,6 +207,7 @@ fn emit(krate: &TokenStream, emitter: &TokenStream, source: &Source, lowered: &L
             column: ::core::column!(),
             text: #text,
             locals: #locals,
+            labels: &[#(#labels),*],
             ops: &[#(#ops),*],
         };
         #(#lets)*

@@ -1,4 +1,4 @@
-// A runtime value as a displacement: only immediates can be runtime values.
+// A runtime displacement in a fixed block: only immediates can be runtime values there; addresses need `jit!(e; ...)`.
 use rustyjit::jit;
 
 fn main() {

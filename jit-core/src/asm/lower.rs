@@ -251,17 +251,19 @@ impl Lowering<'_> {
             StmtKind::Instruction { mnemonic, operands } => {
                 let ops = operands.as_slice();
                 let forms = self.table.forms(mnemonic.node);
-                if let Some(target) = self.jump_target(forms, ops) {
-                    return self.jump(forms, *mnemonic, target, span);
+                match self.jump_target(forms, ops) {
+                    Some(Ok(target)) => self.jump(forms, *mnemonic, target, span),
+                    Some(Err(())) => {} // reported
+                    None => self.instruction(forms, *mnemonic, ops, span),
                 }
-                self.instruction(forms, *mnemonic, ops, span);
             }
         }
     }
 
     /// A jump's or call's label, if the instruction is one: a label of the fragment, or a hole (a runtime label)
-    /// as the only operand of a mnemonic with a `rel32` form.
-    fn jump_target(&mut self, forms: &[Form], ops: &[Spanned<Operand<'_>>]) -> Option<Spanned<Target>> {
+    /// as the only operand of a mnemonic with a `rel32` form. `Err` when it names a label the fragment does not
+    /// define (reported).
+    fn jump_target(&mut self, forms: &[Form], ops: &[Spanned<Operand<'_>>]) -> Option<Result<Spanned<Target>, ()>> {
         let [op] = ops else { return None };
         forms.iter().find(|f| f.operands == [OpKind::Rel32])?;
         let target = match op.node {
@@ -270,7 +272,7 @@ impl Lowering<'_> {
                 None => {
                     let why = ErrorKind::UndefinedLabel(name.to_string());
                     self.error(why, op.span);
-                    return None;
+                    return Some(Err(()));
                 }
             },
             Operand::Hole(n) => {
@@ -279,10 +281,10 @@ impl Lowering<'_> {
             }
             _ => return None,
         };
-        Some(Spanned {
+        Some(Ok(Spanned {
             node: target,
             span: op.span,
-        })
+        }))
     }
 
     fn jump(&mut self, forms: &[Form], mnemonic: Spanned<&str>, target: Spanned<Target>, span: Span) {
@@ -644,6 +646,15 @@ fn intern<T: PartialEq>(list: &mut Vec<T>, item: T) -> usize {
 }
 
 impl Lowered {
+    /// The holes that are runtime labels, in order.
+    pub fn label_holes(&self) -> Vec<u32> {
+        self.holes
+            .iter()
+            .filter(|(_, u)| **u == HoleUse::Label)
+            .map(|(&h, _)| h)
+            .collect()
+    }
+
     /// The fragment as the `jit!` macro would write it in `static`s, made at run time by leaking its parts: for
     /// tests, and for tools that make fragments from text at run time (each call leaks its memory).
     pub fn leak(self, text: &str, file: &'static str, line: u32, column: u32) -> &'static spec::Fragment {
@@ -657,6 +668,7 @@ impl Lowered {
             }
         }
         let text_of = |s: Span| (s.start, s.end);
+        let labels = self.label_holes();
         let ops = self
             .ops
             .into_iter()
@@ -703,6 +715,7 @@ impl Lowered {
             column,
             text: Box::leak(text.to_string().into_boxed_str()),
             locals: self.locals.len() as u32,
+            labels: leak_slice(labels),
             ops: leak_slice(ops),
         }))
     }

@@ -404,7 +404,7 @@ impl Emitter {
                     file: frag.file,
                     line: frag.line,
                     column: frag.column,
-                    instruction: written_in(statement, args),
+                    instruction: written_in(statement, args, frag.labels),
                     message,
                 }
             }
@@ -504,8 +504,9 @@ impl Emitter {
 const FOREIGN_LABEL: &str = "the label belongs to another emitter";
 const UNBOUND_LABEL: &str = "the label is used but never bound; bind it with `e.bind(label)`";
 
-/// A statement's text with its runtime parts written in: `{N:kind}` as the register's name, `{N}` as the value.
-fn written_in(text: &str, args: &[u64]) -> String {
+/// A statement's text with its runtime parts written in: `{N:kind}` as the register's name, `{N}` as the value
+/// (a label, one of the `labels` holes, as `label#index`).
+fn written_in(text: &str, args: &[u64], labels: &[u32]) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(open) = rest.find('{') {
@@ -518,6 +519,9 @@ fn written_in(text: &str, args: &[u64]) -> String {
             (Some(v), Some(k)) => {
                 let kind = crate::asm::RegKind::ALL.iter().position(|&x| x == k).unwrap_or(0) as u8;
                 out.push_str(regs::name(kind, v as u8));
+            }
+            (Some(v), None) if n.parse().is_ok_and(|n: u32| labels.contains(&n)) => {
+                out.push_str(&format!("label#{}", v as u32));
             }
             (Some(v), None) => out.push_str(&(v as i64).to_string()),
             _ => out.push_str(&rest[open..=open + close]),

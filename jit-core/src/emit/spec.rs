@@ -151,6 +151,8 @@ pub struct Fragment {
     pub text: &'static str,
     /// How many labels the fragment defines (each call gets fresh ones).
     pub locals: u32,
+    /// The holes that are runtime labels (for messages and listings).
+    pub labels: &'static [u32],
     /// The steps.
     pub ops: &'static [Op],
 }
