@@ -109,3 +109,30 @@ fn errors_name_the_jit_call_and_the_instruction_with_its_registers() {
         messages[3]
     );
 }
+
+#[test]
+fn one_code_with_several_entry_points() {
+    let mut e = Emitter::new();
+    let (double, square) = (e.new_label(), e.new_label());
+    let x = R64::RDI;
+    e.bind(double);
+    jit!(e; lea rax, [{x: r64} + {x: r64}]; ret);
+    e.align(16);
+    e.bind(square);
+    jit!(e; mov rax, {x: r64}; imul rax, {x: r64}; ret);
+    let code = e.finish().unwrap();
+    let (d, s) = (code.label_offset(double).unwrap(), code.label_offset(square).unwrap());
+    assert_eq!((d, s), (0, 16));
+    assert_eq!(code.label_offset(Emitter::new().new_label()), None);
+    let f = code.load().unwrap();
+    // SAFETY: both entry points are System V functions of one integer argument.
+    unsafe {
+        assert_eq!(f.call_at(d, &[21]), Some(42));
+        assert_eq!(f.call_at(s, &[9]), Some(81));
+        assert_eq!(f.call_at(code.len(), &[9]), None);
+    }
+    let mut arena = rustyjit::Arena::new();
+    let first = arena.load(&code).unwrap();
+    // SAFETY: as above.
+    assert_eq!(unsafe { first.at(s).unwrap().call(&[7]) }, 49);
+}

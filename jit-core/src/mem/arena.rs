@@ -395,6 +395,33 @@ impl<'a> ArenaFn<'a> {
     /// ```
     pub const MAX_ARGS: usize = JitFn::MAX_ARGS;
 
+    /// The function at byte `offset` of the same code (an entry point other than the first, such as
+    /// [`Code::label_offset`](crate::Code::label_offset) gives). `None` when `offset` is not inside the code.
+    ///
+    /// ```
+    /// let mut arena = jit_core::Arena::new();
+    /// // mov eax, 1; ret; mov eax, 2; ret
+    /// let code = jit_core::Code::from_bytes(vec![0xb8, 1, 0, 0, 0, 0xc3, 0xb8, 2, 0, 0, 0, 0xc3]);
+    /// let first = arena.load(&code)?;
+    /// let second = first.at(6).unwrap();
+    /// // SAFETY: both entry points are System V functions without arguments that return eax.
+    /// assert_eq!(unsafe { (first.call(&[]), second.call(&[])) }, (1, 2));
+    /// assert!(first.at(12).is_none());
+    /// # Ok::<(), jit_core::MemError>(())
+    /// ```
+    pub fn at(self, offset: usize) -> Option<ArenaFn<'a>> {
+        if offset >= self.len {
+            return None;
+        }
+        // SAFETY: `offset` is inside the code, so the pointer stays inside the arena's mapping and is not null.
+        let ptr = unsafe { NonNull::new_unchecked(self.ptr.as_ptr().add(offset)) };
+        Some(ArenaFn {
+            ptr,
+            len: self.len - offset,
+            ..self
+        })
+    }
+
     /// Calls the function with integer arguments in `rdi`, `rsi`, `rdx`, `rcx`, `r8`, `r9` (missing ones are 0)
     /// and returns `rax`, sealing the arena first if code was loaded since it was last sealed.
     ///

@@ -115,6 +115,46 @@ impl JitFn {
         unsafe { fn_from_ptr(self.as_ptr()) }
     }
 
+    /// Calls the code at byte `offset` (an entry point other than the first, such as
+    /// [`Code::label_offset`] gives), as [`call`](JitFn::call) does at 0. `None` when `offset` is not inside the
+    /// code.
+    ///
+    /// # Safety
+    ///
+    /// The duties of [`call`](JitFn::call), for the function at `offset`.
+    ///
+    /// ```
+    /// // mov eax, 1; ret; mov eax, 2; ret
+    /// let code = jit_core::Code::from_bytes(vec![0xb8, 1, 0, 0, 0, 0xc3, 0xb8, 2, 0, 0, 0, 0xc3]);
+    /// let f = code.load()?;
+    /// // SAFETY: both entry points are System V functions without arguments that return eax.
+    /// assert_eq!(unsafe { (f.call_at(0, &[]), f.call_at(6, &[]), f.call_at(12, &[])) }, (Some(1), Some(2), None));
+    /// # Ok::<(), jit_core::MemError>(())
+    /// ```
+    #[inline]
+    pub unsafe fn call_at(&self, offset: usize, args: &[i64]) -> Option<i64> {
+        let ptr = self.ptr_at(offset)?;
+        // SAFETY: `ptr` is inside the code, read+execute while `self` lives; the caller promises the rest.
+        Some(unsafe { call_six(ptr, args, "JitFn::call_at", self.memory.region.callable()) })
+    }
+
+    /// The function at byte `offset` as a function pointer of type `F`, as [`as_fn`](JitFn::as_fn) does at 0.
+    /// `None` when `offset` is not inside the code.
+    ///
+    /// # Safety
+    ///
+    /// The duties of [`as_fn`](JitFn::as_fn), for the function at `offset`.
+    pub unsafe fn as_fn_at<F: JitSignature>(&self, offset: usize) -> Option<F> {
+        let ptr = self.ptr_at(offset)?;
+        // SAFETY: the caller promises that `F` is the signature of the function at `ptr`, inside the code.
+        Some(unsafe { fn_from_ptr(ptr) })
+    }
+
+    /// The address of byte `offset` of the code, if it is inside it.
+    fn ptr_at(&self, offset: usize) -> Option<*const u8> {
+        (offset < self.code.len()).then(|| self.as_ptr().wrapping_add(offset))
+    }
+
     /// The address of the code's first byte.
     ///
     /// ```
