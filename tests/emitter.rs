@@ -131,8 +131,45 @@ fn one_code_with_several_entry_points() {
         assert_eq!(f.call_at(s, &[9]), Some(81));
         assert_eq!(f.call_at(code.len(), &[9]), None);
     }
-    let mut arena = rustyjit::Arena::new();
+    let arena = rustyjit::Arena::new();
     let first = arena.load(&code).unwrap();
     // SAFETY: as above.
     assert_eq!(unsafe { first.at(s).unwrap().call(&[7]) }, 49);
+}
+
+#[test]
+fn the_listing_shows_runtime_values_and_where_each_fragment_was_written() {
+    let mut e = Emitter::new();
+    let (r, k) = (R64::R12, 40i32);
+    let done = e.new_label();
+    let line = line!() + 1;
+    jit!(e; mov {r: r64}, rdi; add {r: r64}, {k}; jz {done});
+    e.bind(done);
+    jit!(e; mov rax, {r: r64}; ret);
+    let code = e.finish().unwrap();
+    let listing = code.listing().to_string();
+    let at = |l: u32, c: u32| format!("# {}:{l}:{c}", file!());
+    let lines: Vec<&str> = listing.lines().collect();
+    assert_eq!(lines.len(), 6, "{listing}");
+    assert!(
+        lines[0].starts_with("   0:  49 89 fc") && lines[0].contains("mov r12, rdi"),
+        "{listing}"
+    );
+    assert!(lines[0].ends_with(&at(line, 5)), "{listing}");
+    assert!(
+        lines[1].contains("49 81 c4 28 00 00 00") && lines[1].contains("add r12, 40"),
+        "{listing}"
+    );
+    assert!(
+        lines[2].contains("74 00") && lines[2].contains("jz label#0"),
+        "{listing}"
+    );
+    assert!(lines[3].ends_with("label#0:"), "{listing}");
+    assert!(
+        lines[4].contains("mov rax, r12") && lines[4].ends_with(&at(line + 2, 5)),
+        "{listing}"
+    );
+    // A fault's offset maps to its instruction and `jit!` call.
+    let entry = code.entry_at(8).unwrap();
+    assert_eq!((entry.offset, entry.line), (3, line));
 }

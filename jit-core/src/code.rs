@@ -45,9 +45,8 @@ pub struct Code {
     entries: Cow<'static, [Entry]>,
     labels: Cow<'static, [Label]>,
     source: Cow<'static, str>,
-    /// For code an [`Emitter`](crate::Emitter) made: the emitter, and each of its labels' offset
-    /// ([`UNBOUND`] for one never bound).
-    dynamic: Option<Box<(u32, Vec<u32>)>>,
+    /// For code an [`Emitter`](crate::Emitter) made: its labels' offsets, and what its listing is made from.
+    dynamic: Option<Box<crate::emit::Emitted>>,
 }
 
 /// A runtime label's offset in [`Code`]'s table when the label was never bound.
@@ -72,11 +71,22 @@ impl Code {
         }
     }
 
-    /// Code an emitter made: its bytes, and where each of its labels ended up.
-    pub(crate) fn emitted(bytes: Vec<u8>, emitter: u32, labels: Vec<u32>) -> Self {
+    /// Code an emitter made: its bytes, and its labels and listing.
+    pub(crate) fn emitted(bytes: Vec<u8>, emitted: crate::emit::Emitted) -> Self {
         Code {
-            dynamic: Some(Box::new((emitter, labels))),
+            dynamic: Some(Box::new(emitted)),
             ..Code::from_bytes(bytes)
+        }
+    }
+
+    /// The listing's parts: made on first use for emitted code.
+    fn parts(&self) -> (&[Entry], &[Label], &str) {
+        match &self.dynamic {
+            Some(emitted) => {
+                let listed = emitted.listed();
+                (&listed.entries, &listed.labels, &listed.source)
+            }
+            None => (&self.entries, &self.labels, &self.source),
         }
     }
 
@@ -94,12 +104,13 @@ impl Code {
     /// assert_eq!(code.label_offset(second), Some(1));
     /// ```
     pub fn label_offset(&self, label: crate::emit::DynamicLabel) -> Option<usize> {
-        let (emitter, labels) = self.dynamic.as_deref()?;
+        let emitted = self.dynamic.as_deref()?;
         let (from, index) = label.parts();
-        if from != *emitter {
+        if from != emitted.emitter {
             return None;
         }
-        labels
+        emitted
+            .offsets
             .get(index as usize)
             .filter(|&&o| o != UNBOUND)
             .map(|&o| o as usize)
@@ -141,14 +152,15 @@ impl Code {
 
     /// The source text an entry was assembled from (empty if the range is not in the source).
     pub fn text(&self, entry: &Entry) -> &str {
-        self.source
+        self.parts()
+            .2
             .get(entry.text.0 as usize..entry.text.1 as usize)
             .unwrap_or("")
     }
 
     /// The whole source text the entries point into.
     pub fn source(&self) -> &str {
-        &self.source
+        self.parts().2
     }
 
     /// The machine code.
@@ -173,12 +185,12 @@ impl Code {
 
     /// One entry per emitted instruction or data statement, in offset order.
     pub fn entries(&self) -> &[Entry] {
-        &self.entries
+        self.parts().0
     }
 
     /// The labels, in definition order.
     pub fn labels(&self) -> &[Label] {
-        &self.labels
+        self.parts().1
     }
 
     /// The offset a label stands for.
@@ -188,7 +200,7 @@ impl Code {
     /// assert_eq!(code.label("end"), Some(1));
     /// ```
     pub fn label(&self, name: &str) -> Option<u32> {
-        self.labels.iter().find(|l| l.name == name).map(|l| l.offset)
+        self.labels().iter().find(|l| l.name == name).map(|l| l.offset)
     }
 
     /// The entry whose bytes contain `offset`, for mapping a fault address back to its source line.
@@ -200,8 +212,9 @@ impl Code {
     /// assert_eq!(code.entry_at(2).unwrap().line, 1);
     /// ```
     pub fn entry_at(&self, offset: u32) -> Option<&Entry> {
-        let i = self.entries.partition_point(|e| e.offset + e.len <= offset);
-        self.entries
+        let entries = self.entries();
+        let i = entries.partition_point(|e| e.offset + e.len <= offset);
+        entries
             .get(i)
             .filter(|e| e.offset <= offset && offset < e.offset + e.len)
     }

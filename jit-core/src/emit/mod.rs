@@ -28,6 +28,7 @@ use crate::code::{Code, UNBOUND};
 pub use regs::{R8, R16, R32, R64, Xmm};
 use spec::{ERROR, Fragment, Op, PatchKind, Target, Template};
 use std::fmt;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// A label bound at run time ([`Emitter::new_label`], [`Emitter::bind`]), usable by every fragment of its emitter
@@ -130,11 +131,14 @@ impl Texts {
     }
 }
 
-/// One fragment emitted: for errors found later (and listings).
-struct Call {
+/// One fragment emitted: for errors found later, and listings.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Call {
     frag: &'static Fragment,
     /// Where its arguments start in [`Emitter::args`].
     args: u32,
+    /// Where its bytes start.
+    at: Pos,
 }
 
 /// Where an error happened: a fragment's statement, or a method called at a Rust location.
@@ -280,32 +284,16 @@ impl Emitter {
         self.calls.push(Call {
             frag,
             args: self.args.len() as u32,
+            at: self.here(),
         });
         self.args.extend_from_slice(args);
         for op in frag.ops {
             match *op {
                 Op::Bytes { template, stmts } => self.put(&template, args, call, first_local, Texts::Stmts(stmts)),
-                Op::Instr(instr) => {
-                    let mut key = 0usize;
-                    for r in instr.regs {
-                        let id = args.get(r.arg as usize).map_or(0, |&v| v as usize);
-                        let class = r.classes.get(id).copied().unwrap_or(0);
-                        key += usize::from(class) * usize::from(r.stride);
-                    }
-                    match instr.table.get(key).copied() {
-                        Some(t) if t & ERROR == 0 => {
-                            if let Some(template) = instr.templates.get(usize::from(t)) {
-                                self.put(template, args, call, first_local, Texts::One(instr.text));
-                            }
-                        }
-                        t => {
-                            let why = t
-                                .and_then(|t| instr.errors.get(usize::from(t & !ERROR)))
-                                .map_or("the instruction cannot take these registers", |m| m);
-                            self.fragment_error(call, instr.text, why.to_string());
-                        }
-                    }
-                }
+                Op::Instr(instr) => match choose(instr, args) {
+                    Ok(template) => self.put(template, args, call, first_local, Texts::One(instr.text)),
+                    Err(why) => self.fragment_error(call, instr.text, why.to_string()),
+                },
                 Op::Jump(jump) => {
                     let label = match jump.target {
                         Target::Local(k) => Some(first_local + k),
@@ -397,7 +385,7 @@ impl Emitter {
                 message,
             },
             Origin::Fragment { call, text } => {
-                let Call { frag, args } = self.calls[call as usize];
+                let Call { frag, args, .. } = self.calls[call as usize];
                 let statement = frag.text.get(text.0 as usize..text.1 as usize).unwrap_or("");
                 let args = &self.args[args as usize..];
                 EmitError {
@@ -497,7 +485,17 @@ impl Emitter {
                 d => at(self.defs[d as usize]) as u32,
             })
             .collect();
-        Ok(Code::emitted(bytes, self.id, offsets))
+        let sizes = self.sites.iter().map(Site::size).collect();
+        let emitted = Emitted {
+            emitter: self.id,
+            offsets,
+            calls: self.calls,
+            args: self.args,
+            sizes,
+            shifts,
+            listed: OnceLock::new(),
+        };
+        Ok(Code::emitted(bytes, emitted))
     }
 }
 
@@ -530,4 +528,124 @@ fn written_in(text: &str, args: &[u64], labels: &[u32]) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// The template of an instruction with runtime registers for these arguments, or why there is none.
+fn choose<'i>(instr: &'i spec::Instr, args: &[u64]) -> Result<&'i Template, &'i str> {
+    let mut key = 0usize;
+    for r in instr.regs {
+        let id = args.get(r.arg as usize).map_or(0, |&v| v as usize);
+        let class = r.classes.get(id).copied().unwrap_or(0);
+        key += usize::from(class) * usize::from(r.stride);
+    }
+    match instr.table.get(key).copied() {
+        Some(t) if t & ERROR == 0 => instr
+            .templates
+            .get(usize::from(t))
+            .ok_or("the instruction has no template for these registers"),
+        t => Err(t
+            .and_then(|t| instr.errors.get(usize::from(t & !ERROR)))
+            .map_or("the instruction cannot take these registers", |m| m)),
+    }
+}
+
+/// What emitted code keeps besides its bytes: its labels' offsets, and what its listing is made from when asked
+/// (each fragment call's place and arguments, and the final jump lengths), so that emitting pays nothing for it.
+#[derive(Clone, Debug)]
+pub(crate) struct Emitted {
+    pub(crate) emitter: u32,
+    /// Each label's offset, [`UNBOUND`] for one never bound.
+    pub(crate) offsets: Vec<u32>,
+    calls: Vec<Call>,
+    args: Vec<u64>,
+    /// Each jump's (and padding's) final length, and the shifts of the layout.
+    sizes: Vec<u32>,
+    shifts: Vec<u64>,
+    listed: OnceLock<Listed>,
+}
+
+/// Emitted code's listing: entries, labels, and the source text they point into.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Listed {
+    pub(crate) entries: Vec<crate::Entry>,
+    pub(crate) labels: Vec<crate::Label>,
+    pub(crate) source: String,
+}
+
+impl PartialEq for Emitted {
+    fn eq(&self, other: &Self) -> bool {
+        (self.emitter, &self.offsets) == (other.emitter, &other.offsets)
+    }
+}
+
+impl Eq for Emitted {}
+
+impl Emitted {
+    /// The listing, made on first use: each instruction with its runtime parts written in and the `jit!` call
+    /// it came from (`# file:line:col`, a comment, so the listing still assembles), each label as `label#N`.
+    pub(crate) fn listed(&self) -> &Listed {
+        self.listed.get_or_init(|| {
+            let mut out = Listed::default();
+            let final_at = |pos: Pos| layout::final_at(&self.shifts, pos) as u32;
+            for call in &self.calls {
+                let frag = call.frag;
+                let args = &self.args[call.args as usize..];
+                let mut pos = call.at;
+                let entry = |out: &mut Listed, at: Pos, len: u32, text: (u32, u32)| {
+                    let statement = frag.text.get(text.0 as usize..text.1 as usize).unwrap_or("");
+                    let start = out.source.len() as u32;
+                    let line = written_in(statement, args, frag.labels);
+                    out.source
+                        .push_str(&format!("{line}  # {}:{}:{}", frag.file, frag.line, frag.column));
+                    out.entries.push(crate::Entry {
+                        offset: final_at(at),
+                        len,
+                        line: frag.line,
+                        text: (start, out.source.len() as u32),
+                    });
+                    out.source.push('\n');
+                };
+                for op in frag.ops {
+                    match *op {
+                        Op::Bytes { template, stmts } => {
+                            for s in stmts {
+                                let at = Pos {
+                                    at: pos.at + s.offset,
+                                    ..pos
+                                };
+                                entry(&mut out, at, s.len, s.text);
+                            }
+                            pos.at += template.bytes.len() as u32;
+                        }
+                        Op::Instr(instr) => {
+                            if let Ok(t) = choose(instr, args) {
+                                entry(&mut out, pos, t.bytes.len() as u32, instr.text);
+                                pos.at += t.bytes.len() as u32;
+                            }
+                        }
+                        Op::Jump(jump) => {
+                            let len = self.sizes.get(pos.jumps_before as usize).copied().unwrap_or(0);
+                            entry(&mut out, pos, len, jump.text);
+                            pos.jumps_before += 1;
+                        }
+                        Op::Bind(_) => {}
+                    }
+                }
+            }
+            out.entries.sort_by_key(|e| e.offset);
+            let mut labels: Vec<crate::Label> = self
+                .offsets
+                .iter()
+                .enumerate()
+                .filter(|&(_, &o)| o != UNBOUND)
+                .map(|(i, &offset)| crate::Label {
+                    name: format!("label#{i}").into(),
+                    offset,
+                })
+                .collect();
+            labels.sort_by_key(|l| l.offset);
+            out.labels = labels;
+            out
+        })
+    }
 }
