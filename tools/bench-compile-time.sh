@@ -15,7 +15,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:-$(mktemp -d /tmp/rustyjit-bench.XXXXXX)}
 runs=${2:-3}
 fns=200
-dynasm_version=3
+dynasm_version=5.1
 unset CARGO_TARGET_DIR
 mkdir -p "$work"
 
