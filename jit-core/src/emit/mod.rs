@@ -327,45 +327,64 @@ impl Emitter {
     #[inline]
     fn put(&mut self, template: &Template, args: &[u64], call: u32, first_local: u32, texts: Texts) {
         let start = self.buf.len();
-        self.buf.extend_from_slice(template.bytes);
-        let end = self.buf.len();
+        append(&mut self.buf, template.bytes);
+        let out = &mut self.buf[start..];
+        let mut rips = false;
         for p in template.patches {
-            let at = start + usize::from(p.at);
+            let at = usize::from(p.at);
             let value = args.get(p.arg as usize).copied().unwrap_or(0);
-            let Some(byte) = self.buf.get_mut(at) else { continue };
             match p.kind {
-                PatchKind::Low3(shift) => *byte |= (regs::hw(value as u8) & 7) << shift,
-                PatchKind::Bit3(shift) => *byte |= (regs::hw(value as u8) >> 3 & 1) << shift,
+                PatchKind::Low3(shift) => {
+                    if let Some(byte) = out.get_mut(at) {
+                        *byte |= (regs::hw(value as u8) & 7) << shift;
+                    }
+                }
+                PatchKind::Bit3(shift) => {
+                    if let Some(byte) = out.get_mut(at) {
+                        *byte |= (regs::hw(value as u8) >> 3 & 1) << shift;
+                    }
+                }
                 PatchKind::Imm(width) => {
                     let width = usize::from(width).min(8);
-                    if let Some(field) = self.buf.get_mut(at..at + width) {
+                    if let Some(field) = out.get_mut(at..at + width) {
                         field.copy_from_slice(&value.to_le_bytes()[..width]);
                     }
                 }
                 PatchKind::Disp32 => {
-                    if let Some(field) = self.buf.get_mut(at..at + 4) {
+                    if let Some(field) = out.get_mut(at..at + 4) {
                         let written = i32::from_le_bytes([field[0], field[1], field[2], field[3]]);
                         field.copy_from_slice(&written.wrapping_add(value as i32).to_le_bytes());
                     }
                 }
-                PatchKind::RipLocal | PatchKind::RipArg => {
-                    let label = match p.kind {
-                        PatchKind::RipLocal => Some(first_local + p.arg),
-                        _ => self.arg_label(args, p.arg),
-                    };
-                    let text = texts.of(usize::from(p.at));
-                    match label {
-                        Some(label) => self.rips.push(Rip {
-                            field: at as u32,
-                            end: end as u32,
-                            jumps_before: self.sites.len() as u32,
-                            label,
-                            call,
-                            text,
-                        }),
-                        None => self.fragment_error(call, text, FOREIGN_LABEL.into()),
-                    }
-                }
+                PatchKind::RipLocal | PatchKind::RipArg => rips = true,
+            }
+        }
+        if rips {
+            self.put_rips(template, args, call, first_local, texts, start);
+        }
+    }
+
+    /// Records the rip-relative displacements of the template just appended at `start`, to fill in at layout.
+    #[cold]
+    fn put_rips(&mut self, template: &Template, args: &[u64], call: u32, first_local: u32, texts: Texts, start: usize) {
+        let end = start + template.bytes.len();
+        for p in template.patches {
+            let label = match p.kind {
+                PatchKind::RipLocal => Some(first_local + p.arg),
+                PatchKind::RipArg => self.arg_label(args, p.arg),
+                _ => continue,
+            };
+            let text = texts.of(usize::from(p.at));
+            match label {
+                Some(label) => self.rips.push(Rip {
+                    field: (start + usize::from(p.at)) as u32,
+                    end: end as u32,
+                    jumps_before: self.sites.len() as u32,
+                    label,
+                    call,
+                    text,
+                }),
+                None => self.fragment_error(call, text, FOREIGN_LABEL.into()),
             }
         }
     }
@@ -647,5 +666,40 @@ impl Emitted {
             out.labels = labels;
             out
         })
+    }
+}
+
+/// Appends `bytes` to `buf`: up to 16 bytes (an instruction) as two overlapping fixed-size copies, not a call to
+/// `memcpy` for a length it cannot know.
+#[inline(always)]
+fn append(buf: &mut Vec<u8>, bytes: &[u8]) {
+    let n = bytes.len();
+    if !(4..=16).contains(&n) {
+        buf.extend_from_slice(bytes);
+        return;
+    }
+    buf.reserve(16);
+    let len = buf.len();
+    // SAFETY: `reserve` made room for 16 bytes after `len`, and `n <= 16`; both copies read inside `bytes` (each
+    // pair covers `bytes` exactly, overlapping in the middle) and write inside that room; `set_len` then covers
+    // only the `n` bytes written.
+    unsafe {
+        let (src, dst) = (bytes.as_ptr(), buf.as_mut_ptr().add(len));
+        if n >= 8 {
+            let (a, b) = (
+                src.cast::<u64>().read_unaligned(),
+                src.add(n - 8).cast::<u64>().read_unaligned(),
+            );
+            dst.cast::<u64>().write_unaligned(a);
+            dst.add(n - 8).cast::<u64>().write_unaligned(b);
+        } else {
+            let (a, b) = (
+                src.cast::<u32>().read_unaligned(),
+                src.add(n - 4).cast::<u32>().read_unaligned(),
+            );
+            dst.cast::<u32>().write_unaligned(a);
+            dst.add(n - 4).cast::<u32>().write_unaligned(b);
+        }
+        buf.set_len(len + n);
     }
 }
