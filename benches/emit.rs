@@ -56,6 +56,10 @@ fn emitter() -> rustyjit::Code {
     e.finish().expect("emits")
 }
 
+#[allow(
+    clippy::useless_conversion,
+    reason = "dynasm!'s expansion calls `.into()` on the register numbers"
+)]
 fn dynasm() -> dynasmrt::ExecutableBuffer {
     let mut ops = dynasmrt::x64::Assembler::new().expect("assembler");
     let mut top = ops.new_dynamic_label();
