@@ -171,7 +171,8 @@ pub struct Emitter {
     /// Where each label was first used, for "never bound".
     rips: Vec<Rip>,
     calls: Vec<Call>,
-    args: Vec<u64>,
+    /// Each call's arguments, packed ([`pack`]).
+    args: Vec<u8>,
     errors: Vec<(Origin, String)>,
 }
 
@@ -286,7 +287,7 @@ impl Emitter {
             args: self.args.len() as u32,
             at: self.here(),
         });
-        self.args.extend_from_slice(args);
+        pack(&mut self.args, args);
         for op in frag.ops {
             match *op {
                 Op::Bytes { template, stmts } => self.put(&template, args, call, first_local, Texts::Stmts(stmts)),
@@ -406,7 +407,8 @@ impl Emitter {
             Origin::Fragment { call, text } => {
                 let Call { frag, args, .. } = self.calls[call as usize];
                 let statement = frag.text.get(text.0 as usize..text.1 as usize).unwrap_or("");
-                let args = &self.args[args as usize..];
+                let args = unpack(&self.args[args as usize..]);
+                let args = &args[..];
                 EmitError {
                     file: frag.file,
                     line: frag.line,
@@ -576,7 +578,8 @@ pub(crate) struct Emitted {
     /// Each label's offset, [`UNBOUND`] for one never bound.
     pub(crate) offsets: Vec<u32>,
     calls: Vec<Call>,
-    args: Vec<u64>,
+    /// Each call's arguments, packed ([`pack`]).
+    args: Vec<u8>,
     /// Each jump's (and padding's) final length, and the shifts of the layout.
     sizes: Vec<u32>,
     shifts: Vec<u64>,
@@ -608,7 +611,8 @@ impl Emitted {
             let final_at = |pos: Pos| layout::final_at(&self.shifts, pos) as u32;
             for call in &self.calls {
                 let frag = call.frag;
-                let args = &self.args[call.args as usize..];
+                let args = unpack(&self.args[call.args as usize..]);
+                let args = &args[..];
                 let mut pos = call.at;
                 let entry = |out: &mut Listed, at: Pos, len: u32, text: (u32, u32)| {
                     let statement = frag.text.get(text.0 as usize..text.1 as usize).unwrap_or("");
@@ -702,4 +706,48 @@ fn append(buf: &mut Vec<u8>, bytes: &[u8]) {
         }
         buf.set_len(len + n);
     }
+}
+
+/// Appends a fragment call's arguments, packed for its listing and errors: their count, then each value
+/// zigzag-encoded (small negative immediates stay small) in 7-bit groups, low first. A register number or a small
+/// value takes one byte instead of eight.
+#[inline]
+fn pack(out: &mut Vec<u8>, args: &[u64]) {
+    out.reserve(1 + args.len() * 3);
+    let mut put = |v: u64| {
+        let mut v = v;
+        while v >= 0x80 {
+            out.push(v as u8 | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    };
+    put(args.len() as u64);
+    for &a in args {
+        put(a << 1 ^ ((a as i64) >> 63) as u64);
+    }
+}
+
+/// The arguments [`pack`] wrote at the start of `bytes`.
+fn unpack(bytes: &[u8]) -> Vec<u64> {
+    let mut at = 0;
+    let mut get = || {
+        let (mut v, mut shift) = (0u64, 0u32);
+        while let Some(&b) = bytes.get(at) {
+            at += 1;
+            v |= u64::from(b & 0x7f).checked_shl(shift).unwrap_or(0);
+            shift += 7;
+            if b < 0x80 {
+                break;
+            }
+        }
+        v
+    };
+    let n = get() as usize;
+    (0..n.min(bytes.len()))
+        .map(|_| {
+            let z = get();
+            z >> 1 ^ (z & 1).wrapping_neg()
+        })
+        .collect()
 }
