@@ -238,16 +238,30 @@ pub enum Field {
         /// The bit.
         shift: u8,
     },
-    /// A memory operand's 32-bit displacement.
-    Disp32,
+    /// A memory operand's displacement of this many bytes (1 or 4).
+    Disp(u8),
     /// An immediate of this many bytes.
     Imm(u8),
+    /// The ModRM byte (reported once, for no operand in particular).
+    ModRm,
+    /// The SIB byte (reported once, for the memory operand).
+    Sib,
 }
 
 /// Told where each operand went while [`encode_with`] writes an instruction.
 pub trait Record {
     /// Operand `op` (its place in the operand list) went into `field` at byte `at` of the instruction.
     fn field(&mut self, op: usize, at: usize, field: Field);
+}
+
+/// Every field an encoding reported, in order: `(operand, byte, field)`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Fields(pub Vec<(usize, usize, Field)>);
+
+impl Record for Fields {
+    fn field(&mut self, op: usize, at: usize, field: Field) {
+        self.0.push((op, at, field));
+    }
 }
 
 /// Records nothing: [`encode`] is [`encode_with`] with this, and compiles to the same code as without a record.
@@ -382,6 +396,7 @@ pub fn encode_with<'s, R: Record>(
     }
     let mut fixup = None;
     if form.modrm != ModRm::None {
+        record.field(0, n, Field::ModRm);
         if let Some(i) = reg_src {
             record.field(i, n, low3(Part::Reg, 3));
         }
@@ -403,6 +418,7 @@ pub fn encode_with<'s, R: Record>(
                 n += 1;
                 if let Some(s) = e.sib {
                     buf[n] = s;
+                    record.field(i, n, Field::Sib);
                     if has_base {
                         record.field(i, n, low3(Part::Base, 0));
                     }
@@ -415,6 +431,7 @@ pub fn encode_with<'s, R: Record>(
                     Disp::None => {}
                     Disp::Imm8(d) => {
                         buf[n] = d as u8;
+                        record.field(i, n, Field::Disp(1));
                         n += 1;
                     }
                     Disp::Imm32(d) => {
@@ -425,9 +442,7 @@ pub fn encode_with<'s, R: Record>(
                                 addend: d,
                             });
                         }
-                        if m.holes.disp != 0 {
-                            record.field(i, n, Field::Disp32);
-                        }
+                        record.field(i, n, Field::Disp(4));
                         buf[n..n + 4].copy_from_slice(&d.to_le_bytes());
                         n += 4;
                     }

@@ -11,7 +11,7 @@
 //! Jumps to labels are not encoded here: they are laid out when the emitter finishes, as the assembler lays out
 //! a text's jumps ([`layout`](super::layout)), so a program built from fragments has the bytes of its text.
 
-use super::encode::{Field, Part, Record, encode_with};
+use super::encode::{Field, Fields, Part, encode_with};
 use super::error::{AsmError, AsmErrors, ErrorKind};
 use super::parse::{Parser, RegTerm, build_mem};
 use super::reg::Reg;
@@ -558,7 +558,9 @@ impl Lowering<'_> {
                         });
                     }
                 }
-                Field::Disp32 => {
+                Field::ModRm | Field::Sib | Field::Disp(1) => {}
+                Field::Disp(_) if mem_holes[op].disp == 0 => {}
+                Field::Disp(_) => {
                     let Operand::Mem(m) = concrete[op].node else { continue };
                     let hole = u32::from(mem_holes[op].disp.saturating_sub(1));
                     let kind = if m.base == Some(Reg::RIP) {
@@ -622,16 +624,6 @@ fn with_registers<'s>(m: &Mem<'s>, value: &dyn Fn(u32) -> Option<Reg>) -> Result
         terms.push(term(i, m.holes.index, scale));
     }
     build_mem(m.size, &terms, i128::from(m.disp), m.label, m.holes.disp)
-}
-
-/// The fields an encoding reported.
-#[derive(Default)]
-struct Fields(Vec<(usize, usize, Field)>);
-
-impl Record for Fields {
-    fn field(&mut self, op: usize, at: usize, field: Field) {
-        self.0.push((op, at, field));
-    }
 }
 
 /// The index of `item` in `list`, added if new.

@@ -10,11 +10,11 @@
 //! branches. A template is checked against the encoder when it is made (and not used if they differ), and debug
 //! builds check every instruction encoded from one against `select` and the encoder.
 
-use super::encode::{self, Disp, Encoded, MAX_LEN};
+use super::encode::{self, Encoded, Field, Fields, MAX_LEN, Part};
 use super::reg::{Reg, RegClass};
 use super::select::{imm_value, plain_bytes};
 use super::syntax::{MAX_OPERANDS, Mem, Operand, Size};
-use super::table::{Form, ModRm, Role, Table};
+use super::table::{Form, Table};
 
 /// Where an immediate's value can change a range test of the matcher: for every immediate width `b` and operation
 /// width `w` (8, 16, 32, 64 bits), the edges of the signed and unsigned `b`-bit ranges, and of the values that
@@ -263,89 +263,83 @@ const ROUTED: usize = 2;
 const EMIT_ROOM: usize = 32;
 
 impl Template {
-    /// The template of `form` for the shape of `ops`; `None` where the form does something a template does not
-    /// (a relative offset, a memory operand not in ModRM.rm, more than 8 bytes before ModRM).
-    fn new(form: &Form, ops: &[Operand<'_>]) -> Option<Template> {
+    /// The template of an instruction the encoder made, from where the encoder said each part went
+    /// ([`encode_with`]): its bytes with the parts' bits cleared, and what each part is multiplied or masked by.
+    /// No encoding rule is decided here. `None` where the layout is not `head, ModRM, SIB, displacement,
+    /// immediate` with a head of at most 8 bytes, or a register goes where a template does not put one.
+    fn from_encoding(form: &Form, bytes: &[u8], fields: &[(usize, usize, Field)]) -> Option<Template> {
         if form.is_relative() {
             return None;
         }
-        let mut t = Template::default();
-        let mut rex = form.rex_w;
-        let mut modrm_rm = false;
-        for (i, (op, role)) in ops.iter().zip(&form.roles).enumerate() {
-            match (op, role) {
-                (Operand::Reg(r), _) => {
-                    rex |= *role != Role::Implicit && (r.high_bit() || r.needs_rex());
-                    let (low, high) = match role {
-                        Role::Reg => (8, 4),
-                        Role::Rm => (1, 1),
-                        Role::RegRm => (9, 5),
-                        Role::OpReg => (0x100, 1),
-                        Role::Implicit => (0, 0),
-                        Role::Imm | Role::Rel => return None,
-                    };
-                    if (low, high) != (0, 0) {
-                        *t.low_mul.get_mut(i)? = low;
-                        t.rex_mul[i] = high;
-                    }
-                    if matches!(role, Role::Rm | Role::RegRm) {
-                        t.modrm |= 0b11 << 6;
-                        modrm_rm = true;
-                    }
-                }
-                (Operand::Mem(m), Role::Rm) => {
-                    let e = encode::encode_mem(m);
-                    rex |= e.rex_b || e.rex_x;
-                    t.modrm |= e.md << 6;
-                    match (e.sib, m.base) {
-                        (Some(_), None) => (t.modrm, t.sib, t.sib_len) = (t.modrm | 0b100, 0b101, 1),
-                        (Some(_), Some(_)) => (t.modrm, t.base_in_sib, t.sib_len) = (t.modrm | 0b100, 7, 1),
-                        (None, Some(b)) if b.class() == RegClass::Rip => t.modrm |= 0b101,
-                        (None, _) => t.base_in_rm = 7,
-                    }
-                    t.disp_len = match e.disp {
-                        Disp::None => 0,
-                        Disp::Imm8(_) => 1,
-                        Disp::Imm32(_) => 4,
-                    };
-                    modrm_rm = true;
-                }
-                (Operand::Imm(_), Role::Imm | Role::Implicit) => {}
-                _ => return None,
+        let at_of = |f: Field| fields.iter().find(|x| x.2 == f).map(|x| x.1);
+        let width_at = |f: fn(Field) -> Option<u8>| fields.iter().find_map(|&(_, at, x)| Some((at, f(x)?)));
+        let (modrm_at, sib_at) = (at_of(Field::ModRm), at_of(Field::Sib));
+        let disp = width_at(|f| if let Field::Disp(w) = f { Some(w) } else { None });
+        let imm = width_at(|f| if let Field::Imm(w) = f { Some(w) } else { None });
+        let head_len = modrm_at
+            .or(disp.map(|d| d.0))
+            .or(imm.map(|i| i.0))
+            .unwrap_or(bytes.len());
+        // The parts must follow the head in this order, each where the last ended.
+        let mut n = head_len;
+        let parts = [modrm_at.map(|m| (m, 1)), sib_at.map(|s| (s, 1)), disp, imm];
+        for (at, len) in parts.into_iter().flatten() {
+            if at != n {
+                return None;
             }
+            n += usize::from(len);
         }
-        match form.modrm {
-            ModRm::None => t.low_mul = t.low_mul.map(|m| m & 0xff00),
-            ModRm::Digit(d) => t.modrm |= d << 3,
-            ModRm::Reg => {}
-        }
-        t.modrm_len = u8::from(form.modrm != ModRm::None);
-        if !modrm_rm {
-            // The encoder's ModRM without an rm operand: register mode, rm 0.
-            t.modrm |= 0b11 << 6;
-        }
-        let mut head = [0u8; 16];
-        let mut n = 0;
-        for &b in form.prefixes.iter() {
-            head[n] = b;
-            n += 1;
-        }
-        t.rex_shift = 8 * n as u8;
-        if rex {
-            head[n] = encode::rex(form.rex_w, false, false, false);
-            n += 1;
-        }
-        for &b in form.opcode.iter() {
-            head[n] = b;
-            n += 1;
-        }
-        if n > 8 {
+        if n != bytes.len() || head_len > 8 {
             return None;
         }
-        t.plus_shift = 8 * (n as u8 - 1);
-        t.head_len = n as u8;
-        t.head = u64::from_le_bytes(head[..8].try_into().ok()?);
-        t.imm_len = form.imm_bytes;
+        let mut t = Template::default();
+        let mut head = [0u8; 8];
+        head[..head_len].copy_from_slice(&bytes[..head_len]);
+        let mut modrm = modrm_at.map_or(0, |m| bytes[m]);
+        // SIB: the base bits stay unless a base register goes there; scale and index come from the parts.
+        let mut sib = sib_at.map_or(0, |s| bytes[s] & 7);
+        for &(op, at, field) in fields {
+            match field {
+                Field::Low3 { part: Part::Reg, shift } => {
+                    let low = t.low_mul.get_mut(op)?;
+                    if Some(at) == modrm_at {
+                        *low |= 1 << shift;
+                        modrm &= !(7 << shift);
+                    } else if at + 1 == head_len && shift == 0 {
+                        *low |= 0x100;
+                        head[at] &= !7;
+                        t.plus_shift = 8 * at as u8;
+                    } else {
+                        return None;
+                    }
+                }
+                Field::Bit3 { part, shift } => {
+                    if part == Part::Reg {
+                        *t.rex_mul.get_mut(op)? |= 1 << shift;
+                    }
+                    head[at] &= !(1 << shift);
+                    t.rex_shift = 8 * at as u8;
+                }
+                Field::Low3 { part: Part::Base, .. } if Some(at) == modrm_at => {
+                    t.base_in_rm = 7;
+                    modrm &= !7;
+                }
+                Field::Low3 { part: Part::Base, .. } if Some(at) == sib_at => {
+                    t.base_in_sib = 7;
+                    sib &= !7;
+                }
+                Field::Low3 { part: Part::Base, .. } => return None,
+                _ => {}
+            }
+        }
+        t.head = u64::from_le_bytes(head);
+        t.head_len = head_len as u8;
+        t.modrm = modrm;
+        t.modrm_len = u8::from(modrm_at.is_some());
+        t.sib = sib;
+        t.sib_len = u8::from(sib_at.is_some());
+        t.disp_len = disp.map_or(0, |d| d.1);
+        t.imm_len = imm.map_or(0, |i| i.1);
         Some(t)
     }
 
@@ -507,15 +501,22 @@ impl Memo {
             return Some(e.len());
         }
         let (e, form) = plain_bytes(table.forms_by_key(ins.key), ins.mnemonic, ins.ops)?;
+        // The template from the encoder's account of where each part went.
+        let mut fields = Fields::default();
+        let imm = imm_value(form, ins.ops.get(usize::from(form.imm_at))).ok()?;
+        let again = encode::encode_with(form, ins.ops, imm, 0, &mut fields).ok()?;
+        let template = (again.bytes() == e.bytes())
+            .then(|| Template::from_encoding(form, e.bytes(), &fields.0))
+            .flatten()
+            .filter(|t| t.gives(ins.parts, &e, out))
+            .unwrap_or_default();
         // The new shape in the first way, the one it displaces in the second.
         ways[1] = ways[0];
         ways[0] = Slot {
             key: ins.key,
             shape,
             form: Some(form),
-            template: Template::new(form, ins.ops)
-                .filter(|t| t.gives(ins.parts, &e, out))
-                .unwrap_or_default(),
+            template,
         };
         e.append_to(out);
         Some(e.len())
