@@ -12,7 +12,7 @@ use calc::{CalcFn, Expr, Op, compile, eval, parse};
 use common::Rng;
 
 fn random_expr(rng: &mut Rng, depth: u32) -> Expr {
-    if depth == 0 || rng.next() % 4 == 0 {
+    if depth == 0 || rng.next().is_multiple_of(4) {
         return match rng.next() % 4 {
             0 => Expr::Var(false),
             1 => Expr::Var(true),
@@ -20,7 +20,7 @@ fn random_expr(rng: &mut Rng, depth: u32) -> Expr {
             _ => Expr::Num(rng.next() as i64),
         };
     }
-    if rng.next() % 8 == 0 {
+    if rng.next().is_multiple_of(8) {
         return Expr::Neg(Box::new(random_expr(rng, depth - 1)));
     }
     let op = [Op::Add, Op::Sub, Op::Mul, Op::Div][(rng.next() % 4) as usize];

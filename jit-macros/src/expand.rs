@@ -16,17 +16,41 @@ pub(crate) fn expand(input: TokenStream, locate: &dyn Locate) -> syn::Result<Tok
     if let Some((emitter, body)) = split_emitter(&body) {
         return crate::fragment::expand(&krate, emitter, body, locate);
     }
+    let placeholder = |source: &Source| placeholder(&krate, source);
+    assembled(
+        body,
+        locate,
+        "block",
+        assemble_with_holes,
+        |source, assembly| emit(&krate, source, &assembly),
+        Some(&placeholder),
+    )
+}
+
+/// Writes `body` out as text (`source`) and hands the text to `assemble`; what it makes goes to `emit`, and every
+/// error — the tokens' own and the assembler's, each on its tokens — to one `syn::Error`, in source order.
+/// `placeholder` is what an IDE gets for text that fails only because it cannot see line breaks.
+pub(crate) fn assembled<T>(
+    body: TokenStream,
+    locate: &dyn Locate,
+    what: &str,
+    assemble: impl FnOnce(&str) -> Result<T, jit_core::AsmErrors>,
+    emit: impl FnOnce(&Source, T) -> TokenStream,
+    placeholder: Option<&dyn Fn(&Source) -> TokenStream>,
+) -> syn::Result<TokenStream> {
     let mut source = Source::new(body, locate);
     let mut errors: Vec<(u32, syn::Error)> = std::mem::take(&mut source.errors)
         .into_iter()
         .map(|e| (e.at, e.error))
         .collect();
-    match assemble_with_holes(&source.text) {
-        Ok(assembly) if errors.is_empty() => return Ok(emit(&krate, &source, &assembly)),
+    match assemble(&source.text) {
+        Ok(made) if errors.is_empty() => return Ok(emit(&source, made)),
         Ok(_) => {}
         // An IDE's expander cannot show where lines break, so the block may only look wrong: leave the verdict
         // to rustc and give the IDE a well-typed value.
-        Err(_) if errors.is_empty() && source.lines == Lines::Placeholder => return Ok(placeholder(&krate, &source)),
+        Err(_) if errors.is_empty() && source.lines == Lines::Placeholder && placeholder.is_some() => {
+            return Ok(placeholder.map(|p| p(&source)).unwrap_or_default());
+        }
         Err(asm_errors) => {
             for e in asm_errors {
                 if !source.is_poisoned(e.span.start) {
@@ -37,9 +61,10 @@ pub(crate) fn expand(input: TokenStream, locate: &dyn Locate) -> syn::Result<Tok
     }
     errors.sort_by_key(|&(at, _)| at);
     let mut errors = errors.into_iter().map(|(_, e)| e);
+    let fallback = format!("jit!: the {what} could not be assembled");
     let mut all = errors
         .next()
-        .unwrap_or_else(|| syn::Error::new(Span::call_site(), "jit!: the block could not be assembled"));
+        .unwrap_or_else(|| syn::Error::new(Span::call_site(), fallback));
     for e in errors {
         all.combine(e);
     }

@@ -11,7 +11,7 @@
 //! }
 //! ```
 
-use crate::expand::{private_path, to_syn};
+use crate::expand::{assembled, private_path};
 use crate::source::{Locate, Source};
 use jit_core::asm::lower::{HoleUse, Instr, JumpForm, LOp, Lowered, Template, lower};
 use jit_core::asm::{RegKind, Span as TextSpan};
@@ -26,31 +26,8 @@ pub(crate) fn expand(
     body: TokenStream,
     locate: &dyn Locate,
 ) -> syn::Result<TokenStream> {
-    let mut source = Source::new(body, locate);
-    let mut errors: Vec<(u32, syn::Error)> = std::mem::take(&mut source.errors)
-        .into_iter()
-        .map(|e| (e.at, e.error))
-        .collect();
-    match lower(&source.text) {
-        Ok(lowered) if errors.is_empty() => return Ok(emit(krate, &emitter, &source, &lowered)),
-        Ok(_) => {}
-        Err(asm_errors) => {
-            for e in asm_errors {
-                if !source.is_poisoned(e.span.start) {
-                    errors.push((e.span.start, to_syn(&source, &e)));
-                }
-            }
-        }
-    }
-    errors.sort_by_key(|&(at, _)| at);
-    let mut errors = errors.into_iter().map(|(_, e)| e);
-    let mut all = errors
-        .next()
-        .unwrap_or_else(|| syn::Error::new(Span::call_site(), "jit!: the fragment could not be assembled"));
-    for e in errors {
-        all.combine(e);
-    }
-    Err(all)
+    let emit = |source: &Source, lowered: Lowered| emit(krate, &emitter, source, &lowered);
+    assembled(body, locate, "fragment", lower, emit, None)
 }
 
 fn text_range(span: TextSpan) -> TokenStream {
