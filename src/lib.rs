@@ -88,7 +88,7 @@ macro_rules! jit {
 #[doc(hidden)]
 pub mod __private {
     pub use jit_core::emit::spec::{
-        Fragment, Instr, Jump, JumpForm, Op, Patch, PatchKind, RegUse, Stmt, Target, Template,
+        Fragment, Instr, Jump, JumpForm, Op, Patch, PatchKind, RegBits, RegUse, Stmt, Target, Template,
     };
     pub use jit_core::{Code, DynamicLabel, Entry, Label, R8, R16, R32, R64, Xmm};
     pub use jit_macros::jit_impl;

@@ -18,6 +18,7 @@ use jit_core::asm::{RegKind, Span as TextSpan};
 use jit_core::emit::spec::{PatchKind, Stmt, Target};
 use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::quote;
+use std::collections::BTreeMap;
 
 /// Expands a fragment for the emitter `emitter`.
 pub(crate) fn expand(
@@ -35,20 +36,13 @@ fn text_range(span: TextSpan) -> TokenStream {
     quote!((#a, #b))
 }
 
-fn template(p: &TokenStream, t: &Template) -> TokenStream {
+fn template(p: &TokenStream, t: &Template, holes: &BTreeMap<u32, HoleUse>) -> TokenStream {
     let bytes = Literal::byte_string(&t.bytes);
-    let patches = t.patches.iter().map(|patch| {
+    let word = Literal::u128_unsuffixed(t.word());
+    let patches = t.value_patches().into_iter().map(|patch| {
         let at = Literal::u16_unsuffixed(patch.at);
         let arg = Literal::u32_unsuffixed(patch.arg);
         let kind = match patch.kind {
-            PatchKind::Low3(s) => {
-                let s = Literal::u8_unsuffixed(s);
-                quote!(Low3(#s))
-            }
-            PatchKind::Bit3(s) => {
-                let s = Literal::u8_unsuffixed(s);
-                quote!(Bit3(#s))
-            }
             PatchKind::Imm(w) => {
                 let w = Literal::u8_unsuffixed(w);
                 quote!(Imm(#w))
@@ -56,10 +50,17 @@ fn template(p: &TokenStream, t: &Template) -> TokenStream {
             PatchKind::Disp32 => quote!(Disp32),
             PatchKind::RipLocal => quote!(RipLocal),
             PatchKind::RipArg => quote!(RipArg),
+            // Register fields are in `regs`: `value_patches` leaves them out.
+            PatchKind::Low3(_) | PatchKind::Bit3(_) => quote!(Disp32),
         };
         quote!(#p::Patch { at: #at, kind: #p::PatchKind::#kind, arg: #arg })
     });
-    quote!(#p::Template { bytes: #bytes, patches: &[#(#patches),*] })
+    let regs = t.reg_bits(holes).into_iter().map(|(arg, bits)| {
+        let arg = Literal::u32_unsuffixed(arg);
+        let bits = bits.into_iter().map(Literal::u128_unsuffixed);
+        quote!(#p::RegBits { arg: #arg, bits: &[#(#bits),*] })
+    });
+    quote!(#p::Template { bytes: #bytes, word: #word, patches: &[#(#patches),*], regs: &[#(#regs),*] })
 }
 
 fn stmts(p: &TokenStream, stmts: &[Stmt]) -> TokenStream {
@@ -70,7 +71,7 @@ fn stmts(p: &TokenStream, stmts: &[Stmt]) -> TokenStream {
     quote!(&[#(#rows),*])
 }
 
-fn instr(p: &TokenStream, i: &Instr) -> TokenStream {
+fn instr(p: &TokenStream, i: &Instr, holes: &BTreeMap<u32, HoleUse>) -> TokenStream {
     let regs = i.regs.iter().map(|r| {
         let arg = Literal::u32_unsuffixed(r.arg);
         let kind = RegKind::ALL.iter().position(|&k| k == r.kind).unwrap_or(0) as u8;
@@ -80,7 +81,7 @@ fn instr(p: &TokenStream, i: &Instr) -> TokenStream {
         quote!(#p::RegUse { arg: #arg, kind: #kind, classes: &[#(#classes),*], stride: #stride })
     });
     let table = i.table.iter().map(|&t| Literal::u16_unsuffixed(t));
-    let templates = i.templates.iter().map(|t| template(p, t));
+    let templates = i.templates.iter().map(|t| template(p, t, holes));
     let errors = i.errors.iter().map(|e| Literal::string(e));
     let text = text_range(i.span);
     quote!(#p::Op::Instr(&#p::Instr {
@@ -105,11 +106,11 @@ fn emit(krate: &TokenStream, emitter: &TokenStream, source: &Source, lowered: &L
         LOp::Bytes {
             template: t, stmts: s, ..
         } => {
-            let t = template(&p, t);
+            let t = template(&p, t, &lowered.holes);
             let s = stmts(&p, s);
             quote!(#p::Op::Bytes { template: #t, stmts: #s })
         }
-        LOp::Instr(i) => instr(&p, i),
+        LOp::Instr(i) => instr(&p, i, &lowered.holes),
         LOp::Jump(j) => {
             let short = match &j.short {
                 Some(f) => {

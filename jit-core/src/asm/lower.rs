@@ -43,6 +43,52 @@ pub struct Template {
     pub patches: Vec<Patch>,
 }
 
+impl Template {
+    /// The bytes as one little-endian word, for a template of at most 16 bytes; 0 for a longer one.
+    pub fn word(&self) -> u128 {
+        match self.bytes.len() {
+            0..=16 => self.bytes.iter().rev().fold(0, |w, &b| w << 8 | u128::from(b)),
+            _ => 0,
+        }
+    }
+
+    /// The patches of values and labels (the registers' go into [`Template::reg_bits`]).
+    pub fn value_patches(&self) -> Vec<Patch> {
+        let reg = |k: PatchKind| matches!(k, PatchKind::Low3(_) | PatchKind::Bit3(_));
+        self.patches.iter().filter(|p| !reg(p.kind)).copied().collect()
+    }
+
+    /// For each runtime register (its hole and kind), what each of its values ORs into the template's word: the
+    /// register patches worked out at compile time.
+    pub fn reg_bits(&self, kinds: &BTreeMap<u32, HoleUse>) -> Vec<(u32, Vec<u128>)> {
+        let mut out: Vec<(u32, Vec<u128>)> = Vec::new();
+        for p in &self.patches {
+            let (shift, low) = match p.kind {
+                PatchKind::Low3(s) => (s, true),
+                PatchKind::Bit3(s) => (s, false),
+                _ => continue,
+            };
+            let count = match kinds.get(&p.arg) {
+                Some(HoleUse::Reg(kind)) => kind.count(),
+                _ => 16,
+            };
+            let at = match out.iter().position(|(a, _)| *a == p.arg) {
+                Some(i) => i,
+                None => {
+                    out.push((p.arg, vec![0; count]));
+                    out.len() - 1
+                }
+            };
+            for (id, bits) in out[at].1.iter_mut().enumerate() {
+                let hw = crate::emit::hw(id as u8);
+                let field = if low { hw & 7 } else { hw >> 3 & 1 };
+                *bits |= u128::from(field) << (8 * u32::from(p.at) + u32::from(shift));
+            }
+        }
+        out
+    }
+}
+
 /// A runtime register of an instruction (an owned [`RegUse`](crate::emit::spec::RegUse)).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RegUse {
@@ -653,12 +699,23 @@ impl Lowered {
         fn leak_slice<T>(v: Vec<T>) -> &'static [T] {
             Box::leak(v.into_boxed_slice())
         }
-        fn template(t: Template) -> spec::Template {
+        let holes = self.holes.clone();
+        let template = |t: Template| -> spec::Template {
+            let regs = t
+                .reg_bits(&holes)
+                .into_iter()
+                .map(|(arg, bits)| spec::RegBits {
+                    arg,
+                    bits: leak_slice(bits),
+                })
+                .collect();
             spec::Template {
+                word: t.word(),
+                patches: leak_slice(t.value_patches()),
+                regs: leak_slice(regs),
                 bytes: leak_slice(t.bytes),
-                patches: leak_slice(t.patches),
             }
-        }
+        };
         let text_of = |s: Span| (s.start, s.end);
         let labels = self.label_holes();
         let ops = self

@@ -25,7 +25,7 @@ pub mod spec;
 
 use crate::asm::layout::{self, Pos, Site};
 use crate::code::{Code, UNBOUND};
-pub use regs::{R8, R16, R32, R64, Xmm};
+pub use regs::{R8, R16, R32, R64, Xmm, hw};
 use spec::{ERROR, Fragment, Op, PatchKind, Target, Template};
 use std::fmt;
 use std::sync::OnceLock;
@@ -324,42 +324,29 @@ impl Emitter {
         self.own_label(label)
     }
 
-    /// Appends a template with the arguments patched in; `texts` says which statement a byte is of.
+    /// Appends a template with the arguments patched in; `texts` says which statement a byte is of. An
+    /// instruction (at most 16 bytes) is patched in a register and stored once; longer runs of bytes in place.
     #[inline]
     fn put(&mut self, template: &Template, args: &[u64], call: u32, first_local: u32, texts: Texts) {
         let start = self.buf.len();
-        append(&mut self.buf, template.bytes);
-        let out = &mut self.buf[start..];
-        let mut rips = false;
-        for p in template.patches {
-            let at = usize::from(p.at);
-            let value = args.get(p.arg as usize).copied().unwrap_or(0);
-            match p.kind {
-                PatchKind::Low3(shift) => {
-                    if let Some(byte) = out.get_mut(at) {
-                        *byte |= (regs::hw(value as u8) & 7) << shift;
-                    }
-                }
-                PatchKind::Bit3(shift) => {
-                    if let Some(byte) = out.get_mut(at) {
-                        *byte |= (regs::hw(value as u8) >> 3 & 1) << shift;
-                    }
-                }
-                PatchKind::Imm(width) => {
-                    let width = usize::from(width).min(8);
-                    if let Some(field) = out.get_mut(at..at + width) {
-                        field.copy_from_slice(&value.to_le_bytes()[..width]);
-                    }
-                }
-                PatchKind::Disp32 => {
-                    if let Some(field) = out.get_mut(at..at + 4) {
-                        let written = i32::from_le_bytes([field[0], field[1], field[2], field[3]]);
-                        field.copy_from_slice(&written.wrapping_add(value as i32).to_le_bytes());
-                    }
-                }
-                PatchKind::RipLocal | PatchKind::RipArg => rips = true,
+        let rips = if template.bytes.len() <= 16 {
+            let (word, rips) = patched(template, args);
+            self.buf.reserve(16);
+            // SAFETY: `reserve` left room for 16 bytes after `start`; `set_len` covers only the template's length
+            // (at most 16), all of it written by the store.
+            unsafe {
+                self.buf
+                    .as_mut_ptr()
+                    .add(start)
+                    .cast::<u128>()
+                    .write_unaligned(word.to_le());
+                self.buf.set_len(start + template.bytes.len());
             }
-        }
+            rips
+        } else {
+            self.buf.extend_from_slice(template.bytes);
+            patch_in_place(&mut self.buf[start..], template, args)
+        };
         if rips {
             self.put_rips(template, args, call, first_local, texts, start);
         }
@@ -673,41 +660,6 @@ impl Emitted {
     }
 }
 
-/// Appends `bytes` to `buf`: up to 16 bytes (an instruction) as two overlapping fixed-size copies, not a call to
-/// `memcpy` for a length it cannot know.
-#[inline(always)]
-fn append(buf: &mut Vec<u8>, bytes: &[u8]) {
-    let n = bytes.len();
-    if !(4..=16).contains(&n) {
-        buf.extend_from_slice(bytes);
-        return;
-    }
-    buf.reserve(16);
-    let len = buf.len();
-    // SAFETY: `reserve` made room for 16 bytes after `len`, and `n <= 16`; both copies read inside `bytes` (each
-    // pair covers `bytes` exactly, overlapping in the middle) and write inside that room; `set_len` then covers
-    // only the `n` bytes written.
-    unsafe {
-        let (src, dst) = (bytes.as_ptr(), buf.as_mut_ptr().add(len));
-        if n >= 8 {
-            let (a, b) = (
-                src.cast::<u64>().read_unaligned(),
-                src.add(n - 8).cast::<u64>().read_unaligned(),
-            );
-            dst.cast::<u64>().write_unaligned(a);
-            dst.add(n - 8).cast::<u64>().write_unaligned(b);
-        } else {
-            let (a, b) = (
-                src.cast::<u32>().read_unaligned(),
-                src.add(n - 4).cast::<u32>().read_unaligned(),
-            );
-            dst.cast::<u32>().write_unaligned(a);
-            dst.add(n - 4).cast::<u32>().write_unaligned(b);
-        }
-        buf.set_len(len + n);
-    }
-}
-
 /// Appends a fragment call's arguments, packed for its listing and errors: their count, then each value
 /// zigzag-encoded (small negative immediates stay small) in 7-bit groups, low first. A register number or a small
 /// value takes one byte instead of eight.
@@ -750,4 +702,77 @@ fn unpack(bytes: &[u8]) -> Vec<u64> {
             z >> 1 ^ (z & 1).wrapping_neg()
         })
         .collect()
+}
+
+/// A template of at most 16 bytes with the arguments patched in, as one little-endian word (the bytes after the
+/// template's are 0), and whether it has rip-relative displacements to record. Patched in a register: each
+/// runtime register is one table load ([`spec::RegBits`]), each value a shift.
+#[inline(always)]
+fn patched(template: &Template, args: &[u64]) -> (u128, bool) {
+    let mut word = template.word;
+    for r in template.regs {
+        let id = args.get(r.arg as usize).map_or(0, |&v| v as usize);
+        word |= r.bits.get(id).copied().unwrap_or(0);
+    }
+    let n = template.bytes.len();
+    let mut rips = false;
+    for p in template.patches {
+        let at = usize::from(p.at);
+        let value = args.get(p.arg as usize).copied().unwrap_or(0);
+        let (bits, width) = match p.kind {
+            PatchKind::Imm(width) => (u128::from(value), usize::from(width).min(8)),
+            PatchKind::Disp32 => {
+                let written = (word >> (8 * at.min(15))) as u32;
+                word &= !(u128::from(u32::MAX) << (8 * at.min(12)));
+                (u128::from(written.wrapping_add(value as u32)), 4)
+            }
+            PatchKind::RipLocal | PatchKind::RipArg => {
+                rips = true;
+                continue;
+            }
+            // Register fields are in `regs`.
+            PatchKind::Low3(_) | PatchKind::Bit3(_) => continue,
+        };
+        if at + width <= n {
+            let mask = u128::MAX >> (128 - 8 * width);
+            word |= (bits & mask) << (8 * at);
+        }
+    }
+    (word, rips)
+}
+
+/// Patches the arguments into bytes already appended (a run of instructions longer than 16 bytes); whether it
+/// has rip-relative displacements to record.
+fn patch_in_place(out: &mut [u8], template: &Template, args: &[u64]) -> bool {
+    let mut rips = false;
+    for p in template.patches {
+        let at = usize::from(p.at);
+        let value = args.get(p.arg as usize).copied().unwrap_or(0);
+        match p.kind {
+            PatchKind::Low3(shift) => {
+                if let Some(byte) = out.get_mut(at) {
+                    *byte |= (regs::hw(value as u8) & 7) << shift;
+                }
+            }
+            PatchKind::Bit3(shift) => {
+                if let Some(byte) = out.get_mut(at) {
+                    *byte |= (regs::hw(value as u8) >> 3 & 1) << shift;
+                }
+            }
+            PatchKind::Imm(width) => {
+                let width = usize::from(width).min(8);
+                if let Some(field) = out.get_mut(at..at + width) {
+                    field.copy_from_slice(&value.to_le_bytes()[..width]);
+                }
+            }
+            PatchKind::Disp32 => {
+                if let Some(field) = out.get_mut(at..at + 4) {
+                    let written = i32::from_le_bytes([field[0], field[1], field[2], field[3]]);
+                    field.copy_from_slice(&written.wrapping_add(value as i32).to_le_bytes());
+                }
+            }
+            PatchKind::RipLocal | PatchKind::RipArg => rips = true,
+        }
+    }
+    rips
 }

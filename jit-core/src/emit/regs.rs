@@ -116,8 +116,9 @@ reg_type!(
 );
 
 /// The number the encoder writes for register `id` of a kind: `id` itself, but 4-7 for `ah..bh` (16-19).
+#[doc(hidden)]
 #[inline(always)]
-pub(crate) const fn hw(id: u8) -> u8 {
+pub const fn hw(id: u8) -> u8 {
     if id >= 16 { id - 12 } else { id }
 }
 

@@ -42,8 +42,22 @@ pub struct Patch {
 pub struct Template {
     /// The bytes, with zeros where arguments go (a rip-relative displacement holds its addend).
     pub bytes: &'static [u8],
-    /// Where the arguments go.
+    /// The bytes as one little-endian word, for a template of at most 16 bytes (0 for a longer one).
+    pub word: u128,
+    /// Where the values and labels go ([`PatchKind::Imm`], [`PatchKind::Disp32`], rip-relative).
     pub patches: &'static [Patch],
+    /// What each runtime register ORs into the word: its fields of ModRM, SIB, REX and the opcode, made at compile
+    /// time for every value, so putting a register in is one load.
+    pub regs: &'static [RegBits],
+}
+
+/// A runtime register's bits in a template, for each of its values.
+#[derive(Clone, Copy, Debug)]
+pub struct RegBits {
+    /// The hole it comes from.
+    pub arg: u32,
+    /// For each register number, what it ORs into the template's word.
+    pub bits: &'static [u128],
 }
 
 /// A statement of a fragment, for listings and errors: where its bytes start in its op, how many there are, and
