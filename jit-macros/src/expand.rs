@@ -6,7 +6,8 @@
 //! and copies `value.to_le_bytes()` into the code's bytes.
 
 use crate::source::{Lines, Locate, Piece, Source};
-use jit_core::asm::{AsmError, Assembly, ErrorKind, assemble_with_holes};
+use jit_core::asm::lower::HoleUse;
+use jit_core::asm::{AsmError, Assembly, ErrorKind, RegKind, assemble_with_holes};
 use proc_macro2::{Ident, Literal, Span, TokenStream, TokenTree};
 use quote::quote;
 
@@ -54,7 +55,7 @@ pub(crate) fn assembled<T>(
         Err(asm_errors) => {
             for e in asm_errors {
                 if !source.is_poisoned(e.span.start) {
-                    errors.push((e.span.start, to_syn(&source, &e)));
+                    errors.push((e.span.start, to_syn(&source, &e, what == "block")));
                 }
             }
         }
@@ -121,7 +122,7 @@ fn split_emitter(body: &TokenStream) -> Option<(TokenStream, TokenStream)> {
 }
 
 /// An assembler error as a `syn::Error` spanning the tokens its text range covers.
-pub(crate) fn to_syn(source: &Source, e: &AsmError) -> syn::Error {
+pub(crate) fn to_syn(source: &Source, e: &AsmError, in_block: bool) -> syn::Error {
     let Some((mut first, mut last)) = source.covering(e.span.start, e.span.end) else {
         return syn::Error::new(Span::call_site(), &e.kind);
     };
@@ -132,9 +133,13 @@ pub(crate) fn to_syn(source: &Source, e: &AsmError) -> syn::Error {
         (first, last) = (p, p);
     }
     let mut message = match &e.kind {
-        ErrorKind::Expected { expected, .. } if first.hole => format!(
+        ErrorKind::Expected { expected, .. } if in_block && first.hole => format!(
             "expected {expected}, found a runtime value: `{{expr}}` can only stand for an immediate operand of an \
              instruction"
+        ),
+        kind if in_block && first.hole && !matches!(kind, ErrorKind::BadOperand(_)) => format!(
+            "{kind} (in a block a runtime value `{{expr}}` can only be an immediate; a jump target, a register or an \
+             address part needs a fragment for an emitter: `jit!(e; ...)`)"
         ),
         kind => kind.to_string(),
     };
@@ -194,30 +199,70 @@ fn emit(krate: &TokenStream, source: &Source, assembly: &Assembly) -> TokenStrea
     if assembly.holes.is_empty() {
         return build;
     }
-    // Hygienic names: the user's `{expr}`s cannot see (or be shadowed by) them.
+    // Each runtime value typed by its immediate's width, then copied into the code's bytes.
+    let widths: std::collections::HashMap<u32, u8> = assembly.holes.iter().map(|h| (h.hole, h.bytes)).collect();
+    let (lets, _) = typed_values(&p, &source.holes, |n| widths.get(&n).map(|&w| HoleUse::Imm(w)));
     let code = Ident::new("code", Span::mixed_site());
-    let value = Ident::new("value", Span::mixed_site());
-    let patches = assembly.holes.iter().filter_map(|h| {
-        let expr = source.holes.get(h.hole as usize)?;
-        let ty = match h.bytes {
-            1 => "i8",
-            2 => "i16",
-            4 => "i32",
-            _ => "i64",
-        };
-        let ty = Ident::new(ty, Span::call_site());
+    let patches = assembly.holes.iter().map(|h| {
+        let name = value_name(h.hole as usize);
         let start = h.offset as usize;
         let [start, end] = [start, start + usize::from(h.bytes)].map(Literal::usize_unsuffixed);
-        Some(quote! {{
-            let #value: ::core::primitive::#ty = #expr;
-            #code.bytes_mut()[#start..#end].copy_from_slice(&#value.to_le_bytes());
-        }})
+        quote!(#code.bytes_mut()[#start..#end].copy_from_slice(&#name.to_le_bytes());)
     });
     quote! {{
+        #(#lets)*
         let mut #code = #build;
         #(#patches)*
         #code
     }}
+}
+
+/// The `let`s that give each runtime value (`{expr}` number `n`) the type of its use — an immediate's width, a
+/// 32-bit displacement, a label, a register — so a wrong type is rustc's error at the expression; and each value
+/// as a `u64` argument (a register as its number, a label as its packed index). One generator for blocks and
+/// fragments alike; a value of no use is still evaluated.
+pub(crate) fn typed_values(
+    p: &TokenStream,
+    holes: &[proc_macro2::Group],
+    use_of: impl Fn(u32) -> Option<HoleUse>,
+) -> (Vec<TokenStream>, Vec<TokenStream>) {
+    let (mut lets, mut args) = (Vec::new(), Vec::new());
+    for (n, expr) in holes.iter().enumerate() {
+        let name = value_name(n);
+        let (ty, arg) = match use_of(n as u32) {
+            Some(HoleUse::Imm(w)) => {
+                let ty = ["i8", "i16", "i32", "i64"][usize::from(w.trailing_zeros() as u8).min(3)];
+                let ty = Ident::new(ty, Span::call_site());
+                (quote!(::core::primitive::#ty), quote!(#name as i64 as u64))
+            }
+            Some(HoleUse::Disp) => (quote!(::core::primitive::i32), quote!(#name as i64 as u64)),
+            Some(HoleUse::Label) => (quote!(#p::DynamicLabel), quote!(#name.__arg())),
+            Some(HoleUse::Reg(kind)) => {
+                let ty = match kind {
+                    RegKind::R64 => "R64",
+                    RegKind::R32 => "R32",
+                    RegKind::R16 => "R16",
+                    RegKind::R8 => "R8",
+                    RegKind::Xmm => "Xmm",
+                };
+                let ty = Ident::new(ty, Span::call_site());
+                (quote!(#p::#ty), quote!(#name.num() as u64))
+            }
+            None => {
+                lets.push(quote!(let _ = #expr;));
+                args.push(quote!(0u64));
+                continue;
+            }
+        };
+        lets.push(quote!(let #name: #ty = #expr;));
+        args.push(arg);
+    }
+    (lets, args)
+}
+
+/// The hygienic name of runtime value `n` (the user's expressions cannot see it).
+fn value_name(n: usize) -> Ident {
+    Ident::new(&format!("value{n}"), Span::mixed_site())
 }
 
 /// An empty `Code` that still evaluates (and so type-checks) every runtime value.
@@ -284,7 +329,31 @@ mod tests {
     #[test]
     fn runtime_values_outside_immediates_say_so() {
         let m = messages("k; mov rax, [rbx + {off}]");
-        assert!(m[0].contains("found a runtime value"), "{m:?}");
+        assert!(m[0].contains("need the emitter: `jit!(e; ...)`"), "{m:?}");
+        let m = messages("k; mov {r: r64}, 1");
+        assert!(m[0].contains("need the emitter: `jit!(e; ...)`"), "{m:?}");
+        let m = messages("k; jmp {target}");
+        assert!(
+            m[0].contains("a jump target, a register or an address part needs"),
+            "{m:?}"
+        );
+    }
+
+    #[test]
+    fn a_first_statement_that_is_not_assembly_names_an_emitter() {
+        // `e` is not a mnemonic: a fragment for the emitter `e`. `ret` is: a block.
+        let fragment = expand_str("k; e; ret").unwrap();
+        assert!(
+            fragment.contains("__emitter ()") && fragment.contains("__fragment"),
+            "{fragment}"
+        );
+        let block = expand_str("k; ret; ret").unwrap();
+        assert!(
+            block.contains("from_static") && !block.contains("__fragment"),
+            "{block}"
+        );
+        let labelled = expand_str("k; top: jmp top").unwrap();
+        assert!(labelled.contains("from_static"), "{labelled}");
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! }
 //! ```
 
-use crate::expand::{assembled, private_path};
+use crate::expand::{assembled, private_path, typed_values};
 use crate::source::{Locate, Source};
 use jit_core::asm::lower::{HoleUse, Instr, JumpForm, LOp, Lowered, Template, lower};
 use jit_core::asm::{RegKind, Span as TextSpan};
@@ -142,41 +142,7 @@ fn emit(krate: &TokenStream, emitter: &TokenStream, source: &Source, lowered: &L
     let locals = Literal::u32_unsuffixed(lowered.locals.len() as u32);
     let labels = lowered.label_holes().into_iter().map(Literal::u32_unsuffixed);
     // Each runtime value, typed by its use, then as the fragment's argument.
-    let (mut lets, mut args) = (Vec::new(), Vec::new());
-    for (n, expr) in source.holes.iter().enumerate() {
-        let name = Ident::new(&format!("arg{n}"), Span::mixed_site());
-        let (ty, arg) = match lowered.holes.get(&(n as u32)) {
-            Some(HoleUse::Imm(w)) => {
-                let ty = Ident::new(
-                    ["i8", "i16", "i32", "i64"][usize::from(w.trailing_zeros() as u8).min(3)],
-                    Span::call_site(),
-                );
-                (quote!(::core::primitive::#ty), quote!(#name as i64 as u64))
-            }
-            Some(HoleUse::Disp) => (quote!(::core::primitive::i32), quote!(#name as i64 as u64)),
-            Some(HoleUse::Label) => (quote!(#p::DynamicLabel), quote!(#name.__arg())),
-            Some(HoleUse::Reg(kind)) => {
-                let ty = Ident::new(
-                    match kind {
-                        RegKind::R64 => "R64",
-                        RegKind::R32 => "R32",
-                        RegKind::R16 => "R16",
-                        RegKind::R8 => "R8",
-                        RegKind::Xmm => "Xmm",
-                    },
-                    Span::call_site(),
-                );
-                (quote!(#p::#ty), quote!(#name.num() as u64))
-            }
-            None => {
-                lets.push(quote!(let _ = #expr;));
-                args.push(quote!(0u64));
-                continue;
-            }
-        };
-        lets.push(quote!(let #name: #ty = #expr;));
-        args.push(arg);
-    }
+    let (lets, args) = typed_values(&p, &source.holes, |n| lowered.holes.get(&n).copied());
     let fragment = Ident::new("FRAGMENT", Span::mixed_site());
     quote! {{
         static #fragment: #p::Fragment = #p::Fragment {
