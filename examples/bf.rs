@@ -38,7 +38,7 @@ const OUT_CHUNK: usize = 1 << 16;
 
 /// One operation of the program, folded from a run of commands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Op {
+pub enum Op {
     /// A run of `+` and `-`: add this to the cell (mod 256).
     Add(u8),
     /// A run of `>` and `<`: move the pointer by this many cells, at most [`TAPE_LEN`] either way (a longer
@@ -58,9 +58,11 @@ enum Op {
 
 /// An operation and the byte offset of its first command in the program.
 #[derive(Clone, Copy, Debug)]
-struct Node {
-    op: Op,
-    at: usize,
+pub struct Node {
+    /// The operation.
+    pub op: Op,
+    /// The byte offset of its first command.
+    pub at: usize,
 }
 
 /// A place in the program: byte offset, and 1-based line and column (in bytes).
@@ -147,7 +149,7 @@ impl std::error::Error for CompileError {}
 
 /// The program's operations, with runs of `+-` and `<>` folded (across comments) and clearing loops recognised,
 /// or every unmatched bracket.
-fn parse(program: &[u8]) -> Result<Vec<Node>, CompileError> {
+pub fn parse(program: &[u8]) -> Result<Vec<Node>, CompileError> {
     let mut nodes: Vec<Node> = Vec::new();
     let mut open: Vec<usize> = Vec::new();
     let mut unmatched = Vec::new();
@@ -255,14 +257,16 @@ const BLOCK_REACH: i64 = 1 << 24;
 /// Where the pointer is after one move of a block, relative to where the block began, and the move's place in
 /// the program.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Reach {
-    to: i32,
-    at: usize,
+pub struct Reach {
+    /// The pointer's position after the move, from where the block began.
+    pub to: i32,
+    /// The move's byte offset in the program.
+    pub at: usize,
 }
 
 /// What a block does to one cell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Effect {
+pub enum Effect {
     Add(u8),
     Set(u8),
 }
@@ -270,14 +274,16 @@ enum Effect {
 /// Straight-line code without I/O: the pointer's positions after each move, and the effect on each cell, by
 /// offset from the pointer as it was when the block began.
 #[derive(Clone, Debug, Default)]
-struct Block {
-    moves: Vec<Reach>,
-    effects: BTreeMap<i32, Effect>,
+pub struct Block {
+    /// The pointer's position after each move.
+    pub moves: Vec<Reach>,
+    /// The effect on each cell, by offset.
+    pub effects: BTreeMap<i32, Effect>,
 }
 
 impl Block {
     /// Where the pointer ends, relative to where it began.
-    fn net(&self) -> i32 {
+    pub fn net(&self) -> i32 {
         self.moves.last().map_or(0, |m| m.to)
     }
 
@@ -318,7 +324,7 @@ impl Block {
 
 /// A piece of the planned program.
 #[derive(Debug)]
-enum Step {
+pub enum Step {
     Block(Block),
     /// A loop that adds `k * n` to cell `o` for each `(o, Add(k))` of `body`, `n` being how often it would run:
     /// the cell's value when the cell steps by -1, its negation when it steps by +1. It then clears the cell.
@@ -338,7 +344,7 @@ enum Step {
 }
 
 /// The program as steps.
-fn plan(nodes: &[Node]) -> Vec<Step> {
+pub fn plan(nodes: &[Node]) -> Vec<Step> {
     let mut steps = Vec::new();
     let mut block = Block::default();
     let mut i = 0;
@@ -398,7 +404,7 @@ fn multiply(after: &[Node]) -> Option<(Step, usize)> {
 /// `tape_start` and `tape_end` (for the bounds checks) and writes `ptr` when it returns; the rest is for the
 /// callbacks.
 #[repr(C)]
-struct Context<'io> {
+pub struct Context<'io> {
     tape_start: *mut u8,
     /// One past the last cell.
     tape_end: *mut u8,
@@ -422,15 +428,19 @@ impl Context<'_> {
 }
 
 /// Displacements of the fields the generated code touches.
-const TAPE_START: i32 = offset_of!(Context<'static>, tape_start) as i32;
-const TAPE_END: i32 = offset_of!(Context<'static>, tape_end) as i32;
-const PTR: i32 = offset_of!(Context<'static>, ptr) as i32;
+pub const TAPE_START: i32 = offset_of!(Context<'static>, tape_start) as i32;
+pub const TAPE_END: i32 = offset_of!(Context<'static>, tape_end) as i32;
+pub const PTR: i32 = offset_of!(Context<'static>, ptr) as i32;
 
 /// `.`: appends `byte` to the output, writing it out when the buffer is full. Returns 0, or -1 after an I/O
 /// error (kept in the context).
-extern "sysv64" fn putc(ctx: *mut Context<'_>, byte: u8) -> i32 {
-    // SAFETY: the generated code passes the context `execute` gave it, which lives, and which nothing else
-    // touches, until the code returns.
+///
+/// # Safety
+///
+/// `ctx` must be the context [`run_entry`] passed to the generated code, which calls this.
+pub unsafe extern "sysv64" fn putc(ctx: *mut Context<'_>, byte: u8) -> i32 {
+    // SAFETY: the generated code passes the context `run_entry` gave it (the caller's duty), which lives, and
+    // which nothing else touches, until the code returns.
     let ctx = unsafe { &mut *ctx };
     ctx.out.push(byte);
     if ctx.out.len() >= OUT_CHUNK
@@ -444,7 +454,11 @@ extern "sysv64" fn putc(ctx: *mut Context<'_>, byte: u8) -> i32 {
 
 /// `,`: reads one byte into `*cell`, or leaves it at the end of input. Returns 0, or -1 after an I/O error
 /// (kept in the context). Output collected so far is written first, so a prompt shows before the program waits.
-extern "sysv64" fn getc(ctx: *mut Context<'_>, cell: *mut u8) -> i32 {
+///
+/// # Safety
+///
+/// As for [`putc`]; `cell` must point into the tape.
+pub unsafe extern "sysv64" fn getc(ctx: *mut Context<'_>, cell: *mut u8) -> i32 {
     // SAFETY: as in `putc`.
     let ctx = unsafe { &mut *ctx };
     let byte = ctx.flush().and_then(|()| {
@@ -479,8 +493,10 @@ extern "sysv64" fn getc(ctx: *mut Context<'_>, cell: *mut u8) -> i32 {
 /// restores them for its own caller. (`rax`, `rcx`, `rdx`, `rdi`, `rsi` are scratch, as the ABI has them.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Regs {
-    ptr: R64,
-    ctx: R64,
+    /// The cell pointer.
+    pub ptr: R64,
+    /// The context.
+    pub ctx: R64,
 }
 
 impl Regs {
@@ -502,13 +518,13 @@ impl Regs {
 
 /// Why the generated code returned, in the low 3 bits of its return value; the rest is the byte offset of the
 /// operation that failed (`offset << 3 | kind`).
-const EXIT_OK: i64 = 0;
-const EXIT_LEFT: i64 = 1;
-const EXIT_RIGHT: i64 = 2;
-const EXIT_IO: i64 = 3;
+pub const EXIT_OK: i64 = 0;
+pub const EXIT_LEFT: i64 = 1;
+pub const EXIT_RIGHT: i64 = 2;
+pub const EXIT_IO: i64 = 3;
 /// A bounds check failed but its replay found no move off the tape: a bug in this compiler.
-const EXIT_BUG: i64 = 4;
-const EXIT_BITS: u32 = 3;
+pub const EXIT_BUG: i64 = 4;
+pub const EXIT_BITS: u32 = 3;
 
 /// Compiles `program` with the [`Regs::DEFAULT`] registers into a System V function of one argument, the
 /// context, which returns how it ended. [`execute`] runs it.
@@ -737,7 +753,7 @@ impl Gen {
 }
 
 /// The value the code returns for `kind` at byte `at`.
-fn code(at: usize, kind: i64) -> i64 {
+pub fn code(at: usize, kind: i64) -> i64 {
     (at as i64) << EXIT_BITS | kind
 }
 
@@ -835,6 +851,22 @@ pub unsafe fn execute<'io>(
     output: &'io mut dyn Write,
 ) -> Result<(), Error> {
     let f = code.load().map_err(Error::Load)?;
+    // SAFETY: the caller's promise, passed on: the loaded code is what `compile_with` made; `f` outlives the call.
+    unsafe { run_entry(f.as_ptr(), program, input, output) }
+}
+
+/// Runs compiled code already in executable memory at `entry` (the function [`compile_with`] makes, or the same
+/// instructions made elsewhere, as the bench's dynasm port makes them) on a fresh tape.
+///
+/// # Safety
+///
+/// `entry` must be code made as [`compile_with`] makes it, executable while the call runs.
+pub unsafe fn run_entry<'io>(
+    entry: *const u8,
+    program: &[u8],
+    input: &'io mut dyn BufRead,
+    output: &'io mut dyn Write,
+) -> Result<(), Error> {
     let mut tape = vec![0u8; TAPE_LEN];
     let range = tape.as_mut_ptr_range();
     let mut ctx = Context {
@@ -846,13 +878,13 @@ pub unsafe fn execute<'io>(
         out: Vec::with_capacity(OUT_CHUNK),
         error: None,
     };
-    // SAFETY: `compile_with` made the code (the caller promises): a System V function of one pointer argument, the context, which
+    // SAFETY: `compile_with` made the code at `entry` (the caller promises): a System V function of one pointer argument, the context, which
     // keeps the stack aligned at its calls, restores the registers it uses and returns an i64. It reads and writes
     // the tape only between `tape_start` and `tape_end` (the bounds checks come before any access at a new
-    // position) and the context's `ptr` field, and calls `putc`/`getc` with the context. `f` outlives the call,
-    // `tape` and `ctx` live until after it.
+    // position) and the context's `ptr` field, and calls `putc`/`getc` with the context. The code stays executable
+    // for the call (the caller promises), `tape` and `ctx` live until after it.
     let status = unsafe {
-        let main = f.as_fn::<extern "sysv64" fn(*mut Context<'io>) -> i64>();
+        let main: extern "sysv64" fn(*mut Context<'io>) -> i64 = std::mem::transmute(entry);
         main(&mut ctx)
     };
     let cell = (ctx.ptr as i64).wrapping_sub(ctx.tape_start as i64);

@@ -144,7 +144,20 @@ fn emit(krate: &TokenStream, emitter: &TokenStream, source: &Source, lowered: &L
     // Each runtime value, typed by its use, then as the fragment's argument.
     let (lets, args) = typed_values(&p, &source.holes, |n| lowered.holes.get(&n).copied());
     let fragment = Ident::new("FRAGMENT", Span::mixed_site());
+    let ops_name = Ident::new("OPS", Span::mixed_site());
+    let (emitter_name, started, values) = (
+        Ident::new("emitter", Span::mixed_site()),
+        Ident::new("started", Span::mixed_site()),
+        Ident::new("values", Span::mixed_site()),
+    );
+    let count = Literal::usize_unsuffixed(args.len());
+    // One call per step, the step a constant: each call is the emitter's code specialised for it.
+    let steps = (0..lowered.ops.len()).map(|i| {
+        let i = Literal::usize_unsuffixed(i);
+        quote!(#emitter_name.__op(&#ops_name[#i], &#values, #started);)
+    });
     quote! {{
+        const #ops_name: &[#p::Op] = &[#(#ops),*];
         static #fragment: #p::Fragment = #p::Fragment {
             file: ::core::file!(),
             line: ::core::line!(),
@@ -152,9 +165,12 @@ fn emit(krate: &TokenStream, emitter: &TokenStream, source: &Source, lowered: &L
             text: #text,
             locals: #locals,
             labels: &[#(#labels),*],
-            ops: &[#(#ops),*],
+            ops: #ops_name,
         };
         #(#lets)*
-        (#emitter).__emitter().__fragment(&#fragment, &[#(#args),*]);
+        let #values: [u64; #count] = [#(#args),*];
+        let #emitter_name = (#emitter).__emitter();
+        let #started = #emitter_name.__begin(&#fragment, &#values);
+        #(#steps)*
     }}
 }

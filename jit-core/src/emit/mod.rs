@@ -141,6 +141,15 @@ pub(crate) struct Call {
     at: Pos,
 }
 
+/// A fragment call in progress: its index and its first label (what `jit!(e; ...)` passes from
+/// [`Emitter::__begin`] to each [`Emitter::__op`]).
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub struct Started {
+    call: u32,
+    first_local: u32,
+}
+
 /// Where an error happened: a fragment's statement, or a method called at a Rust location.
 enum Origin {
     Fragment { call: u32, text: (u32, u32) },
@@ -276,11 +285,25 @@ impl Emitter {
         self
     }
 
-    /// Emits a fragment with its arguments, by hole number (what `jit!(e; ...)` expands to).
+    /// Emits a fragment with its arguments, by hole number: [`__begin`](Emitter::__begin), then
+    /// [`__op`](Emitter::__op) for each step. `jit!(e; ...)` makes these calls itself, one per step with the step
+    /// a constant, so that each is this same code specialised for its step.
     #[doc(hidden)]
     pub fn __fragment(&mut self, frag: &'static Fragment, args: &[u64]) {
-        let call = self.calls.len() as u32;
-        let first_local = self.labels.len() as u32;
+        let started = self.__begin(frag, args);
+        for op in frag.ops {
+            self.__op(op, args, started);
+        }
+    }
+
+    /// Starts a fragment: records the call (for listings and errors) and gives it fresh labels.
+    #[doc(hidden)]
+    #[inline]
+    pub fn __begin(&mut self, frag: &'static Fragment, args: &[u64]) -> Started {
+        let started = Started {
+            call: self.calls.len() as u32,
+            first_local: self.labels.len() as u32,
+        };
         self.labels.resize(self.labels.len() + frag.locals as usize, UNBOUND);
         self.calls.push(Call {
             frag,
@@ -288,29 +311,34 @@ impl Emitter {
             at: self.here(),
         });
         pack(&mut self.args, args);
-        for op in frag.ops {
-            match *op {
-                Op::Bytes { template, stmts } => self.put(&template, args, call, first_local, Texts::Stmts(stmts)),
-                Op::Instr(instr) => match choose(instr, args) {
-                    Ok(template) => self.put(template, args, call, first_local, Texts::One(instr.text)),
-                    Err(why) => self.fragment_error(call, instr.text, why.to_string()),
-                },
-                Op::Jump(jump) => {
-                    let label = match jump.target {
-                        Target::Local(k) => Some(first_local + k),
-                        Target::Arg(h) => self.arg_label(args, h),
-                    };
-                    let Some(label) = label else {
-                        self.fragment_error(call, jump.text, FOREIGN_LABEL.into());
-                        continue;
-                    };
-                    let short = jump.short.map_or(0, |f| f.bytes.len() as u8);
-                    let site = Site::new(self.buf.len() as u32, short, jump.long.bytes.len() as u8, label);
-                    self.sites.push(site);
-                    self.jumps.push((Some(jump), call));
-                }
-                Op::Bind(k) => self.bind_index(first_local + k),
+        started
+    }
+
+    /// Emits one step of the fragment [`__begin`](Emitter::__begin) started.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __op(&mut self, op: &'static Op, args: &[u64], started: Started) {
+        let Started { call, first_local } = started;
+        match *op {
+            Op::Bytes { template, stmts } => self.put(&template, args, call, first_local, Texts::Stmts(stmts)),
+            Op::Instr(instr) => match choose(instr, args) {
+                Ok(template) => self.put(template, args, call, first_local, Texts::One(instr.text)),
+                Err(why) => self.fragment_error(call, instr.text, why.to_string()),
+            },
+            Op::Jump(jump) => {
+                let label = match jump.target {
+                    Target::Local(k) => Some(first_local + k),
+                    Target::Arg(h) => self.arg_label(args, h),
+                };
+                let Some(label) = label else {
+                    return self.fragment_error(call, jump.text, FOREIGN_LABEL.into());
+                };
+                let short = jump.short.map_or(0, |f| f.bytes.len() as u8);
+                let site = Site::new(self.buf.len() as u32, short, jump.long.bytes.len() as u8, label);
+                self.sites.push(site);
+                self.jumps.push((Some(jump), call));
             }
+            Op::Bind(k) => self.bind_index(first_local + k),
         }
     }
 
@@ -326,7 +354,7 @@ impl Emitter {
 
     /// Appends a template with the arguments patched in; `texts` says which statement a byte is of. An
     /// instruction (at most 16 bytes) is patched in a register and stored once; longer runs of bytes in place.
-    #[inline]
+    #[inline(always)]
     fn put(&mut self, template: &Template, args: &[u64], call: u32, first_local: u32, texts: Texts) {
         let start = self.buf.len();
         let rips = if template.bytes.len() <= 16 {
@@ -539,6 +567,7 @@ fn written_in(text: &str, args: &[u64], labels: &[u32]) -> String {
 }
 
 /// The template of an instruction with runtime registers for these arguments, or why there is none.
+#[inline(always)]
 fn choose<'i>(instr: &'i spec::Instr, args: &[u64]) -> Result<&'i Template, &'i str> {
     let mut key = 0usize;
     for r in instr.regs {
