@@ -45,8 +45,9 @@ pub struct Code {
     entries: Cow<'static, [Entry]>,
     labels: Cow<'static, [Label]>,
     source: Cow<'static, str>,
-    /// For code an [`Emitter`](crate::Emitter) made: its labels' offsets, and what its listing is made from.
-    dynamic: Option<Box<crate::emit::Emitted>>,
+    /// For code an [`Emitter`](crate::Emitter) made: its labels' offsets, and what its listing is made from
+    /// (shared by clones: loading code clones it).
+    dynamic: Option<std::sync::Arc<crate::emit::Emitted>>,
 }
 
 /// A runtime label's offset in [`Code`]'s table when the label was never bound.
@@ -74,7 +75,7 @@ impl Code {
     /// Code an emitter made: its bytes, and its labels and listing.
     pub(crate) fn emitted(bytes: Vec<u8>, emitted: crate::emit::Emitted) -> Self {
         Code {
-            dynamic: Some(Box::new(emitted)),
+            dynamic: Some(std::sync::Arc::new(emitted)),
             ..Code::from_bytes(bytes)
         }
     }

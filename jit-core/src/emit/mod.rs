@@ -468,36 +468,36 @@ impl Emitter {
             return Err(EmitErrors(vec![self.describe(&Origin::Rust(at), too_big)]));
         }
         let at = |pos: Pos| layout::final_at(&shifts, pos);
-        let mut bytes = if self.sites.is_empty() {
-            std::mem::take(&mut self.buf)
-        } else {
-            let mut bytes = Vec::with_capacity(total as usize);
-            let mut from = 0usize;
-            for (j, (site, &(jump, _))) in self.sites.iter().zip(&self.jumps).enumerate() {
-                let to = site.at as usize;
-                bytes.extend_from_slice(&self.buf[from..to]);
-                from = to;
-                let Some(jump) = jump else {
-                    bytes.resize(bytes.len() + site.pad as usize, 0xc3);
-                    continue;
-                };
-                let form = match (site.is_short, jump.short) {
-                    (true, Some(short)) => short,
-                    _ => jump.long,
-                };
-                let next = at(Pos {
-                    at: site.at,
-                    jumps_before: j as u32,
-                }) as i64
-                    + i64::from(site.size());
-                let disp = at(self.defs[site.target as usize]) as i64 - next;
-                let keep = form.bytes.len() - usize::from(form.rel);
-                bytes.extend_from_slice(&form.bytes[..keep]);
-                bytes.extend_from_slice(&(disp as i32).to_le_bytes()[..usize::from(form.rel)]);
-            }
-            bytes.extend_from_slice(&self.buf[from..]);
-            bytes
-        };
+        // The jumps (and padding) go between the pieces of the buffer: the buffer is grown to the final length
+        // and its pieces moved to their places from the last to the first, so no second buffer is needed.
+        let mut bytes = std::mem::take(&mut self.buf);
+        let old_len = bytes.len();
+        bytes.resize(total as usize, 0);
+        let mut end = old_len; // the end of the buffer's pieces not moved yet
+        for j in (0..self.sites.len()).rev() {
+            let (site, (jump, _)) = (self.sites[j], self.jumps[j]);
+            let from = site.at as usize;
+            let place = at(Pos {
+                at: site.at,
+                jumps_before: j as u32,
+            }) as usize;
+            let size = site.size() as usize;
+            // The piece after this jump, to just after the jump.
+            bytes.copy_within(from..end, place + size);
+            end = from;
+            let Some(jump) = jump else {
+                bytes[place..place + size].fill(0xc3);
+                continue;
+            };
+            let form = match (site.is_short, jump.short) {
+                (true, Some(short)) => short,
+                _ => jump.long,
+            };
+            let disp = at(self.defs[site.target as usize]) as i64 - (place + size) as i64;
+            let keep = form.bytes.len() - usize::from(form.rel);
+            bytes[place..place + keep].copy_from_slice(&form.bytes[..keep]);
+            bytes[place + keep..place + size].copy_from_slice(&(disp as i32).to_le_bytes()[..usize::from(form.rel)]);
+        }
         for rip in &self.rips {
             let field = at(Pos {
                 at: rip.field,
