@@ -94,24 +94,31 @@ fn split_crate_path(input: TokenStream) -> syn::Result<(TokenStream, TokenStream
 }
 
 /// `jit!(e; ...)`: the emitter expression before the first `;` and the fragment after it, when what comes before
-/// the first `;` is not itself assembly. A block's first statement starts with a mnemonic or a data keyword, or is
-/// a label (`name:`); anything else (`e`, `self.e`, `&mut e`, `em.borrow_mut()`) is an emitter.
+/// the first `;` is not itself assembly. A block's first statement starts with a mnemonic or a data keyword, is a
+/// label (`name:`), or looks like an instruction (a name and an operand); anything else (`e`, `self.e`, `&mut e`,
+/// `em.borrow_mut()`) is an emitter.
 fn split_emitter(body: &TokenStream) -> Option<(TokenStream, TokenStream)> {
     let tokens: Vec<TokenTree> = body.clone().into_iter().collect();
     let semi = tokens
         .iter()
         .position(|t| matches!(t, TokenTree::Punct(p) if p.as_char() == ';'))?;
     let first = &tokens[..semi];
-    let is_assembly = match first {
-        [] => true,
-        [TokenTree::Ident(name), rest @ ..] => {
-            let name = name.to_string();
-            let label = matches!(rest.first(), Some(TokenTree::Punct(p)) if p.as_char() == ':');
-            label || jit_core::asm::is_statement_keyword(&name)
-        }
-        [TokenTree::Punct(p), ..] => p.as_char() == '.', // a directive such as `.byte`
-        _ => false,
-    };
+    // A mistyped mnemonic (`mvo rax, 3`) still reads as assembly: a name followed by a name or a literal, or a
+    // comma outside brackets, is not an expression.
+    let comma = first
+        .iter()
+        .any(|t| matches!(t, TokenTree::Punct(p) if p.as_char() == ','));
+    let is_assembly = comma
+        || match first {
+            [] => true,
+            [TokenTree::Ident(name), rest @ ..] => {
+                let label = matches!(rest.first(), Some(TokenTree::Punct(p)) if p.as_char() == ':');
+                let operand = matches!(rest.first(), Some(TokenTree::Ident(_) | TokenTree::Literal(_)));
+                label || operand || jit_core::asm::is_statement_keyword(&name.to_string())
+            }
+            [TokenTree::Punct(p), ..] => p.as_char() == '.', // a directive such as `.byte`
+            _ => false,
+        };
     if is_assembly {
         return None;
     }
@@ -344,16 +351,22 @@ mod tests {
         // `e` is not a mnemonic: a fragment for the emitter `e`. `ret` is: a block.
         let fragment = expand_str("k; e; ret").unwrap();
         assert!(
-            fragment.contains("__emitter ()") && fragment.contains("__fragment"),
+            fragment.contains("__emitter ()") && fragment.contains("__begin"),
             "{fragment}"
         );
         let block = expand_str("k; ret; ret").unwrap();
-        assert!(
-            block.contains("from_static") && !block.contains("__fragment"),
-            "{block}"
-        );
+        assert!(block.contains("from_static") && !block.contains("__begin"), "{block}");
         let labelled = expand_str("k; top: jmp top").unwrap();
         assert!(labelled.contains("from_static"), "{labelled}");
+        // A typo in the first mnemonic is the assembler's error, not an emitter expression.
+        assert_eq!(
+            messages("k; mvo rax, 3; ret")[0],
+            "unknown instruction `mvo`; did you mean `mov`?"
+        );
+        assert_eq!(
+            messages("k; psuh rax; ret")[0],
+            "unknown instruction `psuh`; did you mean `push`?"
+        );
     }
 
     #[test]
