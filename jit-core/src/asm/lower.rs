@@ -1,6 +1,6 @@
 //! Lowering a `jit!(e; ...)` fragment to templates, at compile time: the text (with `{N}` for runtime values and
 //! labels, `{N:r64}` for runtime registers) parsed, matched and encoded by the assembler's own parser, matcher and
-//! encoder, which report where each runtime part goes ([`encode_with`](super::encode::encode_with)).
+//! encoder, which report where each runtime part goes ([`encode_with`]).
 //!
 //! An instruction with runtime registers is encoded with every value of every register (16 per register, 20 for
 //! `r8`), so the templates are exactly what the assembler makes of the text with the registers written in —

@@ -3,7 +3,7 @@
 //!
 //! Each fragment was lowered at compile time to templates made by the encoder ([`spec`]): emitting it copies
 //! their bytes and patches the runtime registers, values and labels in (copy-and-patch). Jumps are laid out at
-//! [`finish`](Emitter::finish) as the text assembler lays out a text's jumps ([`layout`](crate::asm::layout)),
+//! [`finish`](Emitter::finish) as the text assembler lays out a text's jumps ([`layout`]),
 //! so the code has the bytes [`assemble`](crate::assemble) gives for the same text with every runtime part
 //! written in — except that runtime immediates and displacements take their widest form.
 //!
