@@ -243,8 +243,11 @@ impl Emitter {
     }
 
     fn bind_index(&mut self, i: u32) {
-        self.labels[i as usize] = self.defs.len() as u32;
-        self.defs.push(self.here());
+        let def = self.defs.len() as u32;
+        if let Some(label) = self.labels.get_mut(i as usize) {
+            *label = def;
+            self.defs.push(self.here());
+        }
     }
 
     /// The label's index, if it is this emitter's.
