@@ -6,23 +6,22 @@
 //! target is out of reach grows to `rel32` until nothing changes; growing only ever moves targets further, so this
 //! ends. A position's final offset is its buffer offset plus the lengths of the jumps before it.
 
-/// A jump whose length layout decides, or padding to an alignment (the emitter's `align`).
+/// A jump whose length layout decides, or padding to an alignment (the emitter's `align`). Twelve bytes: a program
+/// has a site for every jump.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Site {
     /// Its offset in the buffer (where the bytes after it start).
     pub at: u32,
+    /// A jump's target (an index into the label positions); padding's length in the current layout.
+    pub target: u32,
     /// The length of its short form; 0 when it has none.
     pub short_len: u8,
     /// The length of its long form.
     pub long_len: u8,
-    /// Its target: an index into the label positions.
-    pub target: u32,
     /// Whether the short form is in use.
     pub is_short: bool,
-    /// For padding: the alignment (a power of two); 0 for a jump.
-    pub align: u32,
-    /// For padding: its length in the current layout.
-    pub pad: u32,
+    /// For padding: the alignment's log2 (1 to 12); 0 for a jump.
+    pub align_log2: u8,
 }
 
 impl Site {
@@ -30,29 +29,33 @@ impl Site {
     pub fn new(at: u32, short_len: u8, long_len: u8, target: u32) -> Site {
         Site {
             at,
+            target,
             short_len,
             long_len,
-            target,
             is_short: short_len != 0,
-            align: 0,
-            pad: 0,
+            align_log2: 0,
         }
     }
 
-    /// Padding at `at` up to a multiple of `align` (a power of two).
+    /// Padding at `at` up to a multiple of `align` (a power of two from 2 to 4096).
     pub fn padding(at: u32, align: u32) -> Site {
         Site {
-            align,
+            align_log2: align.trailing_zeros() as u8,
             ..Site::new(at, 0, 0, 0)
         }
     }
 
+    /// Whether this is padding, not a jump.
+    pub fn is_padding(&self) -> bool {
+        self.align_log2 != 0
+    }
+
     /// Its length: the jump form in use, or the padding.
     pub fn size(&self) -> u32 {
-        match self.align {
-            0 if self.is_short => u32::from(self.short_len),
-            0 => u32::from(self.long_len),
-            _ => self.pad,
+        match (self.align_log2, self.is_short) {
+            (0, true) => u32::from(self.short_len),
+            (0, false) => u32::from(self.long_len),
+            _ => self.target,
         }
     }
 }
@@ -73,15 +76,15 @@ pub fn relax(sites: &mut [Site], targets: &[Pos]) -> Vec<u64> {
     loop {
         for j in 0..sites.len() {
             let site = &mut sites[j];
-            if site.align != 0 {
+            if site.is_padding() {
                 let here = u64::from(site.at) + shifts[j];
-                site.pad = (here.wrapping_neg() & u64::from(site.align - 1)) as u32;
+                site.target = (here.wrapping_neg() & ((1u64 << site.align_log2) - 1)) as u32;
             }
             shifts[j + 1] = shifts[j] + u64::from(site.size());
         }
         let mut changed = false;
         for (j, site) in sites.iter_mut().enumerate() {
-            if site.align == 0 && site.is_short {
+            if !site.is_padding() && site.is_short {
                 let end = u64::from(site.at) + shifts[j] + u64::from(site.short_len);
                 let target = targets[site.target as usize];
                 let to = u64::from(target.at) + shifts[target.jumps_before as usize];
@@ -133,7 +136,7 @@ mod tests {
         let mut sites = [Site::new(0, 2, 5, 0), Site::padding(3, 16)];
         let shifts = relax(&mut sites, &targets);
         // The jump is long (5 bytes): the padding starts at 8 and takes 8 bytes.
-        assert_eq!((sites[0].is_short, sites[1].pad), (false, 8));
+        assert_eq!((sites[0].is_short, sites[1].size()), (false, 8));
         assert_eq!(final_at(&shifts, targets[0]), 213);
     }
 

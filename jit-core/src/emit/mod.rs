@@ -171,9 +171,10 @@ pub struct Emitter {
     id: u32,
     /// Everything but the jumps and padding, in order.
     buf: Vec<u8>,
-    /// Each jump's (or padding's) place and length, and its jump (`None` for padding) and call.
+    /// Each jump's (or padding's) place and length, and its jump (`None` for padding); the call it is of is
+    /// found from the calls' positions when needed ([`Emitter::call_of_site`]).
     sites: Vec<Site>,
-    jumps: Vec<(Option<&'static spec::Jump>, u32)>,
+    jumps: Vec<Option<&'static spec::Jump>>,
     /// Each label's position in `defs`, or [`UNBOUND`].
     labels: Vec<u32>,
     defs: Vec<Pos>,
@@ -273,7 +274,7 @@ impl Emitter {
         }
         if align > 1 {
             self.sites.push(Site::padding(self.buf.len() as u32, align as u32));
-            self.jumps.push((None, u32::MAX));
+            self.jumps.push(None);
         }
     }
 
@@ -339,7 +340,7 @@ impl Emitter {
                 let short = jump.short.map_or(0, |f| f.bytes.len() as u8);
                 let site = Site::new(self.buf.len() as u32, short, jump.long.bytes.len() as u8, label);
                 self.sites.push(site);
-                self.jumps.push((Some(jump), call));
+                self.jumps.push(Some(jump));
             }
             Op::Bind(k) => self.bind_index(first_local + k),
         }
@@ -408,6 +409,12 @@ impl Emitter {
         }
     }
 
+    /// The fragment call a jump site was emitted by: the last call started before it.
+    fn call_of_site(&self, site: usize) -> u32 {
+        let after = self.calls.partition_point(|c| c.at.jumps_before as usize <= site);
+        after.saturating_sub(1) as u32
+    }
+
     fn fragment_error(&mut self, call: u32, text: (u32, u32), message: String) {
         self.errors.push((Origin::Fragment { call, text }, message));
     }
@@ -444,11 +451,14 @@ impl Emitter {
     pub fn finish(mut self) -> Result<Code, EmitErrors> {
         // A jump or rip-relative address to a label never bound.
         for j in 0..self.sites.len() {
-            let (site, (jump, call)) = (self.sites[j], self.jumps[j]);
+            let (site, jump) = (self.sites[j], self.jumps[j]);
             if let Some(jump) = jump {
                 match self.labels.get(site.target as usize) {
                     Some(&def) if def != UNBOUND => self.sites[j].target = def,
-                    _ => self.fragment_error(call, jump.text, UNBOUND_LABEL.into()),
+                    _ => {
+                        let call = self.call_of_site(j);
+                        self.fragment_error(call, jump.text, UNBOUND_LABEL.into());
+                    }
                 }
             }
         }
@@ -478,7 +488,7 @@ impl Emitter {
         bytes.resize(total as usize, 0);
         let mut end = old_len; // the end of the buffer's pieces not moved yet
         for j in (0..self.sites.len()).rev() {
-            let (site, (jump, _)) = (self.sites[j], self.jumps[j]);
+            let (site, jump) = (self.sites[j], self.jumps[j]);
             let from = site.at as usize;
             let place = at(Pos {
                 at: site.at,
@@ -486,7 +496,7 @@ impl Emitter {
             }) as usize;
             let size = site.size() as usize;
             // The piece after this jump, to just after the jump.
-            bytes.copy_within(from..end, place + size);
+            move_piece(&mut bytes, from..end, place + size);
             end = from;
             let Some(jump) = jump else {
                 bytes[place..place + size].fill(0xc3);
@@ -807,4 +817,28 @@ fn patch_in_place(out: &mut [u8], template: &Template, args: &[u64]) -> bool {
         }
     }
     rips
+}
+
+/// Moves `bytes[range]` to `to` (the ranges may overlap). A piece between two jumps is a few instructions long:
+/// up to 32 bytes it is moved as two overlapping fixed-size halves, both read before either is written, not by a
+/// call to `memmove` for a length it cannot know.
+#[inline(always)]
+fn move_piece(bytes: &mut [u8], range: std::ops::Range<usize>, to: usize) {
+    fn halves<const N: usize>(bytes: &mut [u8], range: std::ops::Range<usize>, to: usize) -> Option<()> {
+        let len = range.len();
+        let first: [u8; N] = bytes.get(range.start..range.start + N)?.try_into().ok()?;
+        let last: [u8; N] = bytes.get(range.end - N..range.end)?.try_into().ok()?;
+        bytes.get_mut(to..to + N)?.copy_from_slice(&first);
+        bytes.get_mut(to + len - N..to + len)?.copy_from_slice(&last);
+        Some(())
+    }
+    let moved = match range.len() {
+        16..=32 => halves::<16>(bytes, range.clone(), to),
+        8..=15 => halves::<8>(bytes, range.clone(), to),
+        4..=7 => halves::<4>(bytes, range.clone(), to),
+        _ => None,
+    };
+    if moved.is_none() {
+        bytes.copy_within(range, to);
+    }
 }
