@@ -308,7 +308,9 @@ impl Emitter {
             call: self.calls.len() as u32,
             first_local: self.labels.len() as u32,
         };
-        self.labels.resize(self.labels.len() + frag.locals as usize, UNBOUND);
+        if frag.locals != 0 {
+            self.labels.resize(self.labels.len() + frag.locals as usize, UNBOUND);
+        }
         self.calls.push(Call {
             frag,
             args: self.args.len() as u32,
