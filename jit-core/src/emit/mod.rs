@@ -200,6 +200,7 @@ impl Emitter {
     pub fn new() -> Emitter {
         Emitter {
             id: NEXT_EMITTER.fetch_add(1, Ordering::Relaxed),
+            // Room for a small function before the first growth: a JIT makes many.
             buf: Vec::new(),
             sites: Vec::new(),
             jumps: Vec::new(),
@@ -509,9 +510,15 @@ impl Emitter {
                 _ => jump.long,
             };
             let disp = at(self.defs[site.target as usize]) as i64 - (place + size) as i64;
+            // A jump is at most 6 bytes: written byte by byte, its displacement's bytes in place of the form's.
             let keep = form.bytes.len() - usize::from(form.rel);
-            bytes[place..place + keep].copy_from_slice(&form.bytes[..keep]);
-            bytes[place + keep..place + size].copy_from_slice(&(disp as i32).to_le_bytes()[..usize::from(form.rel)]);
+            let disp = (disp as i32).to_le_bytes();
+            for (k, out) in bytes[place..place + size].iter_mut().enumerate() {
+                *out = match k.checked_sub(keep) {
+                    None => form.bytes[k],
+                    Some(d) => disp[d & 3],
+                };
+            }
         }
         for rip in &self.rips {
             let field = at(Pos {
