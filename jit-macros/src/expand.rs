@@ -21,23 +21,32 @@ pub(crate) fn expand(input: TokenStream, locate: &dyn Locate) -> syn::Result<Tok
     assembled(
         body,
         locate,
-        "block",
+        Unit::Block {
+            placeholder: &placeholder,
+        },
         assemble_with_holes,
         |source, assembly| emit(&krate, source, &assembly),
-        Some(&placeholder),
     )
+}
+
+/// What `jit!` is expanding.
+pub(crate) enum Unit<'p> {
+    /// A fixed block, and the value an IDE gets for a block that fails only because it cannot see line breaks.
+    Block {
+        placeholder: &'p dyn Fn(&Source) -> TokenStream,
+    },
+    /// A fragment for an emitter.
+    Fragment,
 }
 
 /// Writes `body` out as text (`source`) and hands the text to `assemble`; what it makes goes to `emit`, and every
 /// error — the tokens' own and the assembler's, each on its tokens — to one `syn::Error`, in source order.
-/// `placeholder` is what an IDE gets for text that fails only because it cannot see line breaks.
 pub(crate) fn assembled<T>(
     body: TokenStream,
     locate: &dyn Locate,
-    what: &str,
+    unit: Unit,
     assemble: impl FnOnce(&str) -> Result<T, jit_core::AsmErrors>,
     emit: impl FnOnce(&Source, T) -> TokenStream,
-    placeholder: Option<&dyn Fn(&Source) -> TokenStream>,
 ) -> syn::Result<TokenStream> {
     let mut source = Source::new(body, locate);
     let mut errors: Vec<(u32, syn::Error)> = std::mem::take(&mut source.errors)
@@ -49,19 +58,25 @@ pub(crate) fn assembled<T>(
         Ok(_) => {}
         // An IDE's expander cannot show where lines break, so the block may only look wrong: leave the verdict
         // to rustc and give the IDE a well-typed value.
-        Err(_) if errors.is_empty() && source.lines == Lines::Placeholder && placeholder.is_some() => {
-            return Ok(placeholder.map(|p| p(&source)).unwrap_or_default());
+        Err(_) if errors.is_empty() && source.lines == Lines::Placeholder && matches!(unit, Unit::Block { .. }) => {
+            if let Unit::Block { placeholder } = unit {
+                return Ok(placeholder(&source));
+            }
         }
         Err(asm_errors) => {
             for e in asm_errors {
                 if !source.is_poisoned(e.span.start) {
-                    errors.push((e.span.start, to_syn(&source, &e, what == "block")));
+                    errors.push((e.span.start, to_syn(&source, &e, matches!(unit, Unit::Block { .. }))));
                 }
             }
         }
     }
     errors.sort_by_key(|&(at, _)| at);
     let mut errors = errors.into_iter().map(|(_, e)| e);
+    let what = match unit {
+        Unit::Block { .. } => "block",
+        Unit::Fragment => "fragment",
+    };
     let fallback = format!("jit!: the {what} could not be assembled");
     let mut all = errors
         .next()

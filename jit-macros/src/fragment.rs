@@ -11,10 +11,10 @@
 //! }
 //! ```
 
-use crate::expand::{assembled, private_path, typed_values};
+use crate::expand::{Unit, assembled, private_path, typed_values};
 use crate::source::{Locate, Source};
+use jit_core::asm::Span as TextSpan;
 use jit_core::asm::lower::{HoleUse, Instr, JumpForm, LOp, Lowered, Template, lower};
-use jit_core::asm::{RegKind, Span as TextSpan};
 use jit_core::emit::spec::{PatchKind, Stmt, Target};
 use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::quote;
@@ -28,7 +28,7 @@ pub(crate) fn expand(
     locate: &dyn Locate,
 ) -> syn::Result<TokenStream> {
     let emit = |source: &Source, lowered: Lowered| emit(krate, &emitter, source, &lowered);
-    assembled(body, locate, "fragment", lower, emit, None)
+    assembled(body, locate, Unit::Fragment, lower, emit)
 }
 
 fn text_range(span: TextSpan) -> TokenStream {
@@ -39,7 +39,7 @@ fn text_range(span: TextSpan) -> TokenStream {
 fn template(p: &TokenStream, t: &Template, holes: &BTreeMap<u32, HoleUse>) -> TokenStream {
     let bytes = Literal::byte_string(&t.bytes);
     let word = Literal::u128_unsuffixed(t.word());
-    let patches = t.value_patches().into_iter().map(|patch| {
+    let patches = t.value_patches().into_iter().filter_map(|patch| {
         let at = Literal::u16_unsuffixed(patch.at);
         let arg = Literal::u32_unsuffixed(patch.arg);
         let kind = match patch.kind {
@@ -51,9 +51,9 @@ fn template(p: &TokenStream, t: &Template, holes: &BTreeMap<u32, HoleUse>) -> To
             PatchKind::RipLocal => quote!(RipLocal),
             PatchKind::RipArg => quote!(RipArg),
             // Register fields are in `regs`: `value_patches` leaves them out.
-            PatchKind::Low3(_) | PatchKind::Bit3(_) => quote!(Disp32),
+            PatchKind::Low3(_) | PatchKind::Bit3(_) => return None,
         };
-        quote!(#p::Patch { at: #at, kind: #p::PatchKind::#kind, arg: #arg })
+        Some(quote!(#p::Patch { at: #at, kind: #p::PatchKind::#kind, arg: #arg }))
     });
     let regs = t.reg_bits(holes).into_iter().map(|(arg, bits)| {
         let arg = Literal::u32_unsuffixed(arg);
@@ -74,7 +74,7 @@ fn stmts(p: &TokenStream, stmts: &[Stmt]) -> TokenStream {
 fn instr(p: &TokenStream, i: &Instr, holes: &BTreeMap<u32, HoleUse>) -> TokenStream {
     let regs = i.regs.iter().map(|r| {
         let arg = Literal::u32_unsuffixed(r.arg);
-        let kind = RegKind::ALL.iter().position(|&k| k == r.kind).unwrap_or(0) as u8;
+        let kind = r.kind.index();
         let kind = Literal::u8_unsuffixed(kind);
         let classes = r.classes.iter().map(|&c| Literal::u8_unsuffixed(c));
         let stride = Literal::u16_unsuffixed(r.stride);

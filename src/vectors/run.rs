@@ -880,13 +880,9 @@ impl Worker {
                     // SAFETY: `pid` is our child, not yet waited for.
                     unsafe { libc::kill(self.pid, libc::SIGKILL) };
                 }
-                let mut status = 0;
-                // SAFETY: `status` is a valid out-pointer; `pid` is our child.
-                while unsafe { libc::waitpid(self.pid, &mut status, 0) } == -1 {
-                    if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-                        return "the worker could not be waited for".into();
-                    }
-                }
+                let Some(status) = wait_for(self.pid) else {
+                    return "the worker could not be waited for".into();
+                };
                 self.status = Some(status);
                 status
             }
@@ -900,6 +896,19 @@ impl Worker {
             format!("the worker exited with status {}", libc::WEXITSTATUS(status))
         }
     }
+}
+
+/// Waits for child `pid` to end (through interruptions): its status, or `None` if it cannot be waited for. Only
+/// for a child not waited for yet: once waited for, its pid may belong to another process.
+fn wait_for(pid: libc::pid_t) -> Option<libc::c_int> {
+    let mut status = 0;
+    // SAFETY: `status` is a valid out-pointer; `pid` is our child, not yet waited for (the caller's duty).
+    while unsafe { libc::waitpid(pid, &mut status, 0) } == -1 {
+        if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return None;
+        }
+    }
+    Some(status)
 }
 
 /// After a failed `ppoll` or `read`: an interruption means "nothing yet, go on"; anything else is an error.
@@ -1251,13 +1260,7 @@ fn run_shard(tasks: &[Task], order: &[usize], outcomes: &mut [Outcome]) {
             // is waited for on a thread of its own while it tears itself down (about a millisecond for a
             // worker forked from a big harness) instead of by the run.
             let pid = worker.pid;
-            let waiter = std::thread::Builder::new().spawn(move || {
-                let mut status = 0;
-                // SAFETY: `status` is a valid out-pointer; `pid` is our child, waited for only here.
-                while unsafe { libc::waitpid(pid, &mut status, 0) } == -1
-                    && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
-                {}
-            });
+            let waiter = std::thread::Builder::new().spawn(move || wait_for(pid));
             if waiter.is_err() {
                 worker.reap(false); // no thread to spare: wait here
             }

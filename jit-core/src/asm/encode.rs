@@ -294,19 +294,19 @@ pub fn encode_with<'s, R: Record>(
     let mut force_rex = false;
     let mut high_byte: Option<Reg> = None;
     let mut rm_reg: Option<Reg> = None;
-    let mut mem: Option<&Mem<'s>> = None;
+    // The memory operand: its place in the operand list, and itself.
+    let mut mem: Option<(usize, &Mem<'s>)> = None;
     let mut op_reg = 0u8;
     let mut hole: Option<u32> = None;
     // Which operand each register field and REX bit comes from, and where the memory operand and the immediate
     // are: for `record`.
-    let (mut reg_src, mut rm_src, mut op_reg_src, mut mem_src, mut imm_src) = (None, None, None, None, None);
+    let (mut reg_src, mut rm_src, mut op_reg_src, mut imm_src) = (None, None, None, None);
     let (mut r_src, mut b_src) = (None, None);
     for (i, (op, role)) in ops.iter().zip(&form.roles).enumerate() {
         let reg = match (op, role) {
             (Operand::Reg(reg), Role::Reg | Role::RegRm | Role::Rm | Role::OpReg) => *reg,
             (Operand::Mem(m), Role::Rm) => {
-                mem = Some(m);
-                mem_src = Some(i);
+                mem = Some((i, m));
                 continue;
             }
             (Operand::Hole(n), Role::Imm) => {
@@ -349,9 +349,9 @@ pub fn encode_with<'s, R: Record>(
             high_byte = Some(reg);
         }
     }
-    let mem_enc = mem.map(encode_mem);
+    let mem = mem.map(|(i, m)| (i, m, encode_mem(m)));
     let mut x = false;
-    if let (Some(e), Some(m), Some(i)) = (mem_enc, mem, mem_src) {
+    if let Some((i, m, e)) = mem {
         x = e.rex_x;
         b = e.rex_b;
         if m.base.is_some_and(|base| base != Reg::RIP) {
@@ -374,7 +374,7 @@ pub fn encode_with<'s, R: Record>(
         if let Some(i) = r_src {
             record.field(i, n, bit3(Part::Reg, 2));
         }
-        if let (Some(i), Some(m)) = (mem_src, mem)
+        if let Some((i, m, _)) = mem
             && m.index.is_some()
         {
             record.field(i, n, bit3(Part::Index, 1));
@@ -400,7 +400,7 @@ pub fn encode_with<'s, R: Record>(
         if let Some(i) = reg_src {
             record.field(i, n, low3(Part::Reg, 3));
         }
-        match (rm_reg, mem_enc) {
+        match (rm_reg, mem) {
             (Some(rm), _) => {
                 buf[n] = modrm(0b11, reg_field, rm.low3());
                 if let Some(i) = rm_src {
@@ -408,9 +408,8 @@ pub fn encode_with<'s, R: Record>(
                 }
                 n += 1;
             }
-            (None, Some(e)) => {
+            (None, Some((i, m, e))) => {
                 buf[n] = modrm(e.md, reg_field, e.rm);
-                let (i, m) = (mem_src.unwrap_or(0), mem.copied().unwrap_or(NO_MEM));
                 let has_base = m.base.is_some_and(|base| base != Reg::RIP);
                 if e.sib.is_none() && has_base {
                     record.field(i, n, low3(Part::Base, 0));
@@ -485,16 +484,6 @@ pub fn encode_with<'s, R: Record>(
         fixup,
     })
 }
-
-/// A memory operand for the case that cannot happen: `mem_enc` without `mem`.
-const NO_MEM: Mem<'static> = Mem {
-    size: None,
-    base: None,
-    index: None,
-    disp: 0,
-    label: None,
-    holes: super::syntax::MemHoles::NONE,
-};
 
 #[cfg(test)]
 mod tests {

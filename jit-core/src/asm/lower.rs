@@ -17,7 +17,7 @@ use super::parse::{Parser, RegTerm, build_mem};
 use super::reg::Reg;
 use super::select::{self, Selected};
 use super::syntax::{Mem, MemHoles, Operand, RegKind, Span, Spanned, Statement, StmtKind};
-use super::table::{Form, OpKind, Table};
+use super::table::{Form, Table};
 use crate::emit::spec::{self, ERROR, Patch, PatchKind, Stmt, Target};
 use std::collections::{BTreeMap, HashMap};
 
@@ -148,8 +148,6 @@ pub enum LOp {
         template: Template,
         /// Their statements.
         stmts: Vec<Stmt>,
-        /// Each statement's span in the text (the line, for listings).
-        spans: Vec<Span>,
     },
     /// An instruction with runtime registers.
     Instr(Instr),
@@ -225,18 +223,19 @@ pub fn lower(text: &str) -> Result<Lowered, AsmErrors> {
         errors.sort_by_key(|e| e.span.start);
         return Err(AsmErrors(errors));
     }
-    // Merge adjacent byte steps.
+    // Merge adjacent byte steps, but keep a step with runtime values within 16 bytes: the emitter patches values
+    // into a template of at most 16 bytes (one instruction, or a few short ones), and copies longer ones as they are.
+    let values = |t: &Template| {
+        t.patches
+            .iter()
+            .any(|p| matches!(p.kind, PatchKind::Imm(_) | PatchKind::Disp32))
+    };
     let mut merged: Vec<LOp> = Vec::with_capacity(out.ops.len());
     for op in out.ops.drain(..) {
         match (merged.last_mut(), op) {
-            (
-                Some(LOp::Bytes { template, stmts, spans }),
-                LOp::Bytes {
-                    template: t,
-                    stmts: s,
-                    spans: sp,
-                },
-            ) => {
+            (Some(LOp::Bytes { template, stmts }), LOp::Bytes { template: t, stmts: s })
+                if !(values(template) || values(&t)) || template.bytes.len() + t.bytes.len() <= 16 =>
+            {
                 let at = template.bytes.len();
                 template.bytes.extend_from_slice(&t.bytes);
                 template.patches.extend(t.patches.iter().map(|p| Patch {
@@ -247,7 +246,6 @@ pub fn lower(text: &str) -> Result<Lowered, AsmErrors> {
                     offset: st.offset + at as u32,
                     ..*st
                 }));
-                spans.extend(sp);
             }
             (_, op) => merged.push(op),
         }
@@ -297,21 +295,20 @@ impl Lowering<'_> {
             StmtKind::Instruction { mnemonic, operands } => {
                 let ops = operands.as_slice();
                 let forms = self.table.forms(mnemonic.node);
-                match self.jump_target(forms, ops) {
-                    Some(Ok(target)) => self.jump(forms, *mnemonic, target, span),
-                    Some(Err(())) => {} // reported
+                let jump = select::jump_forms(forms).and_then(|jump| Some((jump, self.jump_target(ops)?)));
+                match jump {
+                    Some(((short, long), Ok(target))) => self.jump(short, long, *mnemonic, target, span),
+                    Some((_, Err(()))) => {} // reported
                     None => self.instruction(forms, *mnemonic, ops, span),
                 }
             }
         }
     }
 
-    /// A jump's or call's label, if the instruction is one: a label of the fragment, or a hole (a runtime label)
-    /// as the only operand of a mnemonic with a `rel32` form. `Err` when it names a label the fragment does not
-    /// define (reported).
-    fn jump_target(&mut self, forms: &[Form], ops: &[Spanned<Operand<'_>>]) -> Option<Result<Spanned<Target>, ()>> {
+    /// The label of a jump or call (a mnemonic with jump forms), if its only operand is one: a label of the
+    /// fragment, or a hole (a runtime label). `Err` when it names a label the fragment does not define (reported).
+    fn jump_target(&mut self, ops: &[Spanned<Operand<'_>>]) -> Option<Result<Spanned<Target>, ()>> {
         let [op] = ops else { return None };
-        forms.iter().find(|f| f.operands == [OpKind::Rel32])?;
         let target = match op.node {
             Operand::Label(name) => match self.locals.get(name) {
                 Some(&k) => Target::Local(k),
@@ -333,7 +330,16 @@ impl Lowering<'_> {
         }))
     }
 
-    fn jump(&mut self, forms: &[Form], mnemonic: Spanned<&str>, target: Spanned<Target>, span: Span) {
+    /// A jump to `target` with these forms, laid out when the emitter finishes.
+    fn jump(
+        &mut self,
+        short: Option<&Form>,
+        long: &Form,
+        mnemonic: Spanned<&str>,
+        target: Spanned<Target>,
+        span: Span,
+    ) {
+        // The encoder's bytes for each form, with a zero displacement at the end.
         let form_bytes = |f: &Form| -> Option<JumpForm> {
             let e = super::encode::encode(f, &[Operand::Label("")], 0, 0).ok()?;
             Some(JumpForm {
@@ -341,14 +347,9 @@ impl Lowering<'_> {
                 rel: f.imm_bytes,
             })
         };
-        let long = forms
-            .iter()
-            .find(|f| f.operands == [OpKind::Rel32])
-            .and_then(form_bytes);
-        let short = forms.iter().find(|f| f.operands == [OpKind::Rel8]).and_then(form_bytes);
-        match long {
+        match form_bytes(long) {
             Some(long) => self.out.ops.push(LOp::Jump(Jump {
-                short,
+                short: short.and_then(form_bytes),
                 long,
                 target: target.node,
                 span,
@@ -370,7 +371,6 @@ impl Lowering<'_> {
                 len,
                 text: (span.start, span.end),
             }],
-            spans: vec![span],
         });
     }
 
@@ -563,13 +563,17 @@ impl Lowering<'_> {
         };
         let plain: Vec<Operand<'_>> = concrete.iter().map(|o| o.node).collect();
         let mut fields = Fields::default();
-        let again =
-            encode_with(form, &plain, select::imm_to_encode(form, &concrete), 0, &mut fields).map_err(|kind| {
-                AsmError {
-                    kind,
-                    span: mnemonic.span,
-                }
-            })?;
+        let again = encode_with(
+            form,
+            &plain,
+            select::imm_value(form, plain.get(usize::from(form.imm_at))).unwrap_or(0),
+            0,
+            &mut fields,
+        )
+        .map_err(|kind| AsmError {
+            kind,
+            span: mnemonic.span,
+        })?;
         debug_assert_eq!(again.bytes(), encoded.bytes());
         let mut bytes = encoded.bytes().to_vec();
         let mut patches = Vec::new();
@@ -732,7 +736,7 @@ impl Lowered {
                             .into_iter()
                             .map(|r| spec::RegUse {
                                 arg: r.arg,
-                                kind: RegKind::ALL.iter().position(|&k| k == r.kind).unwrap_or(0) as u8,
+                                kind: r.kind.index(),
                                 classes: leak_slice(r.classes),
                                 stride: r.stride,
                             })

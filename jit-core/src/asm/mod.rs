@@ -96,6 +96,10 @@ pub fn is_statement_keyword(word: &str) -> bool {
     matches!(words::word(word.as_bytes()), words::Word::Data(_)) || !Table::get().forms(word).is_empty()
 }
 
+/// Why the text assembler refuses a runtime register or address part.
+const RUNTIME_PARTS: &str =
+    "runtime registers and address parts (`{expr: r64}`, `[... + {expr}]`) need the emitter: `jit!(e; ...)`";
+
 /// Everything of a [`Code`] but its source.
 struct Parts {
     bytes: Vec<u8>,
@@ -339,8 +343,14 @@ impl<'s> Assembler<'s> {
             }
             StmtKind::Instruction { mnemonic, ref operands } => {
                 let ops = operands.as_slice();
-                if let Some(op) = ops.iter().find(|o| matches!(o.node, Operand::Mem(m) if m.holes.any())) {
-                    let why = select::RUNTIME_PARTS.to_string();
+                // Runtime registers and address parts are for the emitter's fragments, which `lower` takes.
+                let runtime = |o: &&Spanned<Operand>| match o.node {
+                    Operand::RegHole(..) => true,
+                    Operand::Mem(m) => m.holes.any(),
+                    _ => false,
+                };
+                if let Some(op) = ops.iter().find(runtime) {
+                    let why = RUNTIME_PARTS.to_string();
                     self.errors.push(AsmError {
                         kind: ErrorKind::BadOperand(why),
                         span: op.span,

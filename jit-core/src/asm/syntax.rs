@@ -152,6 +152,11 @@ impl RegKind {
     /// Every kind, in the order of their names.
     pub const ALL: [RegKind; 5] = [RegKind::R64, RegKind::R32, RegKind::R16, RegKind::R8, RegKind::Xmm];
 
+    /// Its place in [`RegKind::ALL`]: how the emitter's tables name it.
+    pub const fn index(self) -> u8 {
+        self as u8
+    }
+
     /// The name written after `:`.
     pub const fn name(self) -> &'static str {
         match self {

@@ -327,9 +327,9 @@ impl Emitter {
     pub fn __op(&mut self, op: &'static Op, args: &[u64], started: Started) {
         let Started { call, first_local } = started;
         match *op {
-            Op::Bytes { template, stmts } => self.put(&template, args, call, first_local, Texts::Stmts(stmts)),
+            Op::Bytes { template, stmts } => self.put(&template, args, started, Texts::Stmts(stmts)),
             Op::Instr(instr) => match choose(instr, args) {
-                Ok(template) => self.put(template, args, call, first_local, Texts::One(instr.text)),
+                Ok(template) => self.put(template, args, started, Texts::One(instr.text)),
                 Err(why) => self.fragment_error(call, instr.text, why.to_string()),
             },
             Op::Jump(jump) => {
@@ -359,10 +359,10 @@ impl Emitter {
         self.own_label(label)
     }
 
-    /// Appends a template with the arguments patched in; `texts` says which statement a byte is of. An
-    /// instruction (at most 16 bytes) is patched in a register and stored once; longer runs of bytes in place.
+    /// Appends a template with the arguments patched in; `texts` says which statement a byte is of. A template
+    /// of at most 16 bytes is patched in a register and stored once.
     #[inline(always)]
-    fn put(&mut self, template: &Template, args: &[u64], call: u32, first_local: u32, texts: Texts) {
+    fn put(&mut self, template: &Template, args: &[u64], started: Started, texts: Texts) {
         let start = self.buf.len();
         let rips = if template.bytes.len() <= 16 {
             let (word, rips) = patched(template, args);
@@ -379,17 +379,21 @@ impl Emitter {
             }
             rips
         } else {
+            // Longer runs of bytes hold no runtime value (the lowering keeps those within 16 bytes): copied as
+            // they are, with their rip-relative displacements to record.
             self.buf.extend_from_slice(template.bytes);
-            patch_in_place(&mut self.buf[start..], template, args)
+            let rip = |p: &spec::Patch| matches!(p.kind, PatchKind::RipLocal | PatchKind::RipArg);
+            template.patches.iter().any(rip)
         };
         if rips {
-            self.put_rips(template, args, call, first_local, texts, start);
+            self.put_rips(template, args, started, texts, start);
         }
     }
 
     /// Records the rip-relative displacements of the template just appended at `start`, to fill in at layout.
     #[cold]
-    fn put_rips(&mut self, template: &Template, args: &[u64], call: u32, first_local: u32, texts: Texts, start: usize) {
+    fn put_rips(&mut self, template: &Template, args: &[u64], started: Started, texts: Texts, start: usize) {
+        let Started { call, first_local } = started;
         let end = start + template.bytes.len();
         for p in template.patches {
             let label = match p.kind {
@@ -573,8 +577,7 @@ fn written_in(text: &str, args: &[u64], labels: &[u32]) -> String {
         let value = n.parse::<usize>().ok().and_then(|n| args.get(n)).copied();
         match (value, crate::asm::RegKind::from_name(kind)) {
             (Some(v), Some(k)) => {
-                let kind = crate::asm::RegKind::ALL.iter().position(|&x| x == k).unwrap_or(0) as u8;
-                out.push_str(regs::name(kind, v as u8));
+                out.push_str(regs::name(k.index(), v as u8));
             }
             (Some(v), None) if n.parse().is_ok_and(|n: u32| labels.contains(&n)) => {
                 out.push_str(&format!("label#{}", v as u32));
@@ -790,42 +793,6 @@ fn patched(template: &Template, args: &[u64]) -> (u128, bool) {
         }
     }
     (word, rips)
-}
-
-/// Patches the arguments into bytes already appended (a run of instructions longer than 16 bytes); whether it
-/// has rip-relative displacements to record.
-fn patch_in_place(out: &mut [u8], template: &Template, args: &[u64]) -> bool {
-    let mut rips = false;
-    for p in template.patches {
-        let at = usize::from(p.at);
-        let value = args.get(p.arg as usize).copied().unwrap_or(0);
-        match p.kind {
-            PatchKind::Low3(shift) => {
-                if let Some(byte) = out.get_mut(at) {
-                    *byte |= (regs::hw(value as u8) & 7) << shift;
-                }
-            }
-            PatchKind::Bit3(shift) => {
-                if let Some(byte) = out.get_mut(at) {
-                    *byte |= (regs::hw(value as u8) >> 3 & 1) << shift;
-                }
-            }
-            PatchKind::Imm(width) => {
-                let width = usize::from(width).min(8);
-                if let Some(field) = out.get_mut(at..at + width) {
-                    field.copy_from_slice(&value.to_le_bytes()[..width]);
-                }
-            }
-            PatchKind::Disp32 => {
-                if let Some(field) = out.get_mut(at..at + 4) {
-                    let written = i32::from_le_bytes([field[0], field[1], field[2], field[3]]);
-                    field.copy_from_slice(&written.wrapping_add(value as i32).to_le_bytes());
-                }
-            }
-            PatchKind::RipLocal | PatchKind::RipArg => rips = true,
-        }
-    }
-    rips
 }
 
 /// Moves `bytes[range]` to `to` (the ranges may overlap). A piece between two jumps is a few instructions long:
