@@ -1,7 +1,7 @@
 //! The emitter through `jit!(e; ...)`: the example, runtime registers and values, labels across
 //! fragments, and errors with the fragment's location.
 
-use rustyjit::{Emitter, R64, assemble, jit};
+use rustyjit::{Emitter, R8, R64, assemble, jit};
 
 #[test]
 fn the_sum_loop_runs_and_matches_its_text() {
@@ -172,4 +172,28 @@ fn the_listing_shows_runtime_values_and_where_each_fragment_was_written() {
     // A fault's offset maps to its instruction and `jit!` call.
     let entry = code.entry_at(8).unwrap();
     assert_eq!((entry.offset, entry.line), (3, line));
+}
+
+#[test]
+fn the_listing_reads_back_every_kind_of_runtime_value() {
+    let mut e = Emitter::new();
+    let (back, ahead) = (e.new_label(), e.new_label());
+    let (byte, m8, m16, m32, m64, d) = (R8::SIL, -5i8, -300i16, -70_000i32, -(1i64 << 40), -8i32);
+    jit!(e; add {byte: r8}, {m8}; jmp {ahead});
+    e.bind(back);
+    jit!(e; mov ax, {m16}; add eax, {m32}; mov rax, {m64}; mov rcx, [rbx + {d}]; jmp {back});
+    e.bind(ahead);
+    jit!(e; ret);
+    let listing = e.finish().unwrap().listing().to_string();
+    for want in [
+        "add sil, -5",
+        "jmp label#1",
+        "mov ax, -300",
+        "add eax, -70000",
+        "mov rax, -1099511627776",
+        "mov rcx, [rbx + -8]",
+        "jmp label#0",
+    ] {
+        assert!(listing.contains(want), "{want} not in:\n{listing}");
+    }
 }

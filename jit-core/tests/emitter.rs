@@ -2,7 +2,7 @@
 //! `assemble` gives for the same text with every runtime register, value and label written in (runtime
 //! immediates taking their widest form, as `{N}` does in text). Random programs: lines drawn from the whole
 //! instruction table, some registers and immediates made runtime parts with random values, fragments joined by
-//! jumps to runtime labels bound between them.
+//! jumps to runtime labels bound between them, and raw bytes between some.
 
 mod common;
 
@@ -154,6 +154,13 @@ fn random_programs_have_the_bytes_of_their_text() {
             e.__fragment(fragment, &args);
             text.push_str(&text_lines.join("\n"));
             text.push('\n');
+            if rng.chance(20) {
+                // Raw bytes between fragments: pieces of every length between the jumps.
+                let data: Vec<u8> = (0..1 + rng.below(48)).map(|_| rng.below(256) as u8).collect();
+                e.push_bytes(&data);
+                let listed: Vec<String> = data.iter().map(u8::to_string).collect();
+                text.push_str(&format!(".byte {}\n", listed.join(", ")));
+            }
             let k = rng.below(3);
             if !bound[k] && rng.chance(60) {
                 bound[k] = true;

@@ -93,10 +93,19 @@ fn instr(p: &TokenStream, i: &Instr, holes: &BTreeMap<u32, HoleUse>) -> TokenStr
     }))
 }
 
+/// How many templates step `i` chooses from at run time, if it is an instruction with runtime registers.
+fn op_kind_templates(lowered: &Lowered, i: usize) -> Option<usize> {
+    match lowered.ops.get(i)? {
+        LOp::Instr(instr) => Some(instr.templates.len()),
+        _ => None,
+    }
+}
+
 fn jump_form(p: &TokenStream, f: &JumpForm) -> TokenStream {
     let bytes = Literal::byte_string(&f.bytes);
+    let word = Literal::u64_unsuffixed(f.word());
     let rel = Literal::u8_unsuffixed(f.rel);
-    quote!(#p::JumpForm { bytes: #bytes, rel: #rel })
+    quote!(#p::JumpForm { bytes: #bytes, word: #word, rel: #rel })
 }
 
 /// The fragment's `static` and the call that emits it.
@@ -151,10 +160,24 @@ fn emit(krate: &TokenStream, emitter: &TokenStream, source: &Source, lowered: &L
         Ident::new("values", Span::mixed_site()),
     );
     let count = Literal::usize_unsuffixed(args.len());
-    // One call per step, the step a constant: each call is the emitter's code specialised for it.
+    let widths = lowered.widths(args.len()).into_iter().map(Literal::u8_unsuffixed);
+    // One call per step, the step a constant: each call is the emitter's code specialised for it. An instruction
+    // with runtime registers picks its template at run time; each template gets its own call, with the index a
+    // constant, so that patching is specialised for each template too.
     let steps = (0..lowered.ops.len()).map(|i| {
+        let templates = op_kind_templates(lowered, i);
         let i = Literal::usize_unsuffixed(i);
-        quote!(#emitter_name.__op(&#ops_name[#i], &#values, #started);)
+        let op = quote!(&#ops_name[#i]);
+        match templates {
+            None => quote!(#emitter_name.__op(#op, &#values, #started);),
+            Some(count) => {
+                let arms = (0..count).map(|t| {
+                    let t = Literal::usize_unsuffixed(t);
+                    quote!(#t => #emitter_name.__put(#op, #t, &#values, #started),)
+                });
+                quote!(match #emitter_name.__choose(#op, &#values, #started) { #(#arms)* _ => {} })
+            }
+        }
     });
     quote! {{
         const #ops_name: &[#p::Op] = &[#(#ops),*];
@@ -165,6 +188,7 @@ fn emit(krate: &TokenStream, emitter: &TokenStream, source: &Source, lowered: &L
             text: #text,
             locals: #locals,
             labels: &[#(#labels),*],
+            widths: &[#(#widths),*],
             ops: #ops_name,
         };
         #(#lets)*

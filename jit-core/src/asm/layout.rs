@@ -71,32 +71,46 @@ pub struct Pos {
 
 /// Grows short jumps that cannot reach until none changes. Returns, for each `k`, the total length of the first
 /// `k` jumps: what a position with `k` jumps before it moves by ([`final_at`]).
+///
+/// Each round checks only the jumps still short, and the lengths are summed again only from the first jump
+/// that grew.
 pub fn relax(sites: &mut [Site], targets: &[Pos]) -> Vec<u64> {
     let mut shifts = vec![0u64; sites.len() + 1];
+    let mut short: Vec<u32> = (0..sites.len() as u32)
+        .filter(|&j| !sites[j as usize].is_padding() && sites[j as usize].is_short)
+        .collect();
+    let mut from = 0; // the first site whose length may have changed
     loop {
-        for j in 0..sites.len() {
-            let site = &mut sites[j];
-            if site.is_padding() {
-                let here = u64::from(site.at) + shifts[j];
-                site.target = (here.wrapping_neg() & ((1u64 << site.align_log2) - 1)) as u32;
+        sum_lengths(sites, &mut shifts, from);
+        let mut grew = None;
+        short.retain(|&j| {
+            let site = &mut sites[j as usize];
+            let end = u64::from(site.at) + shifts[j as usize] + u64::from(site.short_len);
+            let target = targets[site.target as usize];
+            let to = u64::from(target.at) + shifts[target.jumps_before as usize];
+            let reaches = i8::try_from(to as i64 - end as i64).is_ok();
+            if !reaches {
+                site.is_short = false;
+                grew.get_or_insert(j as usize);
             }
-            shifts[j + 1] = shifts[j] + u64::from(site.size());
+            reaches
+        });
+        match grew {
+            Some(j) => from = j,
+            None => return shifts,
         }
-        let mut changed = false;
-        for (j, site) in sites.iter_mut().enumerate() {
-            if !site.is_padding() && site.is_short {
-                let end = u64::from(site.at) + shifts[j] + u64::from(site.short_len);
-                let target = targets[site.target as usize];
-                let to = u64::from(target.at) + shifts[target.jumps_before as usize];
-                if i8::try_from(to as i64 - end as i64).is_err() {
-                    site.is_short = false;
-                    changed = true;
-                }
-            }
+    }
+}
+
+/// `shifts[k + 1] = shifts[k] + length of site k`, from site `from` on; padding takes its length from where it
+/// lands.
+fn sum_lengths(sites: &mut [Site], shifts: &mut [u64], from: usize) {
+    for (j, site) in sites.iter_mut().enumerate().skip(from) {
+        if site.is_padding() {
+            let here = u64::from(site.at) + shifts[j];
+            site.target = (here.wrapping_neg() & ((1u64 << site.align_log2) - 1)) as u32;
         }
-        if !changed {
-            return shifts;
-        }
+        shifts[j + 1] = shifts[j] + u64::from(site.size());
     }
 }
 

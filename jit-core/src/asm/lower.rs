@@ -126,6 +126,13 @@ pub struct JumpForm {
     pub rel: u8,
 }
 
+impl JumpForm {
+    /// The bytes as one little-endian word (a jump form is at most 6 bytes; the bytes after it are 0).
+    pub fn word(&self) -> u64 {
+        self.bytes.iter().take(8).rev().fold(0, |w, &b| w << 8 | u64::from(b))
+    }
+}
+
 /// A jump or call to a label.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Jump {
@@ -689,6 +696,18 @@ fn intern<T: PartialEq>(list: &mut Vec<T>, item: T) -> usize {
 
 impl Lowered {
     /// The holes that are runtime labels, in order.
+    /// For each of `count` holes, how many bytes of its value the emitter keeps ([`spec::Fragment::widths`]).
+    pub fn widths(&self, count: usize) -> Vec<u8> {
+        (0..count as u32)
+            .map(|n| match self.holes.get(&n) {
+                Some(HoleUse::Imm(w)) => *w,
+                Some(HoleUse::Disp | HoleUse::Label) => 4,
+                Some(HoleUse::Reg(_)) => 1,
+                None => 0,
+            })
+            .collect()
+    }
+
     pub fn label_holes(&self) -> Vec<u32> {
         self.holes
             .iter()
@@ -700,6 +719,8 @@ impl Lowered {
     /// The fragment as the `jit!` macro would write it in `static`s, made at run time by leaking its parts: for
     /// tests, and for tools that make fragments from text at run time (each call leaks its memory).
     pub fn leak(self, text: &str, file: &'static str, line: u32, column: u32) -> &'static spec::Fragment {
+        let count = self.holes.keys().next_back().map_or(0, |&n| n as usize + 1);
+        let widths = leak_slice(self.widths(count));
         fn leak_slice<T>(v: Vec<T>) -> &'static [T] {
             Box::leak(v.into_boxed_slice())
         }
@@ -749,6 +770,7 @@ impl Lowered {
                 }))),
                 LOp::Jump(j) => {
                     let form = |f: JumpForm| spec::JumpForm {
+                        word: f.word(),
                         bytes: leak_slice(f.bytes),
                         rel: f.rel,
                     };
@@ -769,6 +791,7 @@ impl Lowered {
             text: Box::leak(text.to_string().into_boxed_str()),
             locals: self.locals.len() as u32,
             labels: leak_slice(labels),
+            widths,
             ops: leak_slice(ops),
         }))
     }

@@ -131,12 +131,11 @@ impl Texts {
     }
 }
 
-/// One fragment emitted: for errors found later, and listings.
+/// One fragment emitted: for errors found later, and listings. Its arguments follow the previous call's in
+/// [`Emitter::args`], packed ([`record`]).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Call {
     frag: &'static Fragment,
-    /// Where its arguments start in [`Emitter::args`].
-    args: u32,
     /// Where its bytes start.
     at: Pos,
 }
@@ -181,7 +180,7 @@ pub struct Emitter {
     /// Where each label was first used, for "never bound".
     rips: Vec<Rip>,
     calls: Vec<Call>,
-    /// Each call's arguments, packed ([`pack`]).
+    /// The calls' arguments, packed ([`record`]), one call's after another.
     args: Vec<u8>,
     errors: Vec<(Origin, String)>,
 }
@@ -303,7 +302,7 @@ impl Emitter {
 
     /// Starts a fragment: records the call (for listings and errors) and gives it fresh labels.
     #[doc(hidden)]
-    #[inline]
+    #[inline(always)]
     pub fn __begin(&mut self, frag: &'static Fragment, args: &[u64]) -> Started {
         let started = Started {
             call: self.calls.len() as u32,
@@ -312,12 +311,8 @@ impl Emitter {
         if frag.locals != 0 {
             self.labels.resize(self.labels.len() + frag.locals as usize, UNBOUND);
         }
-        self.calls.push(Call {
-            frag,
-            args: self.args.len() as u32,
-            at: self.here(),
-        });
-        pack(&mut self.args, args);
+        self.calls.push(Call { frag, at: self.here() });
+        record(&mut self.args, frag.widths, args);
         started
     }
 
@@ -328,10 +323,10 @@ impl Emitter {
         let Started { call, first_local } = started;
         match *op {
             Op::Bytes { template, stmts } => self.put(&template, args, started, Texts::Stmts(stmts)),
-            Op::Instr(instr) => match choose(instr, args) {
-                Ok(template) => self.put(template, args, started, Texts::One(instr.text)),
-                Err(why) => self.fragment_error(call, instr.text, why.to_string()),
-            },
+            Op::Instr(_) => {
+                let t = self.__choose(op, args, started);
+                self.__put(op, t, args, started);
+            }
             Op::Jump(jump) => {
                 let label = match jump.target {
                     Target::Local(k) => Some(first_local + k),
@@ -347,6 +342,38 @@ impl Emitter {
             }
             Op::Bind(k) => self.bind_index(first_local + k),
         }
+    }
+
+    /// Which template of the instruction step `op` these arguments take: its index, or `usize::MAX` (and the error
+    /// recorded) when the registers cannot be encoded. `jit!(e; ...)` then calls [`__put`](Emitter::__put) with
+    /// each index a constant, one call per template, so each is the patching code specialised for its template.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __choose(&mut self, op: &'static Op, args: &[u64], started: Started) -> usize {
+        let Op::Instr(instr) = *op else { return usize::MAX };
+        match choose(instr, args) {
+            Ok(t) => t,
+            Err(why) => {
+                self.refuse(started.call, instr.text, why);
+                usize::MAX
+            }
+        }
+    }
+
+    /// Appends template `t` of the instruction step `op` with the arguments patched in.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __put(&mut self, op: &'static Op, t: usize, args: &[u64], started: Started) {
+        if let Op::Instr(instr) = *op
+            && let Some(template) = instr.templates.get(t)
+        {
+            self.put(template, args, started, Texts::One(instr.text));
+        }
+    }
+
+    #[cold]
+    fn refuse(&mut self, call: u32, text: (u32, u32), why: &str) {
+        self.fragment_error(call, text, why.to_string());
     }
 
     /// The label a fragment's argument names, if it is one of this emitter's.
@@ -437,10 +464,10 @@ impl Emitter {
                 message,
             },
             Origin::Fragment { call, text } => {
-                let Call { frag, args, .. } = self.calls[call as usize];
+                let frag = self.calls[call as usize].frag;
                 let statement = frag.text.get(text.0 as usize..text.1 as usize).unwrap_or("");
-                let args = unpack(&self.args[args as usize..]);
-                let args = &args[..];
+                let start: usize = self.calls[..call as usize].iter().map(|c| packed_len(c.frag)).sum();
+                let args = &unpack(frag, &self.args[start.min(self.args.len())..])[..];
                 EmitError {
                     file: frag.file,
                     line: frag.line,
@@ -450,6 +477,51 @@ impl Emitter {
                 }
             }
         }
+    }
+
+    /// The final bytes, `total` long, once [`layout::relax`] has sized the sites: the buffer's pieces with each
+    /// jump (its form in use, with its displacement to `def_at[target]`) or padding between them, written front
+    /// to back into a new buffer. A jump is one 8-byte store and a short piece two 16-byte copies: the buffers
+    /// output has room after its end, and what a store writes past its piece the next piece overwrites.
+    fn lay_out(&self, total: usize, def_at: &[u32]) -> Vec<u8> {
+        let mut out = vec![0u8; total + 16];
+        let (buf, mut from, mut place) = (&self.buf[..], 0usize, 0usize);
+        let piece = |out: &mut [u8], from: usize, to: usize, place: usize| {
+            let len = to - from;
+            match (buf.get(from..from + 16), buf.get(to.saturating_sub(16)..to)) {
+                (Some(first), _) if len <= 16 => out[place..place + 16].copy_from_slice(first),
+                (Some(first), Some(last)) if len <= 32 => {
+                    out[place..place + 16].copy_from_slice(first);
+                    out[place + len - 16..place + len].copy_from_slice(last);
+                }
+                _ => out[place..place + len].copy_from_slice(&buf[from..to]),
+            }
+        };
+        for (site, jump) in self.sites.iter().zip(&self.jumps) {
+            let to = site.at as usize;
+            piece(&mut out, from, to, place);
+            place += to - from;
+            from = to;
+            let size = site.size() as usize;
+            match jump {
+                None => out[place..place + size].fill(0xc3),
+                Some(jump) => {
+                    let (form, short) = match (site.is_short, jump.short) {
+                        (true, Some(short)) => (short, true),
+                        _ => (jump.long, false),
+                    };
+                    let disp = i64::from(def_at[site.target as usize]) - (place + size) as i64;
+                    let disp = if short { disp as u8 as u64 } else { disp as u32 as u64 };
+                    let keep = form.bytes.len() - usize::from(form.rel);
+                    let word = form.word | disp << (8 * keep);
+                    out[place..place + 8].copy_from_slice(&word.to_le_bytes());
+                }
+            }
+            place += size;
+        }
+        piece(&mut out, from, buf.len(), place);
+        out.truncate(total);
+        out
     }
 
     /// Lays the code out: labels resolved, jumps relaxed, every rip-relative displacement filled in. Every error
@@ -487,53 +559,17 @@ impl Emitter {
             let too_big = "the code is larger than 4 GiB".to_string();
             return Err(EmitErrors(vec![self.describe(&Origin::Rust(at), too_big)]));
         }
-        let at = |pos: Pos| layout::final_at(&shifts, pos);
-        // The jumps (and padding) go between the pieces of the buffer: the buffer is grown to the final length
-        // and its pieces moved to their places from the last to the first, so no second buffer is needed.
-        let mut bytes = std::mem::take(&mut self.buf);
-        let old_len = bytes.len();
-        bytes.resize(total as usize, 0);
-        let mut end = old_len; // the end of the buffer's pieces not moved yet
-        for j in (0..self.sites.len()).rev() {
-            let (site, jump) = (self.sites[j], self.jumps[j]);
-            let from = site.at as usize;
-            let place = at(Pos {
-                at: site.at,
-                jumps_before: j as u32,
-            }) as usize;
-            let size = site.size() as usize;
-            // The piece after this jump, to just after the jump.
-            move_piece(&mut bytes, from..end, place + size);
-            end = from;
-            let Some(jump) = jump else {
-                bytes[place..place + size].fill(0xc3);
-                continue;
-            };
-            let form = match (site.is_short, jump.short) {
-                (true, Some(short)) => short,
-                _ => jump.long,
-            };
-            let disp = at(self.defs[site.target as usize]) as i64 - (place + size) as i64;
-            // A jump is at most 6 bytes: written byte by byte, its displacement's bytes in place of the form's.
-            let keep = form.bytes.len() - usize::from(form.rel);
-            let disp = (disp as i32).to_le_bytes();
-            for (k, out) in bytes[place..place + size].iter_mut().enumerate() {
-                *out = match k.checked_sub(keep) {
-                    None => form.bytes[k],
-                    Some(d) => disp[d & 3],
-                };
-            }
-        }
+        let at = |pos: Pos| layout::final_at(&shifts, pos) as u32;
+        // Each label definition's final offset.
+        let def_at: Vec<u32> = self.defs.iter().map(|&d| at(d)).collect();
+        let mut bytes = self.lay_out(total as usize, &def_at);
         for rip in &self.rips {
-            let field = at(Pos {
-                at: rip.field,
+            let pos = |at| Pos {
+                at,
                 jumps_before: rip.jumps_before,
-            }) as usize;
-            let end = at(Pos {
-                at: rip.end,
-                jumps_before: rip.jumps_before,
-            }) as i64;
-            let target = at(self.defs[self.labels[rip.label as usize] as usize]) as i64;
+            };
+            let (field, end) = (at(pos(rip.field)) as usize, i64::from(at(pos(rip.end))));
+            let target = i64::from(def_at[self.labels[rip.label as usize] as usize]);
             if let Some(f) = bytes.get_mut(field..field + 4) {
                 let addend = i64::from(i32::from_le_bytes([f[0], f[1], f[2], f[3]]));
                 f.copy_from_slice(&((target + addend - end) as i32).to_le_bytes());
@@ -544,7 +580,7 @@ impl Emitter {
             .iter()
             .map(|&d| match d {
                 UNBOUND => UNBOUND,
-                d => at(self.defs[d as usize]) as u32,
+                d => def_at[d as usize],
             })
             .collect();
         let sizes = self.sites.iter().map(Site::size).collect();
@@ -591,9 +627,9 @@ fn written_in(text: &str, args: &[u64], labels: &[u32]) -> String {
     out
 }
 
-/// The template of an instruction with runtime registers for these arguments, or why there is none.
+/// The index of the template of an instruction with runtime registers for these arguments, or why there is none.
 #[inline(always)]
-fn choose<'i>(instr: &'i spec::Instr, args: &[u64]) -> Result<&'i Template, &'i str> {
+fn choose<'i>(instr: &'i spec::Instr, args: &[u64]) -> Result<usize, &'i str> {
     let mut key = 0usize;
     for r in instr.regs {
         let id = args.get(r.arg as usize).map_or(0, |&v| v as usize);
@@ -601,10 +637,8 @@ fn choose<'i>(instr: &'i spec::Instr, args: &[u64]) -> Result<&'i Template, &'i 
         key += usize::from(class) * usize::from(r.stride);
     }
     match instr.table.get(key).copied() {
-        Some(t) if t & ERROR == 0 => instr
-            .templates
-            .get(usize::from(t))
-            .ok_or("the instruction has no template for these registers"),
+        Some(t) if t & ERROR == 0 && usize::from(t) < instr.templates.len() => Ok(usize::from(t)),
+        Some(t) if t & ERROR == 0 => Err("the instruction has no template for these registers"),
         t => Err(t
             .and_then(|t| instr.errors.get(usize::from(t & !ERROR)))
             .map_or("the instruction cannot take these registers", |m| m)),
@@ -619,7 +653,7 @@ pub(crate) struct Emitted {
     /// Each label's offset, [`UNBOUND`] for one never bound.
     pub(crate) offsets: Vec<u32>,
     calls: Vec<Call>,
-    /// Each call's arguments, packed ([`pack`]).
+    /// The calls' arguments, packed ([`record`]), one call's after another.
     args: Vec<u8>,
     /// Each jump's (and padding's) final length, and the shifts of the layout.
     sizes: Vec<u32>,
@@ -650,10 +684,11 @@ impl Emitted {
         self.listed.get_or_init(|| {
             let mut out = Listed::default();
             let final_at = |pos: Pos| layout::final_at(&self.shifts, pos) as u32;
+            let mut packed = &self.args[..];
             for call in &self.calls {
                 let frag = call.frag;
-                let args = unpack(&self.args[call.args as usize..]);
-                let args = &args[..];
+                let args = &unpack(frag, packed)[..];
+                packed = packed.get(packed_len(frag)..).unwrap_or(&[]);
                 let mut pos = call.at;
                 let entry = |out: &mut Listed, at: Pos, len: u32, text: (u32, u32)| {
                     let statement = frag.text.get(text.0 as usize..text.1 as usize).unwrap_or("");
@@ -682,7 +717,7 @@ impl Emitted {
                             pos.at += template.bytes.len() as u32;
                         }
                         Op::Instr(instr) => {
-                            if let Ok(t) = choose(instr, args) {
+                            if let Some(t) = choose(instr, args).ok().and_then(|t| instr.templates.get(t)) {
                                 entry(&mut out, pos, t.bytes.len() as u32, instr.text);
                                 pos.at += t.bytes.len() as u32;
                             }
@@ -714,48 +749,42 @@ impl Emitted {
     }
 }
 
-/// Appends a fragment call's arguments, packed for its listing and errors: their count, then each value
-/// zigzag-encoded (small negative immediates stay small) in 7-bit groups, low first. A register number or a small
-/// value takes one byte instead of eight.
-#[inline]
-fn pack(out: &mut Vec<u8>, args: &[u64]) {
-    out.reserve(1 + args.len() * 3);
-    let mut put = |v: u64| {
-        let mut v = v;
-        while v >= 0x80 {
-            out.push(v as u8 | 0x80);
-            v >>= 7;
-        }
-        out.push(v as u8);
-    };
-    put(args.len() as u64);
-    for &a in args {
-        put(a << 1 ^ ((a as i64) >> 63) as u64);
+/// Appends a fragment call's arguments, packed for its listing and messages: each value's low
+/// [`Fragment::widths`] bytes. With the widths constant (each `jit!` call's own), this is a few stores.
+#[inline(always)]
+fn record(out: &mut Vec<u8>, widths: &[u8], args: &[u64]) {
+    out.reserve(widths.len() * 8);
+    for (&w, &v) in widths.iter().zip(args) {
+        out.extend_from_slice(&v.to_le_bytes()[..usize::from(w).min(8)]);
     }
 }
 
-/// The arguments [`pack`] wrote at the start of `bytes`.
-fn unpack(bytes: &[u8]) -> Vec<u64> {
+/// How many bytes [`record`] keeps for a call of `frag`.
+fn packed_len(frag: &Fragment) -> usize {
+    frag.widths.iter().map(|&w| usize::from(w).min(8)).sum()
+}
+
+/// The arguments [`record`] kept for a call of `frag` at the start of `bytes`: all but labels sign-extended (the
+/// macro passes immediates and displacements sign-extended).
+fn unpack(frag: &Fragment, bytes: &[u8]) -> Vec<u64> {
     let mut at = 0;
-    let mut get = || {
-        let (mut v, mut shift) = (0u64, 0u32);
-        while let Some(&b) = bytes.get(at) {
-            at += 1;
-            v |= u64::from(b & 0x7f).checked_shl(shift).unwrap_or(0);
-            shift += 7;
-            if b < 0x80 {
-                break;
-            }
+    let mut values = Vec::with_capacity(frag.widths.len());
+    for (hole, &w) in frag.widths.iter().enumerate() {
+        let w = usize::from(w).min(8);
+        let mut le = [0u8; 8];
+        if let Some(b) = bytes.get(at..at + w) {
+            le[..w].copy_from_slice(b);
         }
-        v
-    };
-    let n = get() as usize;
-    (0..n.min(bytes.len()))
-        .map(|_| {
-            let z = get();
-            z >> 1 ^ (z & 1).wrapping_neg()
-        })
-        .collect()
+        at += w;
+        let v = u64::from_le_bytes(le);
+        // A register number is below 128: sign-extending it changes nothing.
+        let signed = !frag.labels.contains(&(hole as u32));
+        values.push(match w {
+            1..=7 if signed => ((v << (64 - 8 * w)) as i64 >> (64 - 8 * w)) as u64,
+            _ => v,
+        });
+    }
+    values
 }
 
 /// A template of at most 16 bytes with the arguments patched in, as one little-endian word (the bytes after the
@@ -771,50 +800,22 @@ fn patched(template: &Template, args: &[u64]) -> (u128, bool) {
     let n = template.bytes.len();
     let mut rips = false;
     for p in template.patches {
-        let at = usize::from(p.at);
-        let value = args.get(p.arg as usize).copied().unwrap_or(0);
-        let (bits, width) = match p.kind {
-            PatchKind::Imm(width) => (u128::from(value), usize::from(width).min(8)),
-            PatchKind::Disp32 => {
-                let written = (word >> (8 * at.min(15))) as u32;
-                word &= !(u128::from(u32::MAX) << (8 * at.min(12)));
-                (u128::from(written.wrapping_add(value as u32)), 4)
-            }
-            PatchKind::RipLocal | PatchKind::RipArg => {
-                rips = true;
-                continue;
-            }
-            // Register fields are in `regs`.
-            PatchKind::Low3(_) | PatchKind::Bit3(_) => continue,
+        let (at, value) = (usize::from(p.at), args.get(p.arg as usize).copied().unwrap_or(0));
+        let width = match p.kind {
+            PatchKind::Imm(width) => usize::from(width).min(8),
+            PatchKind::Disp32 => 4,
+            // Register fields are in `regs`; rip-relative displacements are filled in at layout.
+            PatchKind::Low3(_) | PatchKind::Bit3(_) | PatchKind::RipLocal | PatchKind::RipArg => 0,
         };
-        if at + width <= n {
-            let mask = u128::MAX >> (128 - 8 * width);
-            word |= (bits & mask) << (8 * at);
-        }
+        rips |= matches!(p.kind, PatchKind::RipLocal | PatchKind::RipArg);
+        // The value is added into its field (an immediate's is 0, a displacement's holds the constant part):
+        // one way for both, without a branch. A field that would not fit changes nothing.
+        let mask = match at + width <= n && width > 0 {
+            true => u128::from(u64::MAX >> (64 - 8 * width)) << (8 * at),
+            false => 0,
+        };
+        let added = (word & mask).wrapping_add(u128::from(value) << (8 * at.min(15)));
+        word = (word & !mask) | (added & mask);
     }
     (word, rips)
-}
-
-/// Moves `bytes[range]` to `to` (the ranges may overlap). A piece between two jumps is a few instructions long:
-/// up to 32 bytes it is moved as two overlapping fixed-size halves, both read before either is written, not by a
-/// call to `memmove` for a length it cannot know.
-#[inline(always)]
-fn move_piece(bytes: &mut [u8], range: std::ops::Range<usize>, to: usize) {
-    fn halves<const N: usize>(bytes: &mut [u8], range: std::ops::Range<usize>, to: usize) -> Option<()> {
-        let len = range.len();
-        let first: [u8; N] = bytes.get(range.start..range.start + N)?.try_into().ok()?;
-        let last: [u8; N] = bytes.get(range.end - N..range.end)?.try_into().ok()?;
-        bytes.get_mut(to..to + N)?.copy_from_slice(&first);
-        bytes.get_mut(to + len - N..to + len)?.copy_from_slice(&last);
-        Some(())
-    }
-    let moved = match range.len() {
-        16..=32 => halves::<16>(bytes, range.clone(), to),
-        8..=15 => halves::<8>(bytes, range.clone(), to),
-        4..=7 => halves::<4>(bytes, range.clone(), to),
-        _ => None,
-    };
-    if moved.is_none() {
-        bytes.copy_within(range, to);
-    }
 }

@@ -108,6 +108,8 @@ pub struct Instr {
 pub struct JumpForm {
     /// The bytes.
     pub bytes: &'static [u8],
+    /// The bytes as one little-endian word (a jump is at most 6 bytes), so laying a jump out is one store.
+    pub word: u64,
     /// The displacement's width in bytes (1 or 4).
     pub rel: u8,
 }
@@ -167,6 +169,10 @@ pub struct Fragment {
     pub locals: u32,
     /// The holes that are runtime labels (for messages and listings).
     pub labels: &'static [u32],
+    /// How many bytes of each runtime value the emitter keeps for listings and messages: a register 1, a label
+    /// 4 (its index), an immediate or displacement its width (sign-extended when read back); 0 for a hole no
+    /// instruction uses.
+    pub widths: &'static [u8],
     /// The steps.
     pub ops: &'static [Op],
 }
