@@ -72,23 +72,40 @@ pub struct Pos {
 /// Grows short jumps that cannot reach until none changes. Returns, for each `k`, the total length of the first
 /// `k` jumps: what a position with `k` jumps before it moves by ([`final_at`]).
 ///
-/// Each round checks only the jumps still short, and the lengths are summed again only from the first jump
-/// that grew.
+/// Without padding, a jump's distance grows with the lengths of the jumps it spans, so a jump that reaches when
+/// every jump is long stays short whatever the others do: only the jumps between the two bounds are checked
+/// again each round, and the lengths are summed again only from the first jump that grew.
 pub fn relax(sites: &mut [Site], targets: &[Pos]) -> Vec<u64> {
     let mut shifts = vec![0u64; sites.len() + 1];
     let mut short: Vec<u32> = (0..sites.len() as u32)
         .filter(|&j| !sites[j as usize].is_padding() && sites[j as usize].is_short)
         .collect();
+    if !sites.iter().any(Site::is_padding) {
+        // The lengths when every jump is long: a jump that reaches then is settled.
+        let mut longest = 0;
+        for (j, site) in sites.iter().enumerate() {
+            shifts[j] = longest;
+            longest += u64::from(site.long_len);
+        }
+        shifts[sites.len()] = longest;
+        // (The jump's own length counts as short: that is the length whose reach is in question.)
+        short.retain(|&j| {
+            !reaches(
+                &sites[j as usize],
+                j as usize,
+                sites[j as usize].short_len,
+                targets,
+                &shifts,
+            )
+        });
+    }
     let mut from = 0; // the first site whose length may have changed
     loop {
         sum_lengths(sites, &mut shifts, from);
         let mut grew = None;
         short.retain(|&j| {
             let site = &mut sites[j as usize];
-            let end = u64::from(site.at) + shifts[j as usize] + u64::from(site.short_len);
-            let target = targets[site.target as usize];
-            let to = u64::from(target.at) + shifts[target.jumps_before as usize];
-            let reaches = i8::try_from(to as i64 - end as i64).is_ok();
+            let reaches = reaches(site, j as usize, site.short_len, targets, &shifts);
             if !reaches {
                 site.is_short = false;
                 grew.get_or_insert(j as usize);
@@ -100,6 +117,14 @@ pub fn relax(sites: &mut [Site], targets: &[Pos]) -> Vec<u64> {
             None => return shifts,
         }
     }
+}
+
+/// Whether jump `j`, `len` bytes long, reaches its target with the lengths `shifts` sums.
+fn reaches(site: &Site, j: usize, len: u8, targets: &[Pos], shifts: &[u64]) -> bool {
+    let end = u64::from(site.at) + shifts[j] + u64::from(len);
+    let target = targets[site.target as usize];
+    let to = u64::from(target.at) + shifts[target.jumps_before as usize];
+    i8::try_from(to as i64 - end as i64).is_ok()
 }
 
 /// `shifts[k + 1] = shifts[k] + length of site k`, from site `from` on; padding takes its length from where it
