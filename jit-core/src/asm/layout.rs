@@ -72,34 +72,43 @@ pub struct Pos {
 /// Grows short jumps that cannot reach until none changes. Returns, for each `k`, the total length of the first
 /// `k` jumps: what a position with `k` jumps before it moves by ([`final_at`]).
 ///
-/// Without padding, a jump's distance grows with the lengths of the jumps it spans, so a jump that reaches when
-/// every jump is long stays short whatever the others do: only the jumps between the two bounds are checked
-/// again each round, and the lengths are summed again only from the first jump that grew.
+/// Without padding, a jump's distance grows with the lengths of the jumps it spans, and lengths only grow: a jump
+/// that reaches when every other jump is long stays short, and one that cannot reach when every jump is short
+/// is long. Both are settled before the first round; the rounds check only the jumps in between, and sum the
+/// lengths again only from the first jump that grew.
 pub fn relax(sites: &mut [Site], targets: &[Pos]) -> Vec<u64> {
     let mut shifts = vec![0u64; sites.len() + 1];
     let mut short: Vec<u32> = (0..sites.len() as u32)
         .filter(|&j| !sites[j as usize].is_padding() && sites[j as usize].is_short)
         .collect();
-    if !sites.iter().any(Site::is_padding) {
-        // The lengths when every jump is long: a jump that reaches then is settled.
-        let mut longest = 0;
-        for (j, site) in sites.iter().enumerate() {
-            shifts[j] = longest;
-            longest += u64::from(site.long_len);
-        }
-        shifts[sites.len()] = longest;
-        // (The jump's own length counts as short: that is the length whose reach is in question.)
-        short.retain(|&j| {
-            !reaches(
-                &sites[j as usize],
-                j as usize,
-                sites[j as usize].short_len,
-                targets,
-                &shifts,
-            )
-        });
-    }
     let mut from = 0; // the first site whose length may have changed
+    if !sites.iter().any(Site::is_padding) {
+        // The lengths when every jump is short (`shifts`), and when every jump is long.
+        let mut longest = vec![0u64; sites.len() + 1];
+        for (j, site) in sites.iter().enumerate() {
+            shifts[j + 1] = shifts[j] + u64::from(site.size());
+            longest[j + 1] = longest[j] + u64::from(site.long_len);
+        }
+        let mut grew = None;
+        short.retain(|&j| {
+            let site = &mut sites[j as usize];
+            // (The jump's own length counts as short: that is the length whose reach is in question.)
+            if reaches(site, j as usize, site.short_len, targets, &longest) {
+                return false; // short, whatever the others do
+            }
+            if !reaches(site, j as usize, site.short_len, targets, &shifts) {
+                site.is_short = false;
+                grew.get_or_insert(j as usize);
+                return false;
+            }
+            true
+        });
+        if short.is_empty() {
+            sum_lengths(sites, &mut shifts, grew.unwrap_or(sites.len()));
+            return shifts;
+        }
+        from = grew.unwrap_or(sites.len());
+    }
     loop {
         sum_lengths(sites, &mut shifts, from);
         let mut grew = None;
