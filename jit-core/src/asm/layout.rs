@@ -78,37 +78,36 @@ pub struct Pos {
 /// lengths again only from the first jump that grew.
 pub fn relax(sites: &mut [Site], targets: &[Pos]) -> Vec<u64> {
     let mut shifts = vec![0u64; sites.len() + 1];
-    let mut short: Vec<u32> = (0..sites.len() as u32)
-        .filter(|&j| !sites[j as usize].is_padding() && sites[j as usize].is_short)
-        .collect();
-    let mut from = 0; // the first site whose length may have changed
-    if !sites.iter().any(Site::is_padding) {
-        // The lengths when every jump is short (`shifts`), and when every jump is long.
-        let mut longest = vec![0u64; sites.len() + 1];
-        for (j, site) in sites.iter().enumerate() {
-            shifts[j + 1] = shifts[j] + u64::from(site.size());
-            longest[j + 1] = longest[j] + u64::from(site.long_len);
-        }
-        let mut grew = None;
-        short.retain(|&j| {
-            let site = &mut sites[j as usize];
-            // (The jump's own length counts as short: that is the length whose reach is in question.)
-            if reaches(site, j as usize, site.short_len, targets, &longest) {
-                return false; // short, whatever the others do
-            }
-            if !reaches(site, j as usize, site.short_len, targets, &shifts) {
-                site.is_short = false;
-                grew.get_or_insert(j as usize);
-                return false;
-            }
-            true
-        });
-        if short.is_empty() {
-            sum_lengths(sites, &mut shifts, grew.unwrap_or(sites.len()));
-            return shifts;
-        }
-        from = grew.unwrap_or(sites.len());
+    if sites.iter().any(Site::is_padding) {
+        let short = (0..sites.len() as u32)
+            .filter(|&j| sites[j as usize].is_short)
+            .collect();
+        return rounds(sites, targets, shifts, short, 0);
     }
+    // The lengths when every jump is short (`shifts`), and when every jump is long.
+    let mut longest = vec![0u64; sites.len() + 1];
+    for (j, site) in sites.iter().enumerate() {
+        shifts[j + 1] = shifts[j] + u64::from(site.size());
+        longest[j + 1] = longest[j] + u64::from(site.long_len);
+    }
+    let (mut undecided, mut grew) = (Vec::new(), sites.len());
+    for (j, site) in sites.iter_mut().enumerate() {
+        // (The jump's own length counts as short: that is the length whose reach is in question.)
+        if !site.is_short || reaches(site, j, site.short_len, targets, &longest) {
+            continue; // long already, or short whatever the others do
+        }
+        if reaches(site, j, site.short_len, targets, &shifts) {
+            undecided.push(j as u32);
+        } else {
+            site.is_short = false;
+            grew = grew.min(j);
+        }
+    }
+    rounds(sites, targets, shifts, undecided, grew)
+}
+
+/// The rounds: the lengths summed again from site `from` on, then each jump of `short` checked, until none grows.
+fn rounds(sites: &mut [Site], targets: &[Pos], mut shifts: Vec<u64>, mut short: Vec<u32>, mut from: usize) -> Vec<u64> {
     loop {
         sum_lengths(sites, &mut shifts, from);
         let mut grew = None;

@@ -213,6 +213,7 @@ impl Emitter {
     }
 
     /// A new label, not bound yet.
+    #[inline]
     pub fn new_label(&mut self) -> DynamicLabel {
         self.labels.push(UNBOUND);
         DynamicLabel {
@@ -224,6 +225,7 @@ impl Emitter {
     /// Binds `label` to the current position. A label bound twice, or one of another emitter, is an error that
     /// [`finish`](Emitter::finish) reports at this call.
     #[track_caller]
+    #[inline]
     pub fn bind(&mut self, label: DynamicLabel) {
         let here = std::panic::Location::caller();
         match self.own_label(label) {
@@ -583,13 +585,11 @@ impl Emitter {
                 d => def_at[d as usize],
             })
             .collect();
-        let sizes = self.sites.iter().map(Site::size).collect();
         let emitted = Emitted {
             emitter: self.id,
             offsets,
             calls: self.calls,
             args: self.args,
-            sizes,
             shifts,
             listed: OnceLock::new(),
         };
@@ -655,8 +655,8 @@ pub(crate) struct Emitted {
     calls: Vec<Call>,
     /// The calls' arguments, packed ([`record`]), one call's after another.
     args: Vec<u8>,
-    /// Each jump's (and padding's) final length, and the shifts of the layout.
-    sizes: Vec<u32>,
+    /// The layout's shifts ([`layout::relax`]): the total length of the first `k` jumps (and padding), so
+    /// each one's final length too.
     shifts: Vec<u64>,
     listed: OnceLock<Listed>,
 }
@@ -723,7 +723,11 @@ impl Emitted {
                             }
                         }
                         Op::Jump(jump) => {
-                            let len = self.sizes.get(pos.jumps_before as usize).copied().unwrap_or(0);
+                            let k = pos.jumps_before as usize;
+                            let len = match (self.shifts.get(k), self.shifts.get(k + 1)) {
+                                (Some(before), Some(after)) => (after - before) as u32,
+                                _ => 0,
+                            };
                             entry(&mut out, pos, len, jump.text);
                             pos.jumps_before += 1;
                         }
