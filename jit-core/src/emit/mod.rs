@@ -481,49 +481,44 @@ impl Emitter {
         }
     }
 
-    /// The final bytes, `total` long, once [`layout::relax`] has sized the sites: the buffer's pieces with each
-    /// jump (its form in use, with its displacement to `def_at[target]`) or padding between them, written front
-    /// to back into a new buffer. A jump is one 8-byte store and a short piece two 16-byte copies: the buffers
-    /// output has room after its end, and what a store writes past its piece the next piece overwrites.
-    fn lay_out(&self, total: usize, def_at: &[u32]) -> Vec<u8> {
-        let mut out = vec![0u8; total + 16];
-        let (buf, mut from, mut place) = (&self.buf[..], 0usize, 0usize);
-        let piece = |out: &mut [u8], from: usize, to: usize, place: usize| {
-            let len = to - from;
-            match (buf.get(from..from + 16), buf.get(to.saturating_sub(16)..to)) {
-                (Some(first), _) if len <= 16 => out[place..place + 16].copy_from_slice(first),
-                (Some(first), Some(last)) if len <= 32 => {
-                    out[place..place + 16].copy_from_slice(first);
-                    out[place + len - 16..place + len].copy_from_slice(last);
-                }
-                _ => out[place..place + len].copy_from_slice(&buf[from..to]),
-            }
-        };
-        for (site, jump) in self.sites.iter().zip(&self.jumps) {
-            let to = site.at as usize;
-            piece(&mut out, from, to, place);
-            place += to - from;
-            from = to;
+    /// The final bytes, `total` long, once [`layout::relax`] has sized the sites: the buffer grown in place and
+    /// its pieces moved to their places from the last to the first, each jump (its form in use, with its
+    /// displacement to `def_at[target]`) or padding written in the gap before the piece after it. No second
+    /// buffer: the buffer's growth is its only copy, and none for a buffer with room to spare.
+    fn lay_out(&mut self, total: usize, def_at: &[u32]) -> Vec<u8> {
+        // Eight bytes of room after the end, so a jump is written as one 8-byte load and store.
+        let mut bytes = std::mem::take(&mut self.buf);
+        let mut end = bytes.len(); // the end of the pieces not moved yet
+        bytes.resize(total + 8, 0);
+        let mut place_end = total; // where the piece ending at `end` goes
+        for (site, jump) in self.sites.iter().zip(&self.jumps).rev() {
+            let from = site.at as usize;
+            let place = place_end - (end - from);
+            move_piece(&mut bytes, from..end, place);
             let size = site.size() as usize;
+            let at = place - size;
+            end = from;
+            place_end = at;
             match jump {
-                None => out[place..place + size].fill(0xc3),
+                None => bytes[at..place].fill(0xc3),
                 Some(jump) => {
                     let (form, short) = match (site.is_short, jump.short) {
                         (true, Some(short)) => (short, true),
                         _ => (jump.long, false),
                     };
-                    let disp = i64::from(def_at[site.target as usize]) - (place + size) as i64;
+                    let disp = i64::from(def_at[site.target as usize]) - place as i64;
                     let disp = if short { disp as u8 as u64 } else { disp as u32 as u64 };
                     let keep = form.bytes.len() - usize::from(form.rel);
                     let word = form.word | disp << (8 * keep);
-                    out[place..place + 8].copy_from_slice(&word.to_le_bytes());
+                    // The jump's bytes, and the bytes after it (the piece moved already) as they are.
+                    let mask = u64::MAX >> (64 - 8 * size.clamp(1, 8));
+                    let old = u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or([0; 8]));
+                    bytes[at..at + 8].copy_from_slice(&((old & !mask) | (word & mask)).to_le_bytes());
                 }
             }
-            place += size;
         }
-        piece(&mut out, from, buf.len(), place);
-        out.truncate(total);
-        out
+        bytes.truncate(total);
+        bytes
     }
 
     /// Lays the code out: labels resolved, jumps relaxed, every rip-relative displacement filled in. Every error
@@ -759,7 +754,10 @@ impl Emitted {
 fn record(out: &mut Vec<u8>, widths: &[u8], args: &[u64]) {
     out.reserve(widths.len() * 8);
     for (&w, &v) in widths.iter().zip(args) {
-        out.extend_from_slice(&v.to_le_bytes()[..usize::from(w).min(8)]);
+        // All eight bytes (a copy of fixed length, not a call), then the ones past the width dropped again.
+        let keep = out.len() + usize::from(w).min(8);
+        out.extend_from_slice(&v.to_le_bytes());
+        out.truncate(keep);
     }
 }
 
@@ -822,4 +820,31 @@ fn patched(template: &Template, args: &[u64]) -> (u128, bool) {
         word = (word & !mask) | (added & mask);
     }
     (word, rips)
+}
+
+/// Moves `bytes[range]` to `to` (the ranges may overlap). A piece between two jumps is a few instructions long:
+/// up to 32 bytes it is moved as two overlapping fixed-size halves, both read before either is written, not by a
+/// call to `memmove` for a length it cannot know.
+#[inline(always)]
+fn move_piece(bytes: &mut [u8], range: std::ops::Range<usize>, to: usize) {
+    fn halves<const N: usize>(bytes: &mut [u8], range: std::ops::Range<usize>, to: usize) -> Option<()> {
+        let len = range.len();
+        let first: [u8; N] = bytes.get(range.start..range.start + N)?.try_into().ok()?;
+        let last: [u8; N] = bytes.get(range.end - N..range.end)?.try_into().ok()?;
+        bytes.get_mut(to..to + N)?.copy_from_slice(&first);
+        bytes.get_mut(to + len - N..to + len)?.copy_from_slice(&last);
+        Some(())
+    }
+    let moved = match range.len() {
+        16..=32 => halves::<16>(bytes, range.clone(), to),
+        8..=15 => halves::<8>(bytes, range.clone(), to),
+        4..=7 => halves::<4>(bytes, range.clone(), to),
+        2..=3 => halves::<2>(bytes, range.clone(), to),
+        1 => halves::<1>(bytes, range.clone(), to),
+        0 => Some(()),
+        _ => None,
+    };
+    if moved.is_none() {
+        bytes.copy_within(range, to);
+    }
 }
