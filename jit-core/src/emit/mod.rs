@@ -486,10 +486,9 @@ impl Emitter {
     /// displacement to `def_at[target]`) or padding written in the gap before the piece after it. No second
     /// buffer: the buffer's growth is its only copy, and none for a buffer with room to spare.
     fn lay_out(&mut self, total: usize, def_at: &[u32]) -> Vec<u8> {
-        // Eight bytes of room after the end, so a jump is written as one 8-byte load and store.
         let mut bytes = std::mem::take(&mut self.buf);
         let mut end = bytes.len(); // the end of the pieces not moved yet
-        bytes.resize(total + 8, 0);
+        bytes.resize(total, 0);
         let mut place_end = total; // where the piece ending at `end` goes
         for (site, jump) in self.sites.iter().zip(&self.jumps).rev() {
             let from = site.at as usize;
@@ -510,10 +509,16 @@ impl Emitter {
                     let disp = if short { disp as u8 as u64 } else { disp as u32 as u64 };
                     let keep = form.bytes.len() - usize::from(form.rel);
                     let word = form.word | disp << (8 * keep);
-                    // The jump's bytes, and the bytes after it (the piece moved already) as they are.
-                    let mask = u64::MAX >> (64 - 8 * size.clamp(1, 8));
-                    let old = u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or([0; 8]));
-                    bytes[at..at + 8].copy_from_slice(&((old & !mask) | (word & mask)).to_le_bytes());
+                    // Exactly the jump's bytes, in stores of fixed sizes: the piece after it is in place already
+                    // (and reading it back to merge would wait on the stores that just moved it).
+                    let w = word.to_le_bytes();
+                    let out = &mut bytes[at..place];
+                    match size {
+                        2 => out.copy_from_slice(&w[..2]),
+                        5 => out.copy_from_slice(&w[..5]),
+                        6 => out.copy_from_slice(&w[..6]),
+                        _ => out.copy_from_slice(&w[..size.min(8)]),
+                    }
                 }
             }
         }
