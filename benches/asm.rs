@@ -12,7 +12,6 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::LazyLock;
-use std::time::Instant;
 
 mod common;
 use common::source;
@@ -29,37 +28,19 @@ fn main() {
 /// ratios of each pair; printed before divan's tables, which time each side in a stretch of its own.
 fn interleaved(lines: usize, pairs: usize) {
     let input = input(lines);
-    let time = |run: &dyn Fn()| {
-        let start = Instant::now();
-        run();
-        start.elapsed().as_secs_f64()
-    };
-    let ours = || {
+    let mut ours = || {
         let status = rustyjit(&input.ours, Stdio::null()).wait().expect("running rustyjit");
         assert!(status.success());
     };
-    let gnu = || gnu_as(input);
-    let samples: Vec<(f64, f64)> = (0..pairs)
-        .map(|i| match i % 2 {
-            0 => (time(&gnu), time(&ours)),
-            _ => {
-                let ours = time(&ours);
-                (time(&gnu), ours)
-            }
-        })
-        .collect();
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let ratios: Vec<f64> = samples.iter().map(|&(g, o)| g / o).collect();
-    let (low, high) = ratios.iter().fold((f64::MAX, 0f64), |(l, h), &r| (l.min(r), h.max(r)));
+    let p = common::paired(pairs, &mut || gnu_as(input), &mut ours);
     eprintln!(
         "interleaved, {lines} lines, {pairs} pairs: GNU as {:.1} ms, rustyjit {:.2} ms (medians); rustyjit / as \
-         speed {:.1}x (median of the pairs' ratios; {low:.1}x to {high:.1}x)",
-        median(samples.iter().map(|s| s.0).collect()) * 1e3,
-        median(samples.iter().map(|s| s.1).collect()) * 1e3,
-        median(ratios),
+         speed {:.1}x (median of the pairs' ratios; {:.1}x to {:.1}x)",
+        p.theirs * 1e3,
+        p.ours * 1e3,
+        p.ratio,
+        p.low,
+        p.high,
     );
 }
 

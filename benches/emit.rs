@@ -6,7 +6,10 @@
 //! instruction where the two assemblers pick the same encoding.
 //!
 //! Reproduce: `cargo bench --bench emit`. Targets: the emitter ≥ 1.5× dynasm's throughput, and within 3× of the
-//! memcpy.
+//! memcpy; the figures for them are the interleaved ones the bench prints first.
+
+#[allow(dead_code)] // the instruction mix of the assembly benches
+mod common;
 
 use divan::counter::ItemsCount;
 use divan::{Bencher, black_box};
@@ -15,7 +18,38 @@ use rustyjit::{Emitter, R64, jit};
 
 fn main() {
     check();
+    interleaved(15);
     divan::main();
+}
+
+/// The targets' figures, from runs of the sides taken in turns ([`common::paired`]) so that the machine's changing
+/// speed falls on both alike; printed before divan's tables, which time each side in a stretch of its own.
+fn interleaved(pairs: usize) {
+    let p = common::paired(pairs, &mut || drop(black_box(dynasm())), &mut || {
+        drop(black_box(emitter().load().expect("loads")))
+    });
+    eprintln!(
+        "interleaved, {pairs} pairs: dynasm {:.1} ms, emitter {:.1} ms (medians); emitter / dynasm throughput {:.2}x \
+         (median of the pairs' ratios; {:.2}x to {:.2}x)",
+        p.theirs * 1e3,
+        p.ours * 1e3,
+        p.ratio,
+        p.low,
+        p.high
+    );
+    let bytes = emitter().bytes().to_vec();
+    let p = common::paired(pairs, &mut || drop(black_box(black_box(&bytes).clone())), &mut || {
+        drop(black_box(emitter().load().expect("loads")))
+    });
+    eprintln!(
+        "interleaved, {pairs} pairs: memcpy {:.2} ms, emitter {:.1} ms (medians); the emitter takes {:.0}x the \
+         memcpy's time ({:.0}x to {:.0}x)",
+        p.theirs * 1e3,
+        p.ours * 1e3,
+        1.0 / p.ratio,
+        1.0 / p.high,
+        1.0 / p.low
+    );
 }
 
 const BLOCKS: usize = 100_000;

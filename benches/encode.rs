@@ -20,6 +20,7 @@ use jit_core::asm::table::{Form, Table};
 use jit_core::asm::{MAX_OPERANDS, Operand, Parser, Spanned, Statement, StmtKind};
 use std::sync::LazyLock;
 
+#[allow(dead_code)] // `paired`, which the comparisons with a peer use
 mod common;
 
 fn main() {

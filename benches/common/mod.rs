@@ -59,3 +59,45 @@ pub fn source(n: usize) -> String {
     }
     text
 }
+
+/// Two sides of a comparison timed in turns, so the machine's changing speed falls on both alike.
+pub struct Paired {
+    /// Each side's median time, in seconds.
+    pub theirs: f64,
+    pub ours: f64,
+    /// The median, lowest and highest of the pairs' ratios `theirs / ours` (how many times faster ours is).
+    pub ratio: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+/// Times `theirs` and `ours` one after the other `pairs` times (which goes first alternates).
+pub fn paired(pairs: usize, theirs: &mut dyn FnMut(), ours: &mut dyn FnMut()) -> Paired {
+    let time = |run: &mut dyn FnMut()| {
+        let start = std::time::Instant::now();
+        run();
+        start.elapsed().as_secs_f64()
+    };
+    let samples: Vec<(f64, f64)> = (0..pairs)
+        .map(|i| match i % 2 {
+            0 => (time(theirs), time(ours)),
+            _ => {
+                let ours = time(ours);
+                (time(theirs), ours)
+            }
+        })
+        .collect();
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let ratios: Vec<f64> = samples.iter().map(|&(t, o)| t / o).collect();
+    let (low, high) = ratios.iter().fold((f64::MAX, 0f64), |(l, h), &r| (l.min(r), h.max(r)));
+    Paired {
+        theirs: median(samples.iter().map(|s| s.0).collect()),
+        ours: median(samples.iter().map(|s| s.1).collect()),
+        ratio: median(ratios),
+        low,
+        high,
+    }
+}

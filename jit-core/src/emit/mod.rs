@@ -197,15 +197,21 @@ impl Default for Emitter {
 impl Emitter {
     /// An empty emitter.
     pub fn new() -> Emitter {
+        let Scratch {
+            sites,
+            jumps,
+            labels,
+            defs,
+            rips,
+        } = SCRATCH.try_with(|kept| kept.take()).ok().flatten().unwrap_or_default();
         Emitter {
             id: NEXT_EMITTER.fetch_add(1, Ordering::Relaxed),
-            // Room for a small function before the first growth: a JIT makes many.
             buf: Vec::new(),
-            sites: Vec::new(),
-            jumps: Vec::new(),
-            labels: Vec::new(),
-            defs: Vec::new(),
-            rips: Vec::new(),
+            sites,
+            jumps,
+            labels,
+            defs,
+            rips,
             calls: Vec::new(),
             args: Vec::new(),
             errors: Vec::new(),
@@ -588,12 +594,57 @@ impl Emitter {
         let emitted = Emitted {
             emitter: self.id,
             offsets,
-            calls: self.calls,
-            args: self.args,
+            calls: std::mem::take(&mut self.calls),
+            args: std::mem::take(&mut self.args),
             shifts,
             listed: OnceLock::new(),
         };
         Ok(Code::emitted(bytes, emitted))
+    }
+}
+
+/// The vectors an emitter needs only until it finishes (its jumps, labels and rip-relative addresses), kept per
+/// thread for the next emitter when one finishes or is dropped: a JIT makes many emitters, and each would
+/// otherwise grow these from nothing, in fresh memory, again.
+#[derive(Default)]
+struct Scratch {
+    sites: Vec<Site>,
+    jumps: Vec<Option<&'static spec::Jump>>,
+    labels: Vec<u32>,
+    defs: Vec<Pos>,
+    rips: Vec<Rip>,
+}
+
+/// Scratch vectors larger than this many bytes in all are let go rather than kept.
+const SCRATCH_KEPT: usize = 64 << 20;
+
+thread_local! {
+    static SCRATCH: std::cell::Cell<Option<Scratch>> = const { std::cell::Cell::new(None) };
+}
+
+impl Drop for Emitter {
+    fn drop(&mut self) {
+        let mut scratch = Scratch {
+            sites: std::mem::take(&mut self.sites),
+            jumps: std::mem::take(&mut self.jumps),
+            labels: std::mem::take(&mut self.labels),
+            defs: std::mem::take(&mut self.defs),
+            rips: std::mem::take(&mut self.rips),
+        };
+        let bytes = scratch.sites.capacity() * size_of::<Site>()
+            + scratch.jumps.capacity() * size_of::<Option<&spec::Jump>>()
+            + scratch.labels.capacity() * 4
+            + scratch.defs.capacity() * size_of::<Pos>()
+            + scratch.rips.capacity() * size_of::<Rip>();
+        if bytes <= SCRATCH_KEPT {
+            scratch.sites.clear();
+            scratch.jumps.clear();
+            scratch.labels.clear();
+            scratch.defs.clear();
+            scratch.rips.clear();
+            // `try_with`: nothing is kept while the thread's storage is being torn down.
+            let _ = SCRATCH.try_with(|kept| kept.set(Some(scratch)));
+        }
     }
 }
 
