@@ -197,3 +197,20 @@ fn the_listing_reads_back_every_kind_of_runtime_value() {
         assert!(listing.contains(want), "{want} not in:\n{listing}");
     }
 }
+
+#[test]
+fn each_error_shows_its_own_call_s_runtime_values() {
+    let mut e = Emitter::new();
+    let (wide, k) = (R64::R9, -3i32);
+    jit!(e; add {wide: r64}, {k});
+    let (high, low) = (R8::BH, R8::SIL);
+    jit!(e; mov {high: r8}, {low: r8});
+    jit!(e; add {wide: r64}, {k});
+    let (other_high, other_low) = (R8::AH, R8::DIL);
+    jit!(e; mov {other_low: r8}, {other_high: r8});
+    let errors = e.finish().unwrap_err();
+    let messages: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+    assert_eq!(messages.len(), 2, "{messages:#?}");
+    assert!(messages[0].contains("`mov bh, sil`"), "{}", messages[0]);
+    assert!(messages[1].contains("`mov dil, ah`"), "{}", messages[1]);
+}

@@ -461,8 +461,22 @@ impl Emitter {
         self.errors.push((Origin::Fragment { call, text }, message));
     }
 
+    /// Where each call's arguments start in [`Emitter::args`].
+    fn arg_starts(&self) -> Vec<usize> {
+        let mut start = 0;
+        self.calls
+            .iter()
+            .map(|c| {
+                let at = start;
+                start += packed_len(c.frag);
+                at
+            })
+            .collect()
+    }
+
     /// An error's location and instruction, with the runtime parts written in.
-    fn describe(&self, origin: &Origin, message: String) -> EmitError {
+    /// `starts` holds where each call's arguments start in [`Emitter::args`] ([`Emitter::arg_starts`]).
+    fn describe(&self, origin: &Origin, message: String, starts: &[usize]) -> EmitError {
         match *origin {
             Origin::Rust(at) => EmitError {
                 file: at.file(),
@@ -474,8 +488,8 @@ impl Emitter {
             Origin::Fragment { call, text } => {
                 let frag = self.calls[call as usize].frag;
                 let statement = frag.text.get(text.0 as usize..text.1 as usize).unwrap_or("");
-                let start: usize = self.calls[..call as usize].iter().map(|c| packed_len(c.frag)).sum();
-                let args = &unpack(frag, &self.args[start.min(self.args.len())..])[..];
+                let start = starts.get(call as usize).copied().unwrap_or(0).min(self.args.len());
+                let args = &unpack(frag, &self.args[start..])[..];
                 EmitError {
                     file: frag.file,
                     line: frag.line,
@@ -557,7 +571,12 @@ impl Emitter {
             }
         }
         if !self.errors.is_empty() {
-            let errors = self.errors.iter().map(|(o, m)| self.describe(o, m.clone())).collect();
+            let starts = self.arg_starts();
+            let errors = self
+                .errors
+                .iter()
+                .map(|(o, m)| self.describe(o, m.clone(), &starts))
+                .collect();
             return Err(EmitErrors(errors));
         }
         let shifts = layout::relax(&mut self.sites, &self.defs);
@@ -565,7 +584,7 @@ impl Emitter {
         if total > u64::from(u32::MAX) {
             let at = std::panic::Location::caller();
             let too_big = "the code is larger than 4 GiB".to_string();
-            return Err(EmitErrors(vec![self.describe(&Origin::Rust(at), too_big)]));
+            return Err(EmitErrors(vec![self.describe(&Origin::Rust(at), too_big, &[])]));
         }
         let at = |pos: Pos| layout::final_at(&shifts, pos) as u32;
         // Each label definition's final offset.
