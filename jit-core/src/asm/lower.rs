@@ -573,7 +573,7 @@ impl Lowering<'_> {
         let again = encode_with(
             form,
             &plain,
-            select::imm_value(form, plain.get(usize::from(form.imm_at))).unwrap_or(0),
+            select::immediate(form, plain.get(usize::from(form.imm_at))).unwrap_or(0),
             0,
             &mut fields,
         )

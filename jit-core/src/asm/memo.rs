@@ -12,7 +12,7 @@
 
 use super::encode::{self, Encoded, Field, Fields, MAX_LEN, Part};
 use super::reg::{Reg, RegClass};
-use super::select::{imm_value, plain_bytes};
+use super::select::{immediate, plain_bytes};
 use super::syntax::{MAX_OPERANDS, Mem, Operand, Size};
 use super::table::{Form, Table};
 
@@ -495,7 +495,7 @@ impl Memo {
         if let Some(form) = slot.form
             && slot.holds(ins.key, shape)
         {
-            let imm = imm_value(form, ins.ops.get(usize::from(form.imm_at))).ok()?;
+            let imm = immediate(form, ins.ops.get(usize::from(form.imm_at))).ok()?;
             let e = encode::encode(form, ins.ops, imm, 0).ok()?;
             e.append_to(out);
             return Some(e.len());
@@ -503,7 +503,7 @@ impl Memo {
         let (e, form) = plain_bytes(table.forms_by_key(ins.key), ins.mnemonic, ins.ops)?;
         // The template from the encoder's account of where each part went.
         let mut fields = Fields::default();
-        let imm = imm_value(form, ins.ops.get(usize::from(form.imm_at))).ok()?;
+        let imm = immediate(form, ins.ops.get(usize::from(form.imm_at))).ok()?;
         let again = encode::encode_with(form, ins.ops, imm, 0, &mut fields).ok()?;
         let template = (again.bytes() == e.bytes())
             .then(|| Template::from_encoding(form, e.bytes(), &fields.0))
@@ -642,7 +642,7 @@ mod tests {
         let fits = |v: i128| -> Vec<bool> {
             forms
                 .iter()
-                .map(|f| immediate(v, u16::from(f.imm_bytes) * 8, f).is_ok())
+                .map(|f| immediate(f, Some(&Operand::Imm(v))).is_ok())
                 .collect()
         };
         let mut intervals = 0;

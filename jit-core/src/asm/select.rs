@@ -26,47 +26,31 @@ pub enum Selected<'t, 's> {
     },
 }
 
-/// The value to encode for immediate `value` in a `bits`-wide immediate of `form`, or the range it must be in.
+/// The value to encode for the immediate of `form`, whose operand in the immediate position is `op` (0 when that
+/// is not an immediate value: none, or a hole filled in later), or the range the value must be in.
 ///
 /// Values may be written signed or as the unsigned bit pattern of the operation's width (`add eax, 0xffffffff`
 /// is `add eax, -1`); an immediate narrower than the operation is sign-extended by the CPU, so the value must
-/// survive that. Counts (shifts, bit numbers, `ret`) just have to fit their own width.
-pub(super) fn immediate(value: i128, bits: u16, form: &Form) -> Result<i64, (i128, i128)> {
+/// survive that. Counts (shifts, bit numbers, `ret`) just have to fit their own width. Kept out of line: the
+/// matcher's loop over forms stays small.
+#[inline(never)]
+pub(super) fn immediate(form: &Form, op: Option<&Operand<'_>>) -> Result<i64, (i128, i128)> {
+    let Some(&Operand::Imm(value)) = op else {
+        return Ok(0);
+    };
+    // The table checks that an immediate operand's width is the form's immediate bytes.
+    let bits = u16::from(form.imm_bytes) * 8;
+    debug_assert_eq!(Some(bits), form.operands[usize::from(form.imm_at)].imm_bits());
     let signed = |b: u16| (-(1i128 << (b - 1)), (1i128 << (b - 1)) - 1);
     let either = |b: u16| (-(1i128 << (b - 1)), (1i128 << b) - 1);
     let count = form.attrs.contains(Attrs::COUNT);
-    // The same in 64-bit arithmetic, for the values that fit it (all but a few written as unsigned 64-bit).
-    if let Ok(v) = i64::try_from(value) {
-        let width = if count { bits } else { form.operation_bits() };
-        let w = u32::from(width);
-        if w < 64 && !(-(1i64 << (w - 1))..=(1i64 << w) - 1).contains(&v) {
-            return Err(either(width));
-        }
-        if count {
-            return Ok(v);
-        }
-        let shift = 64 - w;
-        let seen = (v << shift) >> shift;
-        if bits < width {
-            let b = u32::from(bits);
-            if !(-(1i64 << (b - 1))..=(1i64 << (b - 1)) - 1).contains(&seen) {
-                return Err(signed(bits));
-            }
-        }
-        return Ok(seen);
-    }
-    if count {
-        let (lo, hi) = either(bits);
-        return if (lo..=hi).contains(&value) {
-            Ok(value as i64)
-        } else {
-            Err((lo, hi))
-        };
-    }
-    let width = form.operation_bits();
+    let width = if count { bits } else { form.operation_bits() };
     let (lo, hi) = either(width);
     if !(lo..=hi).contains(&value) {
         return Err((lo, hi));
+    }
+    if count {
+        return Ok(value as i64);
     }
     // The value as the operation sees it: its low `width` bits, sign-extended.
     let shift = 128 - u32::from(width);
@@ -81,7 +65,7 @@ pub(super) fn immediate(value: i128, bits: u16, form: &Form) -> Result<i64, (i12
 }
 
 /// The operand kinds `op` can be, as a set of [`OpKind::bit`]s. An immediate is in every immediate kind here;
-/// whether its value fits is checked per form by [`imm_of`].
+/// whether its value fits is checked per form by [`immediate`].
 fn kinds_of(op: &Operand<'_>) -> u32 {
     use OpKind::*;
     const MEM: u32 = OpKind::set(&[M, M8, M16, M32, M64, Rm8, Rm16, Rm32, Rm64, XmmM32, XmmM64, XmmM128]);
@@ -115,24 +99,9 @@ fn kinds_of(op: &Operand<'_>) -> u32 {
     }
 }
 
-/// The value to encode for the immediate operand of `form` (0 if it has none, or a hole is there); else the range
-/// the value must be in. Kept out of line: the matcher's loop over forms stays small.
-#[inline(never)]
+/// [`immediate`] for the operand of `ops` in the immediate position of `form`.
 fn imm_of(form: &Form, ops: &[Spanned<Operand<'_>>]) -> Result<i64, (i128, i128)> {
-    imm_value(form, ops.get(usize::from(form.imm_at)).map(|o| &o.node))
-}
-
-/// [`imm_of`] for the operand in the form's immediate position.
-pub(super) fn imm_value(form: &Form, op: Option<&Operand<'_>>) -> Result<i64, (i128, i128)> {
-    match op {
-        Some(&Operand::Imm(v)) => {
-            // The table checks that an immediate operand's width is the form's immediate bytes.
-            let bits = u16::from(form.imm_bytes) * 8;
-            debug_assert_eq!(Some(bits), form.operands[usize::from(form.imm_at)].imm_bits());
-            immediate(v, bits, form)
-        }
-        _ => Ok(0),
-    }
+    immediate(form, ops.get(usize::from(form.imm_at)).map(|o| &o.node))
 }
 
 /// The forms an instruction fits: a set of positions in its mnemonic's forms (at most 64 forms a mnemonic, which
@@ -333,7 +302,7 @@ pub fn select<'t, 's>(
     for form in candidates.iter() {
         let len = common.len(form);
         if cfg!(debug_assertions)
-            && let Ok(e) = encode::encode(form, plain, imm_for(form, ops, has_imm), 0)
+            && let Ok(e) = encode::encode(form, plain, imm_of(form, ops).unwrap_or(0), 0)
         {
             debug_assert_eq!(len, e.len(), "computed length of `{}`", form.text);
         }
@@ -342,7 +311,7 @@ pub fn select<'t, 's>(
         }
     }
     if let Some((_, form)) = best
-        && let Ok(e) = encode::encode(form, plain, imm_for(form, ops, has_imm), 0)
+        && let Ok(e) = encode::encode(form, plain, imm_of(form, ops).unwrap_or(0), 0)
     {
         return Ok(Selected::Encoded(e, form));
     }
@@ -350,7 +319,7 @@ pub fn select<'t, 's>(
     let mut best: Option<(Encoded<'s>, &'t Form)> = None;
     let mut first_error: Option<ErrorKind> = None;
     for form in candidates.iter() {
-        match encode::encode(form, plain, imm_for(form, ops, has_imm), 0) {
+        match encode::encode(form, plain, imm_of(form, ops).unwrap_or(0), 0) {
             Ok(e) if best.is_none_or(|(b, _)| e.len() < b.len()) => best = Some((e, form)),
             Ok(_) => {}
             Err(e) => {
@@ -402,12 +371,6 @@ fn furthest(forms: &[Form], count: usize, kinds: &[u32; MAX_OPERANDS]) -> usize 
         .filter_map(|f| (0..count).find(|&i| kinds[i] & f.kind_bits[i] == 0))
         .max()
         .unwrap_or(0)
-}
-
-/// The immediate to encode for `form`: the value of the operand in its immediate position, checked against it
-/// (0 if the instruction has no immediate value, `has_imm` false).
-fn imm_for(form: &Form, ops: &[Spanned<Operand<'_>>], has_imm: bool) -> i64 {
-    if has_imm { imm_of(form, ops).unwrap_or(0) } else { 0 }
 }
 
 /// What the encoded length of an instruction owes to its operands rather than its form: whether a REX prefix
