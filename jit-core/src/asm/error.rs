@@ -3,6 +3,7 @@
 //! The assembler never stops at the first error: every statement is checked and every error is collected in
 //! [`AsmErrors`], in source order.
 
+use super::reg::Reg;
 use super::syntax::Span;
 use std::fmt;
 
@@ -64,8 +65,8 @@ pub enum ErrorKind {
     },
     /// `ah ch dh bh` next to something that needs a REX prefix.
     HighByteWithRex(String),
-    /// A memory operand that x86-64 cannot encode, with the reason.
-    BadAddress(String),
+    /// A memory operand that x86-64 cannot encode, and what is wrong with it.
+    BadAddress(AddressFault),
     /// A label defined twice.
     DuplicateLabel(String),
     /// A label used but never defined.
@@ -146,7 +147,7 @@ impl fmt::Display for ErrorKind {
                 "`{r}` cannot be used in an instruction that needs a REX prefix (a register r8-r15, spl, bpl, sil, dil \
                  or a 64-bit operand); use the low byte of another register instead"
             ),
-            ErrorKind::BadAddress(why) => write!(f, "invalid memory operand: {why}"),
+            ErrorKind::BadAddress(fault) => write!(f, "invalid memory operand: {fault}"),
             ErrorKind::DuplicateLabel(l) => {
                 write!(f, "label `{l}` is already defined; rename one of them")
             }
@@ -243,5 +244,85 @@ impl fmt::Display for WithFile<'_> {
             writeln!(f, "{}:{e}", self.file)?;
         }
         Ok(())
+    }
+}
+
+/// What is wrong with a memory operand ([`ErrorKind::BadAddress`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddressFault {
+    /// `[]`.
+    Empty,
+    /// A second runtime displacement `{d}`, or one subtracted.
+    RuntimeDisplacement,
+    /// A register after `-`.
+    SubtractedRegister,
+    /// More than a base and an index.
+    TooManyRegisters,
+    /// A label subtracted, or a second one.
+    LabelNotAdded,
+    /// A scale other than 1, 2, 4 or 8.
+    Scale(u64),
+    /// A runtime register in an address that is not `{expr: r64}`.
+    RuntimeRegisterNot64,
+    /// `rip` scaled or as an index.
+    RipScaled,
+    /// A 32-bit register in an address.
+    Register32(Reg),
+    /// A register no address can use (8/16-bit, xmm).
+    NotAnAddressRegister(Reg),
+    /// Two registers with a scale.
+    TwoScales,
+    /// `rsp` as an index.
+    RspIndex,
+    /// A `rip`-relative address with an index.
+    RipWithIndex,
+    /// A label and a runtime label in one address.
+    TwoLabels,
+    /// A label without `rip` as the base.
+    LabelWithoutRip,
+    /// A displacement beyond 64 bits, as written.
+    DisplacementBeyond64(i128),
+    /// A displacement beyond a signed 32-bit one, as written.
+    DisplacementBeyond32(i128),
+}
+
+impl fmt::Display for AddressFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AddressFault::Empty => f.write_str("`[]` is empty; write an address inside"),
+            AddressFault::RuntimeDisplacement => f.write_str("an address takes one runtime displacement `{d}`, added"),
+            AddressFault::SubtractedRegister => {
+                f.write_str("a register cannot be subtracted; only displacements can be negative")
+            }
+            AddressFault::TooManyRegisters => {
+                f.write_str("at most two registers (a base and an index) fit in one address")
+            }
+            AddressFault::LabelNotAdded => f.write_str("a label can only be added, once, as in `[rip + label]`"),
+            AddressFault::Scale(n) => write!(f, "the scale must be 1, 2, 4 or 8, not {n}"),
+            AddressFault::RuntimeRegisterNot64 => {
+                f.write_str("a runtime register in an address must be 64-bit: write `{expr: r64}`")
+            }
+            AddressFault::RipScaled => f.write_str("`rip` cannot be scaled or used as an index"),
+            AddressFault::Register32(r) => {
+                write!(
+                    f,
+                    "32-bit addresses are not supported; use the 64-bit register instead of `{r}`"
+                )
+            }
+            AddressFault::NotAnAddressRegister(r) => {
+                write!(f, "`{r}` cannot be used in an address; use a 64-bit register")
+            }
+            AddressFault::TwoScales => f.write_str("only one register can have a scale"),
+            AddressFault::RspIndex => f.write_str("`rsp` cannot be an index register"),
+            AddressFault::RipWithIndex => f.write_str("a `rip`-relative address cannot have an index register"),
+            AddressFault::TwoLabels => f.write_str("an address takes one label"),
+            AddressFault::LabelWithoutRip => {
+                f.write_str("a label in an address needs `rip` as its base: write `[rip + label]`")
+            }
+            AddressFault::DisplacementBeyond64(d) => write!(f, "the displacement {d} does not fit 64 bits"),
+            AddressFault::DisplacementBeyond32(d) => {
+                write!(f, "the displacement {d} does not fit a signed 32-bit displacement")
+            }
+        }
     }
 }

@@ -12,7 +12,7 @@
 //! a text's jumps ([`layout`](super::layout)), so a program built from fragments has the bytes of its text.
 
 use super::encode::{Field, Fields, Part, encode_with};
-use super::error::{AsmError, AsmErrors, ErrorKind};
+use super::error::{AddressFault, AsmError, AsmErrors, ErrorKind};
 use super::parse::{Parser, RegTerm, build_mem};
 use super::reg::Reg;
 use super::select::{self, Selected};
@@ -662,7 +662,10 @@ impl Lowering<'_> {
 
 /// A memory operand with its runtime registers written in, checked as the parser checks a written address (which
 /// may swap base and index): its [`MemHoles`] then say which hole ended up where.
-fn with_registers<'s>(m: &Mem<'s>, value: &dyn Fn(u32) -> Option<Reg>) -> Result<Mem<'s>, (String, Option<Span>)> {
+fn with_registers<'s>(
+    m: &Mem<'s>,
+    value: &dyn Fn(u32) -> Option<Reg>,
+) -> Result<Mem<'s>, (AddressFault, Option<Span>)> {
     let term = |reg: Reg, hole: u16, scale: Option<u8>| RegTerm {
         reg: match hole {
             0 => reg,
@@ -695,7 +698,6 @@ fn intern<T: PartialEq>(list: &mut Vec<T>, item: T) -> usize {
 }
 
 impl Lowered {
-    /// The holes that are runtime labels, in order.
     /// For each of `count` holes, how many bytes of its value the emitter keeps ([`spec::Fragment::widths`]).
     pub fn widths(&self, count: usize) -> Vec<u8> {
         (0..count as u32)
@@ -708,6 +710,7 @@ impl Lowered {
             .collect()
     }
 
+    /// The holes that are runtime labels, in order.
     pub fn label_holes(&self) -> Vec<u32> {
         self.holes
             .iter()

@@ -21,7 +21,7 @@ mod syntax;
 pub mod table;
 mod words;
 
-pub use error::{AsmError, AsmErrors, ErrorKind, WithFile};
+pub use error::{AddressFault, AsmError, AsmErrors, ErrorKind, WithFile};
 pub use parse::Parser;
 pub use reg::{Reg, RegClass};
 pub use syntax::{

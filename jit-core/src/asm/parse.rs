@@ -4,7 +4,7 @@
 //! statement list. A statement with an error is reported and dropped, and parsing goes on with the next operand
 //! or the next statement, so every error in the input is found.
 
-use super::error::{AsmError, ErrorKind};
+use super::error::{AddressFault, AsmError, ErrorKind};
 use super::lex::{Lexer, Place, Tok, Token};
 use super::reg::{Reg, RegClass};
 use super::syntax::{DataWidth, Mem, MemHoles, Operand, Operands, Size, Span, Spanned, Statement, StmtKind};
@@ -446,8 +446,7 @@ impl<'s> Parser<'s> {
                     match u16::try_from(n + 1) {
                         Ok(h) if disp_hole == 0 && !negative => disp_hole = h,
                         _ => {
-                            let why = "an address takes one runtime displacement `{d}`, added";
-                            self.error(ErrorKind::BadAddress(why.into()), term);
+                            self.error(ErrorKind::BadAddress(AddressFault::RuntimeDisplacement), term);
                             ok = false;
                         }
                     }
@@ -475,20 +474,17 @@ impl<'s> Parser<'s> {
                                 nregs += 1;
                             }
                             Some(_) if negative => {
-                                let why = "a register cannot be subtracted; only displacements can be negative";
-                                self.error(ErrorKind::BadAddress(why.into()), span);
+                                self.error(ErrorKind::BadAddress(AddressFault::SubtractedRegister), span);
                                 ok = false;
                             }
                             Some(_) => {
-                                let why = "at most two registers (a base and an index) fit in one address";
-                                self.error(ErrorKind::BadAddress(why.into()), span);
+                                self.error(ErrorKind::BadAddress(AddressFault::TooManyRegisters), span);
                                 ok = false;
                             }
                             None => ok = false,
                         }
                     } else if negative || label.is_some() {
-                        let why = "a label can only be added, once, as in `[rip + label]`";
-                        self.error(ErrorKind::BadAddress(why.into()), term);
+                        self.error(ErrorKind::BadAddress(AddressFault::LabelNotAdded), term);
                         ok = false;
                     } else {
                         label = Some(self.lex.text(term));
@@ -535,10 +531,7 @@ impl<'s> Parser<'s> {
                     }
                 }
                 Tok::RBracket if nregs == 0 && label.is_none() && disp_hole == 0 && term.start == open.span.end => {
-                    self.error(
-                        ErrorKind::BadAddress("`[]` is empty; write an address inside".into()),
-                        term,
-                    );
+                    self.error(ErrorKind::BadAddress(AddressFault::Empty), term);
                     self.advance();
                     return None;
                 }
@@ -609,8 +602,7 @@ impl<'s> Parser<'s> {
     }
 
     fn bad_scale(&mut self, n: u64, span: Span) {
-        let why = format!("the scale must be 1, 2, 4 or 8, not {n}");
-        self.error(ErrorKind::BadAddress(why), span);
+        self.error(ErrorKind::BadAddress(AddressFault::Scale(n)), span);
     }
 }
 
@@ -639,31 +631,19 @@ pub(crate) fn build_mem<'s>(
     disp: i128,
     label: Option<&'s str>,
     disp_hole: u16,
-) -> Result<Mem<'s>, (String, Option<Span>)> {
+) -> Result<Mem<'s>, (AddressFault, Option<Span>)> {
     for t in regs {
         if t.hole != 0 && t.reg.class() != RegClass::Qword {
-            let why = "a runtime register in an address must be 64-bit: write `{expr: r64}`";
-            return Err((why.into(), Some(t.span)));
+            return Err((AddressFault::RuntimeRegisterNot64, Some(t.span)));
         }
         match t.reg.class() {
             RegClass::Qword => {}
             RegClass::Rip if t.scale.is_none() => {}
             RegClass::Rip => {
-                return Err(("`rip` cannot be scaled or used as an index".into(), Some(t.span)));
+                return Err((AddressFault::RipScaled, Some(t.span)));
             }
-            RegClass::Dword => {
-                let why = format!(
-                    "32-bit addresses are not supported; use the 64-bit register instead of `{}`",
-                    t.reg
-                );
-                return Err((why, Some(t.span)));
-            }
-            _ => {
-                return Err((
-                    format!("`{}` cannot be used in an address; use a 64-bit register", t.reg),
-                    Some(t.span),
-                ));
-            }
+            RegClass::Dword => return Err((AddressFault::Register32(t.reg), Some(t.span))),
+            _ => return Err((AddressFault::NotAnAddressRegister(t.reg), Some(t.span))),
         }
     }
     let (base, index) = match *regs {
@@ -678,44 +658,32 @@ pub(crate) fn build_mem<'s>(
             (None, _) => (Some(a), Some(b)),
             (Some(_), None) => (Some(b), Some(a)),
             (Some(_), Some(_)) => {
-                return Err(("only one register can have a scale".into(), Some(b.span)));
+                return Err((AddressFault::TwoScales, Some(b.span)));
             }
         },
-        _ => {
-            return Err((
-                "at most two registers (a base and an index) fit in one address".into(),
-                None,
-            ));
-        }
+        _ => return Err((AddressFault::TooManyRegisters, None)),
     };
     let base_reg = base.map(|t| t.reg);
     if let Some(ix) = index {
         if ix.reg == Reg::RSP {
-            return Err(("`rsp` cannot be an index register".into(), Some(ix.span)));
+            return Err((AddressFault::RspIndex, Some(ix.span)));
         }
         if ix.reg.class() == RegClass::Rip || base_reg == Some(Reg::RIP) {
-            return Err((
-                "a `rip`-relative address cannot have an index register".into(),
-                Some(ix.span),
-            ));
+            return Err((AddressFault::RipWithIndex, Some(ix.span)));
         }
     }
     if label.is_some() && disp_hole != 0 {
-        return Err(("an address takes one label".into(), None));
+        return Err((AddressFault::TwoLabels, None));
     }
     if label.is_some() && base_reg != Some(Reg::RIP) {
-        return Err((
-            "a label in an address needs `rip` as its base: write `[rip + label]`".into(),
-            None,
-        ));
+        return Err((AddressFault::LabelWithoutRip, None));
     }
     if disp < i128::from(i64::MIN) || disp > i128::from(u64::MAX) {
-        return Err((format!("the displacement {disp} does not fit 64 bits"), None));
+        return Err((AddressFault::DisplacementBeyond64(disp), None));
     }
     let disp64 = disp as i64; // the unsigned bit pattern of a negative number wraps, as in GNU as
     let Ok(disp) = i32::try_from(disp64) else {
-        let why = format!("the displacement {disp} does not fit a signed 32-bit displacement");
-        return Err((why, None));
+        return Err((AddressFault::DisplacementBeyond32(disp), None));
     };
     Ok(Mem {
         size,
