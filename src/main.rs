@@ -1,7 +1,7 @@
 //! The `rustyjit` command line: assemble text, run code, print the supported instructions.
 
 use clap::{Parser, Subcommand, ValueEnum};
-use rustyjit::{AsmErrors, Code, vectors};
+use rustyjit::{AsmErrors, Code, Hex, vectors};
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
@@ -218,10 +218,11 @@ fn asm(file: Option<PathBuf>, format: Format) -> ExitCode {
                 Err(errors) => return report(&name, &errors),
             };
             // Megabytes of hex without a newline: straight to the file (a duplicate of the descriptor), not
-            // through the standard output's line buffer, which would search each piece for a newline.
+            // through the standard output's line buffer, which would search each piece for a newline. `Hex`
+            // writes 64 KiB of text at a time; the whole text is never held.
             let _ = match stdout.as_fd().try_clone_to_owned() {
-                Ok(fd) => write_hex(&bytes, &mut std::fs::File::from(fd)),
-                Err(_) => write_hex(&bytes, &mut stdout),
+                Ok(fd) => writeln!(std::fs::File::from(fd), "{}", Hex::new(&bytes, "")),
+                Err(_) => writeln!(stdout, "{}", Hex::new(&bytes, "")),
             };
             return ExitCode::SUCCESS;
         }
@@ -237,30 +238,6 @@ fn asm(file: Option<PathBuf>, format: Format) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Writes `bytes` as lowercase hex and a newline, a piece at a time (the text is never held whole).
-fn write_hex(bytes: &[u8], out: &mut impl Write) -> std::io::Result<()> {
-    /// The two digits of every byte.
-    const HEX: [[u8; 2]; 256] = {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut table = [[0; 2]; 256];
-        let mut b = 0;
-        while b < 256 {
-            table[b] = [DIGITS[b >> 4], DIGITS[b & 15]];
-            b += 1;
-        }
-        table
-    };
-    const PIECE: usize = 32 * 1024;
-    let mut text = [[0u8; 2]; PIECE];
-    for piece in bytes.chunks(PIECE) {
-        for (digits, &b) in text.iter_mut().zip(piece) {
-            *digits = HEX[usize::from(b)];
-        }
-        out.write_all(text[..piece.len()].as_flattened())?;
-    }
-    out.write_all(b"\n")
-}
-
 fn json(code: &Code) -> String {
     let items: Vec<serde_json::Value> = code
         .entries()
@@ -271,7 +248,7 @@ fn json(code: &Code) -> String {
             serde_json::json!({
                 "line": e.line,
                 "offset": e.offset,
-                "bytes": bytes.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+                "bytes": Hex::new(bytes, "").to_string(),
                 "text": code.text(e),
             })
         })

@@ -9,6 +9,7 @@ mod bf;
 
 use bf::{CompileError, Error, Pos, Regs, Side, TAPE_LEN, Unmatched};
 use rustyjit::R64;
+use rustyjit::rng::SplitMix64;
 use std::io::{self, Write};
 
 /// The classic "Hello World!" (Wikipedia's), nested loops and a `[<]` scan included.
@@ -357,21 +358,9 @@ fn partner(program: &[u8], pc: usize) -> usize {
     }
 }
 
-/// A small random number generator (xorshift), so the test needs no crate and is the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
-}
-
 /// A loop that steps its cell by ±1 and adds -3 to 3 to up to three cells within 3 of it, then a walk that
 /// prints those cells, so a wrong multiplication shows in the output.
-fn multiplication_loop(rng: &mut Rng) -> Vec<u8> {
+fn multiplication_loop(rng: &mut SplitMix64) -> Vec<u8> {
     /// The moves from `from` to `to`.
     fn walk(from: i64, to: i64) -> impl Iterator<Item = u8> {
         let step = if to > from { b'>' } else { b'<' };
@@ -398,7 +387,7 @@ fn multiplication_loop(rng: &mut Rng) -> Vec<u8> {
 }
 
 /// A random program with balanced brackets.
-fn random_program(rng: &mut Rng, len: usize) -> Vec<u8> {
+fn random_program(rng: &mut SplitMix64, len: usize) -> Vec<u8> {
     const ALPHABET: &[u8] = b"++--<<>>><.,x[]";
     let mut program = Vec::new();
     let mut depth = 0;
@@ -435,7 +424,8 @@ fn random_program(rng: &mut Rng, len: usize) -> Vec<u8> {
 
 #[test]
 fn random_programs_run_as_the_interpreter_runs_them() {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    // The suites' shared seeded generator: the same programs on every run.
+    let mut rng = SplitMix64::new(0x9e37_79b9_7f4a_7c15);
     let (mut compared, mut errors, mut right) = (0, 0, 0);
     for n in 0..600 {
         let len = 10 + rng.below(60);

@@ -2,6 +2,7 @@
 //! rax, rcx`), register/immediate (`sub ebx, 1000`) and loads with a displacement (`mov rdx, qword ptr [rsi +
 //! 24]`), a quarter of them 32-bit, drawn with a fixed seed so every run measures the same text.
 
+use rustyjit::rng::SplitMix64;
 use std::fmt::Write as _;
 
 const REG64: [&str; 16] = [
@@ -13,44 +14,32 @@ const REG32: [&str; 16] = [
 ];
 const ALU: [&str; 9] = ["add", "sub", "and", "or", "xor", "cmp", "adc", "sbb", "mov"];
 
-/// splitmix64: a small, fixed-seed generator so every run assembles the same text.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[(self.next() % items.len() as u64) as usize]
-    }
-}
-
 /// `n` lines of the mix, one instruction a line.
 pub fn source(n: usize) -> String {
-    let mut rng = Rng(0x5eed);
+    // A fixed seed, so every run assembles the same text.
+    let mut rng = SplitMix64::new(0x5eed);
     let mut text = String::with_capacity(n * 28);
     for i in 0..n {
-        let regs = if rng.next().is_multiple_of(4) { &REG32 } else { &REG64 };
+        let regs = if rng.next_u64().is_multiple_of(4) {
+            &REG32
+        } else {
+            &REG64
+        };
         let op = rng.pick(&ALU);
         let dst = rng.pick(regs);
         match i % 3 {
             0 => writeln!(text, "{op} {dst}, {}", rng.pick(regs)),
             1 => {
-                let imm = match rng.next() % 3 {
-                    0 => rng.next() % 128,
-                    1 => rng.next() % 100_000,
-                    _ => rng.next() % 0x7fff_ffff,
+                let imm = match rng.next_u64() % 3 {
+                    0 => rng.next_u64() % 128,
+                    1 => rng.next_u64() % 100_000,
+                    _ => rng.next_u64() % 0x7fff_ffff,
                 };
                 writeln!(text, "{op} {dst}, {imm}")
             }
             _ => {
                 let ptr = if regs[0] == "eax" { "dword" } else { "qword" };
-                let disp = (rng.next() % 512) as i64 * 8 - 2048;
+                let disp = (rng.next_u64() % 512) as i64 * 8 - 2048;
                 let (sign, disp) = if disp < 0 { ('-', -disp) } else { ('+', disp) };
                 writeln!(text, "mov {dst}, {ptr} ptr [{} {sign} {disp}]", rng.pick(&REG64))
             }

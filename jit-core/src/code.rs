@@ -253,7 +253,7 @@ impl fmt::Display for Listing<'_> {
             }
             let start = e.offset as usize;
             let bytes = code.bytes().get(start..start + e.len as usize).unwrap_or(&[]);
-            writeln!(f, "{:>4x}:  {:<width$}{}", e.offset, hex_spaced(bytes), code.text(e))?;
+            writeln!(f, "{:>4x}:  {:<width$}{}", e.offset, Hex::new(bytes, " "), code.text(e))?;
         }
         for l in labels {
             writeln!(f, "{:>4x}:  {:width$}{}:", l.offset, "", l.name)?;
@@ -262,12 +262,115 @@ impl fmt::Display for Listing<'_> {
     }
 }
 
-/// `48 c7 c0 ` — each byte as two lowercase hex digits and a space.
-pub(crate) fn hex_spaced(bytes: &[u8]) -> String {
-    use fmt::Write;
-    let mut s = String::with_capacity(bytes.len() * 3);
-    for b in bytes {
-        let _ = write!(s, "{b:02x} ");
+/// Bytes as lowercase hex, two digits a byte and `separator` between two bytes: the one hex formatter of the
+/// crate and of rustyjit (listings, vector reports, `rustyjit asm --format hex|json`).
+///
+/// A [`Display`](fmt::Display) value, so it goes into a `String` (`to_string`, `format!`) or straight to a
+/// `fmt::Write` or `io::Write` (`write!`) without a copy of the text: long input is formatted and written a piece at
+/// a time, from a table of digit pairs. Width, fill and alignment apply to the whole text, as for a `str`.
+///
+/// ```
+/// use jit_core::Hex;
+///
+/// let bytes = [0x48, 0xc7, 0xc0, 0x0a];
+/// assert_eq!(Hex::new(&bytes, " ").to_string(), "48 c7 c0 0a");
+/// assert_eq!(Hex::new(&bytes, "").to_string(), "48c7c00a");
+/// assert_eq!(format!("[{:<14}]", Hex::new(&bytes[..2], ", ")), "[48, c7        ]");
+/// assert_eq!(Hex::new(&[], " ").to_string(), "");
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Hex<'a> {
+    bytes: &'a [u8],
+    separator: &'a str,
+}
+
+impl<'a> Hex<'a> {
+    /// `bytes` in hex with `separator` between two bytes (`" "` for `48 c7 c0`, `""` for `48c7c0`).
+    pub const fn new(bytes: &'a [u8], separator: &'a str) -> Self {
+        Hex { bytes, separator }
     }
-    s
+
+    /// Bytes formatted and written at a time (32 KiB: 64 KiB of text without separators).
+    const PIECE: usize = 32 * 1024;
+
+    /// The two digits of every byte.
+    const DIGITS: [[u8; 2]; 256] = {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut table = [[0; 2]; 256];
+        let mut b = 0;
+        while b < 256 {
+            table[b] = [HEX[b >> 4], HEX[b & 15]];
+            b += 1;
+        }
+        table
+    };
+
+    /// The text made: ASCII digits and whole separators, so always UTF-8.
+    fn str(text: &[u8]) -> Result<&str, fmt::Error> {
+        std::str::from_utf8(text).map_err(|_| fmt::Error)
+    }
+
+    /// Appends `bytes` in hex to `text`, separators between them (none before the first).
+    fn append(&self, text: &mut Vec<u8>, bytes: &[u8]) {
+        for (i, &b) in bytes.iter().enumerate() {
+            if i > 0 {
+                text.extend_from_slice(self.separator.as_bytes());
+            }
+            text.extend_from_slice(&Self::DIGITS[usize::from(b)]);
+        }
+    }
+}
+
+impl fmt::Display for Hex<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let per_byte = 2 + self.separator.len();
+        if f.width().is_some() || f.precision().is_some() {
+            // Padding needs the whole text.
+            let mut text = Vec::with_capacity(self.bytes.len() * per_byte);
+            self.append(&mut text, self.bytes);
+            return f.pad(Self::str(&text)?);
+        }
+        let mut text = Vec::with_capacity(self.bytes.len().min(Self::PIECE) * per_byte);
+        for (i, piece) in self.bytes.chunks(Self::PIECE).enumerate() {
+            text.clear();
+            if i > 0 {
+                text.extend_from_slice(self.separator.as_bytes());
+            }
+            self.append(&mut text, piece);
+            f.write_str(Self::str(&text)?)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Hex;
+
+    /// Every byte value, in every path (pieces of 32 KiB, separators between pieces, padding), as `{:02x}` and a
+    /// separator between two bytes would write it.
+    #[test]
+    fn hex_is_two_digits_a_byte_with_separators_between() {
+        let bytes: Vec<u8> = (0..Hex::PIECE * 2 + 300).map(|i| (i * 7 % 256) as u8).collect();
+        for separator in ["", " ", ", ", "é"] {
+            let want: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let want = want.join(separator);
+            assert_eq!(Hex::new(&bytes, separator).to_string(), want);
+            assert_eq!(format!("{:>1}", Hex::new(&bytes, separator)), want);
+            let short = &bytes[..3];
+            assert_eq!(
+                format!("{:-^12}", Hex::new(short, separator)),
+                format!(
+                    "{:-^12}",
+                    short
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<Vec<_>>()
+                        .join(separator)
+                )
+            );
+        }
+        assert_eq!(Hex::new(&[], "").to_string(), "");
+        assert_eq!(format!("{:3}|", Hex::new(&[], " ")), "   |");
+    }
 }

@@ -16,8 +16,9 @@ pub mod asm;
 mod code;
 pub mod emit;
 pub mod mem;
+pub mod rng;
 
 pub use asm::{AsmError, AsmErrors, assemble};
-pub use code::{Code, Entry, Label, Listing};
+pub use code::{Code, Entry, Hex, Label, Listing};
 pub use emit::{DynamicLabel, EmitError, EmitErrors, Emitter, R8, R16, R32, R64, Xmm};
 pub use mem::{Arena, ArenaFn, JitFn, JitMemory, MemError, Scratch, ScratchFn, SealedMemory};

@@ -4,34 +4,19 @@
 
 use super::file::{ARG_REGS, ArgType, Property};
 
-/// splitmix64: small, fast, and the same sequence for the same seed on every host (the snapshots rely on it).
+/// The generator of properties' random inputs: [`SplitMix64`](crate::rng::SplitMix64), the generator the test
+/// suites share too, so a seed gives the same inputs on every host (the snapshots rely on it).
 ///
 /// ```
 /// let (mut a, mut b) = (rustyjit::vectors::Rng::new(7), rustyjit::vectors::Rng::new(7));
 /// assert_eq!(a.next_u64(), b.next_u64());
 /// ```
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
+pub use crate::rng::SplitMix64 as Rng;
 
-impl Rng {
-    /// A generator that starts from `seed`.
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A number below `n` (`n > 0`).
-    fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
-    }
+/// A number below `n` (`n > 0`) by multiply-shift (`next_u64 * n >> 64`), not [`Rng::below`]'s modulo: the
+/// inputs properties were snapshotted with are drawn this way.
+fn scaled_below(rng: &mut Rng, n: u64) -> u64 {
+    ((u128::from(rng.next_u64()) * u128::from(n)) >> 64) as u64
 }
 
 /// An integer type's value as the 64-bit register pattern it is passed as (sign- or zero-extended).
@@ -123,7 +108,7 @@ pub fn edges(ty: ArgType) -> Vec<u64> {
 pub fn random(ty: ArgType, rng: &mut Rng) -> u64 {
     match ty {
         ArgType::Int { bits, signed } => {
-            let magnitude = rng.next_u64() >> rng.below(64);
+            let magnitude = rng.next_u64() >> scaled_below(rng, 64);
             let v = if signed && rng.next_u64() & 1 == 1 {
                 magnitude.wrapping_neg()
             } else {
@@ -142,11 +127,11 @@ pub fn random(ty: ArgType, rng: &mut Rng) -> u64 {
 }
 
 fn random_f64(rng: &mut Rng) -> f64 {
-    match rng.below(3) {
-        0 => rng.below(2001) as f64 - 1000.0,
+    match scaled_below(rng, 3) {
+        0 => scaled_below(rng, 2001) as f64 - 1000.0,
         1 => {
             let unit = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
-            unit * 2f64.powi(rng.below(61) as i32 - 30)
+            unit * 2f64.powi(scaled_below(rng, 61) as i32 - 30)
         }
         _ => f64::from_bits(rng.next_u64()),
     }
@@ -202,8 +187,8 @@ impl Iterator for Inputs {
                 .iter()
                 .zip(&self.edges)
                 .map(|(&t, e)| {
-                    if rng.below(8) == 0 {
-                        e[rng.below(e.len() as u64) as usize]
+                    if scaled_below(rng, 8) == 0 {
+                        e[scaled_below(rng, e.len() as u64) as usize]
                     } else {
                         random(t, rng)
                     }

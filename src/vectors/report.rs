@@ -84,9 +84,9 @@ const FLAGS: [(&str, u32); 7] = [
     ("OF", 11),
 ];
 
-/// `48 c7 c0`.
+/// `48 c7 c0`: [`Hex`](crate::Hex) with a space between two bytes, as every report shows bytes.
 pub(crate) fn hex_bytes(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+    crate::Hex::new(bytes, " ").to_string()
 }
 
 /// `3 (0x3)`, `-1 (0xffffffffffffffff)`.

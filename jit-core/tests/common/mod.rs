@@ -4,33 +4,34 @@
 #![allow(dead_code)]
 
 use jit_core::asm::table::{Form, OpKind, Table};
+use jit_core::rng::SplitMix64;
 
-/// SplitMix64: small, fast, and the same sequence on every machine for a given seed.
-pub struct Rng(u64);
+/// The shared seeded generator, [`SplitMix64`], under the tests' name. It derefs to the generator (`below`,
+/// `pick`, `chance`, `next_u64`); `next` is `next_u64`, kept for the callers that still say `next` (this file is
+/// also included by `jit-core/src/asm/fast.rs`'s tests and by `tests/calc.rs`).
+pub struct Rng(SplitMix64);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Rng(seed)
+        Rng(SplitMix64::new(seed))
     }
 
     pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
+}
 
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+impl std::ops::Deref for Rng {
+    type Target = SplitMix64;
+
+    fn deref(&self) -> &SplitMix64 {
+        &self.0
     }
+}
 
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-
-    pub fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
+impl std::ops::DerefMut for Rng {
+    fn deref_mut(&mut self) -> &mut SplitMix64 {
+        &mut self.0
     }
 }
 
