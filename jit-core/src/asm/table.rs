@@ -949,15 +949,15 @@ pub struct Form {
     /// Index of the row in [`ROWS`].
     pub row: usize,
     /// The width of the operation, for checking immediates (see [`Form::operation_bits`]).
-    pub op_bits: u16,
+    pub(crate) op_bits: u16,
     /// Each operand's kind as an [`OpKind::bit`] ([`OpKind::NO_OPERAND`] past the last operand), for the
     /// matcher's first, cheap test.
-    pub kind_bits: [u32; MAX_OPERANDS],
+    pub(crate) kind_bits: [u32; MAX_OPERANDS],
     /// The position of the immediate operand (`imm8`..`imm64`), or [`Form::NO_IMM`]; a form has at most one.
-    pub imm_at: u8,
+    pub(crate) imm_at: u8,
     /// The bytes every encoding of the form has whatever its operands: prefixes, opcode, ModRM (if any) and
     /// immediate; REX, SIB and displacement come on top.
-    pub fixed_len: u8,
+    pub(crate) fixed_len: u8,
 }
 
 impl Form {
@@ -1199,8 +1199,6 @@ pub struct Table {
     forms: Vec<Form>,
     /// The range of each mnemonic's forms, by [`mnemonic_key`].
     by_mnemonic: KeyMap<(u32, u32)>,
-    /// Rows that did not parse (always empty; a unit test checks it).
-    pub bad_rows: Vec<(usize, String)>,
 }
 
 /// A mnemonic of one to fifteen bytes as one integer, ASCII letters lowercased: the bytes, then the length in
@@ -1228,13 +1226,16 @@ pub(crate) fn mnemonic_key_of_name(key: u64) -> u128 {
 }
 
 impl Table {
-    /// The table, parsed on first use.
+    /// The table, parsed on first use. The table is part of the program, not input: a row that does not parse
+    /// is a bug, and stops the program the first time the table is built, with every bad row named (a unit test
+    /// builds it, so such a row never leaves the repository).
     pub fn get() -> &'static Table {
         static TABLE: OnceLock<Table> = OnceLock::new();
-        TABLE.get_or_init(Table::build)
+        TABLE.get_or_init(|| Table::build().unwrap_or_else(|bad| panic!("the instruction table has bad rows:\n{bad}")))
     }
 
-    fn build() -> Table {
+    /// The table, or each bad row (`row N (`text`): why`), a line each.
+    fn build() -> Result<Table, String> {
         let mut forms = Vec::new();
         let mut bad_rows = Vec::new();
         for (i, row) in ROWS.iter().enumerate() {
@@ -1259,12 +1260,17 @@ impl Table {
                 start = i;
             }
         }
-        let by_mnemonic = KeyMap::new(by_mnemonic);
-        Table {
-            forms,
-            by_mnemonic,
-            bad_rows,
+        if !bad_rows.is_empty() {
+            let lines: Vec<String> = bad_rows
+                .iter()
+                .map(|(i, why)| format!("row {i} (`{}`): {why}", ROWS.get(*i).map_or("", |r| r.instruction)))
+                .collect();
+            return Err(lines.join("\n"));
         }
+        Ok(Table {
+            forms,
+            by_mnemonic: KeyMap::new(by_mnemonic),
+        })
     }
 
     /// The forms of a mnemonic (any case); empty if it is unknown.
@@ -1363,7 +1369,9 @@ mod tests {
 
     #[test]
     fn every_row_parses() {
-        assert_eq!(Table::get().bad_rows, Vec::<(usize, String)>::new());
+        if let Err(bad) = Table::build() {
+            panic!("{bad}");
+        }
     }
 
     #[test]
