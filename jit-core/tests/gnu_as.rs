@@ -79,7 +79,7 @@ fn every_row_is_reachable() {
                 continue;
             };
             let ops: Vec<_> = operands.iter().copied().collect();
-            match select::select(table.forms(mnemonic.node), mnemonic, &ops) {
+            match select::select_form(table.forms(mnemonic.node), mnemonic, &ops) {
                 Ok(select::Selected::Encoded(_, form)) => used[form.row] = true,
                 Ok(select::Selected::Jump { short, long, .. }) => {
                     used[long.row] = true;

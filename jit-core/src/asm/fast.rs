@@ -14,7 +14,7 @@
 //! in order as they are done.
 
 use super::lex::{IDENT, Place, Tok, number};
-use super::memo::{self, Instruction, Memo, Parts};
+use super::memo::{self, Instruction, Memo, Values};
 use super::parse::{RegTerm, base_and_disp, build_mem, scale_of};
 use super::reg::{Reg, RegClass, leading_name, name_key};
 use super::syntax::{MAX_OPERANDS, Mem, MemHoles, Operand, Size, Span};
@@ -223,7 +223,7 @@ pub(crate) struct Fast<'s> {
     key: u128,
     shape: u64,
     kept: bool,
-    parts: Parts,
+    parts: Values,
 }
 
 impl<'s> Fast<'s> {
@@ -237,7 +237,7 @@ impl<'s> Fast<'s> {
             key: 0,
             shape: 0,
             kept: true,
-            parts: Parts::NONE,
+            parts: Values::NONE,
         }
     }
 
@@ -293,7 +293,7 @@ pub(crate) fn statement<'s>(src: &'s str, at: Place, stmt: &mut Fast<'s>) -> Opt
     };
     stmt.count = 0;
     (stmt.shape, stmt.kept) = (0, true);
-    stmt.parts = Parts::NONE;
+    stmt.parts = Values::NONE;
     stmt.text = (start as u32, m_end as u32);
     let mut p = blank(b, m_end);
     if end_of_statement(b, p, at).is_none() {
@@ -606,7 +606,7 @@ mod tests {
     //! listing and labels, or the same errors at the same places.
 
     use super::super::table::Table;
-    use super::super::{Assembler, Parts};
+    use super::super::{Assembled, Assembler};
     use super::PARALLEL_FROM;
     use super::common::{EDGE_NUMBERS, Rng, memory, random_line};
 
@@ -718,7 +718,7 @@ mod tests {
             ..Assembler::default()
         };
         match assembler.run(src) {
-            Ok((Parts { bytes, entries, labels }, holes)) => {
+            Ok((Assembled { bytes, entries, labels }, holes)) => {
                 format!("{bytes:02x?}\n{entries:?}\n{labels:?}\n{holes:?}")
             }
             Err(errors) => errors.0.iter().map(|e| format!("{:?} {}\n", e.span, e)).collect(),
@@ -828,7 +828,7 @@ mod tests {
     fn instructions_of_a_remembered_shape_get_the_encoders_bytes() {
         // Each statement, then the same with other registers: the second is encoded from the memo's template
         // of the first, and must come out as the parser and encoder make it (debug builds also check each
-        // template's bytes against `select` as they are made).
+        // template's bytes against `select_form` as they are made).
         let mut rng = Rng::new(0x7e3f);
         let mut src = String::new();
         let mut renamed_lines = 0;

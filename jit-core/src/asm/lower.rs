@@ -558,7 +558,7 @@ impl Lowering<'_> {
             concrete.push(Spanned { node, span: op.span });
             mem_holes.push(holes);
         }
-        let (encoded, form) = match select::select(forms, mnemonic, &concrete)? {
+        let (encoded, form) = match select::select_form(forms, mnemonic, &concrete)? {
             Selected::Encoded(e, form) => (e, form),
             Selected::Jump { .. } => {
                 let why = "a jump to a label takes no other operands".to_string();

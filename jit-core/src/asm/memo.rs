@@ -1,14 +1,15 @@
-//! The memo of the fast path: what [`select`] chose for each shape of instruction, kept as a template of its
-//! bytes, so the next instruction of the same shape is neither matched nor encoded from its form again.
+//! The memo of the fast path: what [`select_form`](super::select::select_form) chose for each shape of
+//! instruction, kept as a template of its bytes, so the next instruction of the same shape is neither matched
+//! nor encoded from its form again.
 //!
-//! A shape holds everything `select` looks at: per operand, a register's class, whether it is register 0 or 1
+//! A shape holds everything `select_form` looks at: per operand, a register's class, whether it is register 0 or 1
 //! (the forms that fix `al`/`cl`/`eax`..., and `+r` forms that exclude register 0) and whether it needs a REX
 //! prefix; a memory operand's size and the facts that decide its SIB and displacement bytes; and which
 //! [`IMM_BOUNDS`] interval an immediate is in, which decides every range test of the matcher. Two instructions of
 //! one mnemonic and shape get the same form and the same bytes but for the register numbers, the displacement and
-//! the immediate, which are the [`Parts`]: the [`Template`] puts them in their places with a few shifts and no
+//! the immediate, which are the [`Values`]: the [`Template`] puts them in their places with a few shifts and no
 //! branches. A template is checked against the encoder when it is made (and not used if they differ), and debug
-//! builds check every instruction encoded from one against `select` and the encoder.
+//! builds check every instruction encoded from one against `select_form` and the encoder.
 
 use super::encode::{self, Encoded, Field, Fields, MAX_LEN, Part};
 use super::reg::{Reg, RegClass};
@@ -102,7 +103,8 @@ pub(crate) const fn shift(i: usize) -> u32 {
 }
 
 /// A register operand's part of a shape, or 0 ([`NOT_KEPT`]) for `ah`..`bh`, whose encoding can fail next to a
-/// REX prefix (left to [`select`] every time). Looked up: one load, where computing it takes a dozen steps.
+/// REX prefix (left to [`select_form`](super::select::select_form) every time). Looked up: one load, where
+/// computing it takes a dozen steps.
 #[inline(always)]
 pub(crate) fn reg_shape(r: Reg) -> u64 {
     u64::from(REG_SHAPES[r.class() as usize * 16 + usize::from(r.num())])
@@ -190,7 +192,7 @@ fn address_shape(size: Option<Size>, base: u64, index: u64, disp: i32, rex_b: bo
 /// What varies between instructions of one shape: the numbers to put in ModRM, SIB, REX and the opcode, the
 /// displacement and the immediate.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Parts {
+pub(crate) struct Values {
     /// The number (0..=15) of each register operand; 0 for the other operands.
     pub(crate) regs: [u8; MAX_OPERANDS],
     /// The memory operand's base register number; 0 without one, or for `rip`.
@@ -204,9 +206,9 @@ pub(crate) struct Parts {
     pub(crate) imm: u64,
 }
 
-impl Parts {
+impl Values {
     /// The parts of an instruction without operands.
-    pub(crate) const NONE: Parts = Parts {
+    pub(crate) const NONE: Values = Values {
         regs: [0; MAX_OPERANDS],
         base: 0,
         index: 4,
@@ -226,7 +228,7 @@ impl Parts {
     }
 }
 
-/// The bytes of one shape of one form, with the places of the [`Parts`]. Every field is a number the parts are
+/// The bytes of one shape of one form, with the places of the [`Values`]. Every field is a number the parts are
 /// multiplied or masked by, so putting them in takes no branch.
 #[derive(Clone, Copy, Debug, Default)]
 struct Template {
@@ -344,7 +346,7 @@ impl Template {
     }
 
     /// Whether the template gives `encoded` for `parts`; tried at the end of `scratch`, which is left as it was.
-    fn gives(&self, parts: &Parts, encoded: &Encoded<'_>, scratch: &mut Vec<u8>) -> bool {
+    fn gives(&self, parts: &Values, encoded: &Encoded<'_>, scratch: &mut Vec<u8>) -> bool {
         let len = scratch.len();
         self.emit(parts, scratch);
         let same = scratch[len..] == *encoded.bytes();
@@ -354,7 +356,7 @@ impl Template {
 
     /// Appends the bytes of an instruction of this template's shape with `parts`; returns how many.
     #[inline(always)]
-    fn emit(&self, parts: &Parts, out: &mut Vec<u8>) -> usize {
+    fn emit(&self, parts: &Values, out: &mut Vec<u8>) -> usize {
         let (mut low, mut rex) = (u32::from(self.modrm), 0u32);
         for i in 0..ROUTED {
             let n = u32::from(parts.regs[i]);
@@ -393,7 +395,7 @@ impl Template {
     }
 }
 
-/// One remembered shape: mnemonic key, shape, the form `select` chose (`None`: an empty slot) and its template
+/// One remembered shape: mnemonic key, shape, the form `select_form` chose (`None`: an empty slot) and its template
 /// (`head_len` 0: the form is encoded by the encoder each time).
 #[derive(Clone, Copy, Default)]
 #[repr(align(64))]
@@ -429,7 +431,7 @@ pub(crate) struct Instruction<'a, 's> {
     /// The shape of the operands ([`shift`]s apart, their count in the low two bits), or `None` for one the memo
     /// does not keep.
     pub(crate) shape: Option<u64>,
-    pub(crate) parts: &'a Parts,
+    pub(crate) parts: &'a Values,
 }
 
 impl Memo {
@@ -461,7 +463,7 @@ impl Memo {
         &self,
         key: u128,
         shape: Option<u64>,
-        parts: &Parts,
+        parts: &Values,
         out: &mut Vec<u8>,
     ) -> Option<(usize, &'static Form)> {
         let shape = shape?;
@@ -473,7 +475,7 @@ impl Memo {
         None
     }
 
-    /// Appends what [`select`] makes of the instruction when that is plain bytes, and returns how many; `None`
+    /// Appends what [`select_form`](super::select::select_form) makes of the instruction when that is plain bytes, and returns how many; `None`
     /// (and nothing appended) when it is anything else (a jump, a fixup, an error, an unknown mnemonic), which the
     /// caller leaves to the parser and `select`. For what [`Memo::remembered`] does not do: a shape not seen
     /// yet, or one whose form has no template.
@@ -523,7 +525,7 @@ impl Memo {
     }
 }
 
-/// For debug builds: panics unless `bytes` (from a template of `form`) are what `select` makes of the
+/// For debug builds: panics unless `bytes` (from a template of `form`) are what `select_form` makes of the
 /// instruction, with that form.
 #[cold]
 pub(crate) fn check(table: &Table, ins: &Instruction<'_, '_>, form: &Form, bytes: &[u8]) {

@@ -101,13 +101,13 @@ const RUNTIME_PARTS: &str =
     "runtime registers and address parts (`{expr: r64}`, `[... + {expr}]`) need the emitter: `jit!(e; ...)`";
 
 /// Everything of a [`Code`] but its source.
-struct Parts {
+struct Assembled {
     bytes: Vec<u8>,
     entries: Vec<Entry>,
     labels: Vec<Label>,
 }
 
-impl Parts {
+impl Assembled {
     fn into_code(self, source: String) -> Code {
         Code::new(self.bytes, self.entries, self.labels, source)
     }
@@ -225,7 +225,7 @@ impl Default for Assembler<'_> {
 }
 
 impl<'s> Assembler<'s> {
-    fn run(mut self, src: &'s str) -> Result<(Parts, Vec<HolePatch>), AsmErrors> {
+    fn run(mut self, src: &'s str) -> Result<(Assembled, Vec<HolePatch>), AsmErrors> {
         let table: &'static Table = Table::get();
         if self.fast {
             let mut line = 1;
@@ -357,7 +357,7 @@ impl<'s> Assembler<'s> {
                     });
                     return;
                 }
-                match select::select(table.forms(mnemonic.node), mnemonic, ops) {
+                match select::select_form(table.forms(mnemonic.node), mnemonic, ops) {
                     Ok(Selected::Encoded(e, _)) => {
                         let start = self.buf.len() as u32;
                         e.append_to(&mut self.buf);
@@ -433,7 +433,7 @@ impl<'s> Assembler<'s> {
         layout::relax(&mut self.sites, &targets)
     }
 
-    fn emit(mut self, shifts: &[u64]) -> Result<(Parts, Vec<HolePatch>), AsmErrors> {
+    fn emit(mut self, shifts: &[u64]) -> Result<(Assembled, Vec<HolePatch>), AsmErrors> {
         let total = self.buf.len() as u64 + shifts.last().copied().unwrap_or(0);
         if total > u64::from(u32::MAX) {
             let span = Span::default();
@@ -505,7 +505,7 @@ impl<'s> Assembler<'s> {
                 shift += len;
             }
         }
-        Ok((Parts { bytes, entries, labels }, holes))
+        Ok((Assembled { bytes, entries, labels }, holes))
     }
 }
 

@@ -166,7 +166,7 @@ pub fn jump_forms(forms: &[Form]) -> Option<(Option<&Form>, &Form)> {
 ///
 /// `forms` are the mnemonic's forms (empty for an unknown mnemonic), `mnemonic` is as written, `at` the span of
 /// the mnemonic (errors that are about no single operand point there).
-pub fn select<'t, 's>(
+pub fn select_form<'t, 's>(
     forms: &'t [Form],
     mnemonic: Spanned<&str>,
     ops: &[Spanned<Operand<'s>>],
@@ -340,7 +340,7 @@ pub fn select<'t, 's>(
     }
 }
 
-/// What [`select`] makes of an instruction, and the form, when that is plain bytes (no jump, no fixup, no error).
+/// What [`select_form`] makes of an instruction, and the form, when that is plain bytes (no jump, no fixup, no error).
 pub(super) fn plain_bytes<'t, 's>(
     forms: &'t [Form],
     mnemonic: &str,
@@ -357,7 +357,7 @@ pub(super) fn plain_bytes<'t, 's>(
     for (s, op) in spanned.iter_mut().zip(ops) {
         s.node = *op;
     }
-    match select(forms, mnemonic, &spanned[..ops.len().min(MAX_OPERANDS)]) {
+    match select_form(forms, mnemonic, &spanned[..ops.len().min(MAX_OPERANDS)]) {
         Ok(Selected::Encoded(e, form)) if e.fixup.is_none() => Some((e, form)),
         _ => None,
     }

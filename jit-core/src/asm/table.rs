@@ -961,8 +961,8 @@ pub struct Form {
 }
 
 impl Form {
-    /// [`Form::imm_at`] of a form without an immediate operand.
-    pub const NO_IMM: u8 = u8::MAX;
+    /// The immediate position of a form without an immediate operand.
+    pub(crate) const NO_IMM: u8 = u8::MAX;
 
     /// Whether the form takes a relative offset to a label (a jump or a call).
     pub fn is_relative(&self) -> bool {
