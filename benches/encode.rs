@@ -66,7 +66,7 @@ fn mix(n: usize) -> Mix {
         .iter()
         .map(|stmt| {
             let (mnemonic, ops) = operands(stmt).expect("an instruction");
-            let Ok(Selected::Encoded(_, form)) = select::select(table.forms(mnemonic.node), mnemonic, ops) else {
+            let Ok(Selected::Encoded(_, form)) = select::select_form(table.forms(mnemonic.node), mnemonic, ops) else {
                 panic!("the mix has no jumps")
             };
             let mut plain = [Operand::Imm(0); MAX_OPERANDS];
@@ -134,7 +134,7 @@ fn select_and_encode_all(statements: &[Statement<'_>], mut out: Vec<u8>) -> Vec<
     for stmt in statements {
         if let StmtKind::Instruction { mnemonic, operands } = &stmt.kind {
             let ops = operands.as_slice();
-            if let Ok(Selected::Encoded(e, _)) = select::select(table.forms(mnemonic.node), *mnemonic, ops) {
+            if let Ok(Selected::Encoded(e, _)) = select::select_form(table.forms(mnemonic.node), *mnemonic, ops) {
                 out.extend_from_slice(e.bytes());
             }
         }
