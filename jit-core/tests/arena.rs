@@ -10,7 +10,10 @@
 mod process;
 
 use jit_core::{Arena, ArenaFn, Code, MemError};
-use process::{enter_mdwe, heap_mprotect, in_child, mappings, page_size, permissions, return_imm};
+use process::{
+    check_under_mdwe, enter_mdwe, heap_mprotect, in_child, mapping_count, mappings, open_fds, page_size, permissions,
+    resident_bytes, return_imm,
+};
 use std::collections::BTreeSet;
 
 /// The pages holding the functions, each once (page-aligned addresses).
@@ -318,11 +321,6 @@ fn handles_are_copies_and_debug_shows_counts() {
 #[test]
 fn dropping_100_000_arenas_gives_the_memory_back() {
     fn child() -> i32 {
-        let resident_bytes = || {
-            let statm = std::fs::read_to_string("/proc/self/statm").expect("read /proc/self/statm");
-            let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
-            pages * page_size()
-        };
         let codes: Vec<Code> = (0..4).map(return_imm).collect();
         let run = |count: usize| {
             (0..count).all(|_| {
@@ -351,11 +349,8 @@ fn dropping_100_000_arenas_gives_the_memory_back() {
     }
 }
 
-/// What the MDWE child found, indexed by its exit status.
-const CHILD_OUTCOMES: &[&str] = &[
-    "ok",
-    "prctl(PR_SET_MDWE) is not supported by this kernel (EINVAL)",
-    "prctl(PR_SET_MDWE) failed with an errno other than EINVAL",
+/// What the MDWE child found, by its exit status from [`process::MDWE_FINDINGS_FROM`] (3) on.
+const MDWE_FINDINGS: &[&str] = &[
     "posix_memalign failed",
     "under MDWE, mprotect(PROT_READ | PROT_EXEC) of heap memory succeeded: the fallback is not tested",
     "under MDWE, Arena::load failed",
@@ -368,7 +363,8 @@ const CHILD_OUTCOMES: &[&str] = &[
 ];
 
 /// In a forked child: turn on MDWE, prove heap memory cannot become executable, then load, call, load more and
-/// drop arenas, which must use the memfd fallback. Returns the index of the outcome in [`CHILD_OUTCOMES`].
+/// drop arenas, which must use the memfd fallback. Returns 0, a status of [`enter_mdwe`], or 3 plus the index of
+/// its finding in [`MDWE_FINDINGS`].
 fn mdwe_child() -> i32 {
     if let Err(code) = enter_mdwe() {
         return code;
@@ -410,7 +406,6 @@ fn mdwe_child() -> i32 {
     }
     drop(arena);
 
-    let fds = || std::fs::read_dir("/proc/self/fd").map(Iterator::count).unwrap_or(0);
     let rounds = |count: usize| {
         (0..count).all(|i| {
             let arena = Arena::new();
@@ -423,8 +418,8 @@ fn mdwe_child() -> i32 {
     if !rounds(100) {
         return 11;
     }
-    let (fds_before, maps_before) = (fds(), mappings().len());
-    if !rounds(1000) || fds() != fds_before || mappings().len() > maps_before + 16 {
+    let (fds_before, maps_before) = (open_fds(), mapping_count());
+    if !rounds(1000) || open_fds() != fds_before || mapping_count() > maps_before + 16 {
         return 11;
     }
     0
@@ -432,11 +427,5 @@ fn mdwe_child() -> i32 {
 
 #[test]
 fn under_mdwe_the_arena_falls_back_to_a_memfd() {
-    let outcome = usize::try_from(in_child(mdwe_child)).unwrap();
-    let message = CHILD_OUTCOMES.get(outcome).copied().unwrap_or("the child panicked");
-    match outcome {
-        0 => {}
-        1 => eprintln!("note: {message}; the MDWE fallback was not tested"),
-        _ => panic!("{message}"),
-    }
+    check_under_mdwe("the arena's memfd fallback", mdwe_child, MDWE_FINDINGS);
 }

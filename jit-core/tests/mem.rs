@@ -9,7 +9,9 @@
 mod process;
 
 use jit_core::{Code, JitFn, JitMemory, MemError};
-use process::{enter_mdwe, heap_mprotect, in_child, page_size, permissions};
+use process::{
+    check_under_mdwe, enter_mdwe, heap_mprotect, mapping_count, open_fds, page_size, permissions, resident_bytes,
+};
 
 /// `mov rax, 42; ret`
 const RETURN_42: [u8; 8] = [0x48, 0xc7, 0xc0, 0x2a, 0x00, 0x00, 0x00, 0xc3];
@@ -323,11 +325,6 @@ fn memory_types_can_move_between_threads() {
 /// 99,000 pages (about 390 MiB with 4 KiB pages); one that kept just the copy of its code, a few MiB.
 #[test]
 fn loading_and_dropping_100_000_functions_gives_the_memory_back() {
-    fn resident_bytes() -> usize {
-        let statm = std::fs::read_to_string("/proc/self/statm").expect("read /proc/self/statm");
-        let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
-        pages * page_size()
-    }
     let code = code(&RETURN_42);
     let run = |count: usize| {
         for i in 0..count {
@@ -351,11 +348,8 @@ fn loading_and_dropping_100_000_functions_gives_the_memory_back() {
     );
 }
 
-/// What the MDWE child found, indexed by its exit status.
-const CHILD_OUTCOMES: &[&str] = &[
-    "ok",
-    "prctl(PR_SET_MDWE) is not supported by this kernel (EINVAL)",
-    "prctl(PR_SET_MDWE) failed with an errno other than EINVAL",
+/// What the MDWE child found, by its exit status from [`process::MDWE_FINDINGS_FROM`] (3) on.
+const MDWE_FINDINGS: &[&str] = &[
     "posix_memalign failed",
     "under MDWE, mprotect(PROT_READ | PROT_WRITE | PROT_EXEC) of heap memory succeeded: the fallback is not tested",
     "under MDWE, mprotect(PROT_EXEC) of heap memory failed with an errno other than EACCES",
@@ -368,11 +362,11 @@ const CHILD_OUTCOMES: &[&str] = &[
     "under MDWE, JitMemory::seal failed or the sealed code returned the wrong value",
     "under MDWE, loading and dropping functions left mappings or file descriptors behind",
     "under MDWE with no file descriptors left, the error was not ExecForbidden with memfd_create's EMFILE",
-    "the child panicked",
 ];
 
 /// In a forked child: turn on MDWE, prove the direct path (heap memory + `mprotect`) is refused, then load, write,
-/// seal and call code through the memfd fallback. Returns the index of the outcome in [`CHILD_OUTCOMES`].
+/// seal and call code through the memfd fallback. Returns 0, a status of [`enter_mdwe`], or 3 plus the index of its
+/// finding in [`MDWE_FINDINGS`].
 fn mdwe_child() -> i32 {
     if let Err(code) = enter_mdwe() {
         return code;
@@ -424,20 +418,14 @@ fn mdwe_child() -> i32 {
 
     // The fallback gives its mappings and descriptors back: 1,000 rounds that kept them would leave 2,000 more
     // mappings (or descriptors); malloc may split its own arena into a few more, hence the small allowance.
-    let fds = || std::fs::read_dir("/proc/self/fd").map(Iterator::count).unwrap_or(0);
-    let maps = || {
-        std::fs::read_to_string("/proc/self/maps")
-            .map(|m| m.lines().count())
-            .unwrap_or(0)
-    };
     let code = code(&RETURN_42);
     let rounds =
         |count: usize| (0..count).all(|_| code.load().is_ok() && JitMemory::new(1).and_then(JitMemory::seal).is_ok());
     if !rounds(100) {
         return 13;
     }
-    let (fds_before, maps_before) = (fds(), maps());
-    if !rounds(1000) || fds() != fds_before || maps() > maps_before + 16 {
+    let (fds_before, maps_before) = (open_fds(), mapping_count());
+    if !rounds(1000) || open_fds() != fds_before || mapping_count() > maps_before + 16 {
         return 13;
     }
 
@@ -465,14 +453,5 @@ fn mdwe_child() -> i32 {
 
 #[test]
 fn under_mdwe_heap_memory_cannot_execute_and_memory_falls_back_to_a_memfd() {
-    let outcome = match in_child(mdwe_child) {
-        process::CHILD_PANICKED => CHILD_OUTCOMES.len() - 1,
-        status => usize::try_from(status).unwrap(),
-    };
-    let message = CHILD_OUTCOMES.get(outcome).copied().unwrap_or("unknown exit status");
-    match outcome {
-        0 => {}
-        1 => eprintln!("note: {message}; the MDWE fallback was not tested"),
-        _ => panic!("{message}"),
-    }
+    check_under_mdwe("the memfd fallback", mdwe_child, MDWE_FINDINGS);
 }

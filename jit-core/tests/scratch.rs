@@ -10,7 +10,10 @@
 mod process;
 
 use jit_core::{Code, Scratch};
-use process::{enter_mdwe, heap_mprotect, in_child, mappings, page_size, permissions, return_imm};
+use process::{
+    check_under_mdwe, enter_mdwe, heap_mprotect, in_child, mapping_count, mappings, open_fds, page_size, permissions,
+    return_imm,
+};
 
 /// `n` bytes of code: `mov rax, imm32` then nops (`0x90`) up to `n`, without a `ret`: it returns through the
 /// fill after it.
@@ -119,7 +122,6 @@ fn jumping_past_the_view_faults_on_the_guard_page() {
 /// In a child (other tests' threads map memory and open files too): 500 scratches made, used and dropped leave
 /// no descriptors or mappings behind.
 fn drop_child() -> i32 {
-    let fds = || std::fs::read_dir("/proc/self/fd").map(Iterator::count).unwrap_or(0);
     let round = || {
         let mut scratch = Scratch::new();
         // SAFETY: `mov rax, i; ret` and nops, returning through the fill.
@@ -129,11 +131,11 @@ fn drop_child() -> i32 {
         }
     };
     round();
-    let (fds_before, maps_before) = (fds(), mappings().len());
+    let (fds_before, maps_before) = (open_fds(), mapping_count());
     for _ in 0..500 {
         round();
     }
-    match (fds() <= fds_before, mappings().len() <= maps_before + 8) {
+    match (open_fds() <= fds_before, mapping_count() <= maps_before + 8) {
         (true, true) => 0,
         (false, _) => 1,
         (_, false) => 2,
@@ -150,7 +152,17 @@ fn dropping_scratches_gives_back_descriptors_and_mappings() {
     }
 }
 
-/// In a child under MDWE: the scratch still loads and runs code, from read+execute views only.
+/// What the MDWE child found, by its exit status from [`process::MDWE_FINDINGS_FROM`] (3) on.
+const MDWE_FINDINGS: &[&str] = &[
+    "under MDWE, Scratch::load failed",
+    "under MDWE, a function returned the wrong value",
+    "under MDWE, the code does not run from a read+execute shared view",
+    "posix_memalign failed",
+    "under MDWE, heap memory could still be made executable: MDWE is not in force",
+];
+
+/// In a child under MDWE: the scratch still loads and runs code, from read+execute views only. Returns 0, a status
+/// of [`enter_mdwe`], or 3 plus the index of its finding in [`MDWE_FINDINGS`].
 fn mdwe_child() -> i32 {
     if let Err(code) = enter_mdwe() {
         return code;
@@ -178,15 +190,5 @@ fn mdwe_child() -> i32 {
 
 #[test]
 fn under_mdwe_the_scratch_works_unchanged() {
-    match in_child(mdwe_child) {
-        0 => {}
-        1 => eprintln!("note: this kernel has no MDWE; the scratch was not tested under it"),
-        2 => panic!("prctl(PR_SET_MDWE) failed with an errno other than EINVAL"),
-        3 => panic!("under MDWE, Scratch::load failed"),
-        4 => panic!("under MDWE, a function returned the wrong value"),
-        5 => panic!("under MDWE, the code does not run from a read+execute shared view"),
-        6 => panic!("posix_memalign failed"),
-        7 => panic!("under MDWE, heap memory could still be made executable: MDWE is not in force"),
-        status => panic!("the child failed (status {status})"),
-    }
+    check_under_mdwe("the scratch", mdwe_child, MDWE_FINDINGS);
 }

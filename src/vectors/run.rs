@@ -10,12 +10,12 @@
 //! read+execute), so loading a case costs a copy, not a system call. It leaves each case's result in memory it
 //! shares with the harness ([`Shared`]), together with which case runs and since when; the harness wakes every
 //! millisecond (or at the running case's deadline, if sooner) to turn finished results into outcomes while the
-//! worker goes on, so a case that returns costs no system call of its own. Only rare events go over a pipe: a fault (SIGSEGV, SIGBUS,
-//! SIGILL, SIGFPE, SIGTRAP), caught in the worker on an alternate stack, reported with the faulting instruction's
-//! address, and ending the worker; code that could not be loaded; and a property's verdict (and its best
-//! counterexample while it shrinks). A case that runs past its timeout is killed. Either way the harness starts a
-//! new worker for the cases after it. Isolation thus costs one `fork` per shard plus one per crash, not one per
-//! case.
+//! worker goes on, so a case that returns costs no system call of its own; code that could not be loaded is such a
+//! result too, its slot saying why. Only rare events go over a pipe: a fault (SIGSEGV, SIGBUS, SIGILL, SIGFPE,
+//! SIGTRAP), caught in the worker on an alternate stack, reported with the faulting instruction's address, and
+//! ending the worker; and a property's verdict (and its best counterexample while it shrinks). A case that runs
+//! past its timeout is killed. Either way the harness starts a new worker for the cases after it. Isolation thus
+//! costs one `fork` per shard plus one per crash, not one per case.
 //!
 //! A property runs both its sides in one worker, input after input: the worker compares the results and
 //! shrinks a counterexample itself, and writes the input it is about to run into its slot, so a fault or a hang
@@ -25,7 +25,7 @@ use super::convention::{self, Exit, frame_entry};
 use super::file::{Case, FCW_ENTRY, FRAME_CANARIES, MXCSR_ENTRY, Property, VectorFile, entry_regs};
 pub use super::outcome::Outcome;
 use super::property::{self, Inputs};
-use crate::{Scratch, ScratchFn};
+use crate::{Code, Scratch, ScratchFn};
 use std::io;
 use std::mem::offset_of;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -72,7 +72,7 @@ const _: () = {
 /// leaves the flags alone reports the same flags on every run), calls the code, stores everything back, and
 /// restores the harness's stack, registers and control words whatever the code did to them. Field offsets are
 /// [`Context`]'s; general registers in encoder order (rax 0, rcx 8, ... r15 120).
-fn trampoline_code(ctx: *mut Context) -> crate::Code {
+fn trampoline_code(ctx: *mut Context) -> Code {
     let ctx = ctx as i64;
     crate::jit! {
         push rbx; push rbp; push r12; push r13; push r14; push r15
@@ -123,7 +123,6 @@ fn trampoline_code(ctx: *mut Context) -> crate::Code {
 
 /// Record tags on the pipe from the worker. Only rare events use the pipe; results go through [`Shared`].
 const FAULT: u64 = 3;
-const LOAD_FAILED: u64 = 4;
 /// A property's best counterexample so far, while it shrinks: `[tag, position]` and the text.
 const PROGRESS: u64 = 5;
 /// A property's verdict: `[tag, position, passed]` and the text.
@@ -140,8 +139,50 @@ fn record_words(tag: u64) -> usize {
 
 /// Slot tags: what the worker left in a finished position's [`Slot`].
 const SLOT_RETURNED: u64 = 1;
+/// The code could not be loaded; `regs` hold the error's text (see [`pack_text`]).
 const SLOT_LOAD_FAILED: u64 = 2;
 const SLOT_PROPERTY: u64 = 3;
+
+/// The most bytes of text a slot holds: a [`SLOT_LOAD_FAILED`] slot keeps its error's text in `regs`, which a load
+/// failure does not use.
+const SLOT_TEXT: usize = size_of::<[u64; 16]>();
+
+/// `text` as a slot's `regs` hold it: UTF-8, padded with zero bytes. Longer text is cut after the last sentence
+/// that fits (a load error says what failed in its first sentence), or else at a character boundary, with `...`.
+fn pack_text(text: &str) -> [u64; 16] {
+    // The largest character boundary of `text` at or below `at`.
+    let boundary = |at: usize| {
+        (0..=at.min(text.len()))
+            .rev()
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(0)
+    };
+    let cut;
+    let text = if text.len() <= SLOT_TEXT {
+        text
+    } else {
+        let fits = boundary(SLOT_TEXT);
+        let sentence = text[..fits]
+            .rmatch_indices('.')
+            .map(|(i, _)| i + 1)
+            .find(|&end| text[end..].starts_with(' '));
+        cut = match sentence {
+            Some(end) => text[..end].to_owned(),
+            None => format!("{}...", &text[..boundary(SLOT_TEXT - 3)]),
+        };
+        &cut
+    };
+    let mut bytes = [0u8; SLOT_TEXT];
+    bytes[..text.len()].copy_from_slice(text.as_bytes());
+    std::array::from_fn(|i| u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap_or_default()))
+}
+
+/// The text [`pack_text`] put into `regs`.
+fn unpack_text(regs: &[u64; 16]) -> String {
+    let bytes: Vec<u8> = regs.iter().flat_map(|word| word.to_le_bytes()).collect();
+    let len = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..len]).into_owned()
+}
 
 /// While a worker runs, the harness wakes at least this often (1 ms) to turn the results of finished positions
 /// into outcomes, on its own core while the worker goes on, and to look at the worker: one that ended is noticed
@@ -151,7 +192,7 @@ const COLLECT_NS: u64 = 1_000_000;
 const STUCK_NS: u64 = 30_000_000_000;
 
 /// The part of [`Shared`] that both processes read and write while the worker runs. The worker starts position
-/// `p` (of its shard's order) by storing `started`, then `running = p + 1`; it finishes it by filling slot `p`,
+/// `p` (of its shard's tasks) by storing `started`, then `running = p + 1`; it finishes it by filling slot `p`,
 /// then storing `done = p + 1`. A property stores `started` again before each call, so each call has its own
 /// deadline. Every store is `Release` and every load `Acquire`, so a harness that sees `running = p + 1` with
 /// `done <= p` also sees position `p`'s own start time, and one that sees `done = p + 1` also sees everything in
@@ -211,11 +252,32 @@ impl Slot {
 const SLOTS_AT: usize = 64;
 const _: () = assert!(size_of::<Header>() <= SLOTS_AT && align_of::<Slot>() <= SLOTS_AT);
 
-/// What a worker runs at one position: a case, or a property.
+/// A case or a property of a run, whose code may not have assembled.
 #[derive(Clone, Copy)]
-enum Task<'a> {
+enum Item<'a> {
     Case(&'a Case),
     Property(&'a Property),
+}
+
+impl<'a> Item<'a> {
+    /// What a worker runs for it: `None` if its code (or a property's reference) did not assemble.
+    fn task(self) -> Option<Task<'a>> {
+        match self {
+            Item::Case(case) => Some(Task::Case(case, case.code.as_ref().ok()?)),
+            Item::Property(prop) => Some(Task::Property(
+                prop,
+                [prop.code.as_ref().ok()?, prop.reference.as_ref().ok()?],
+            )),
+        }
+    }
+}
+
+/// What a worker runs at one position: a case with its code, or a property with its code and its reference's.
+/// Only code that assembled makes a task, so running one never meets an assembly error.
+#[derive(Clone, Copy)]
+enum Task<'a> {
+    Case(&'a Case, &'a Code),
+    Property(&'a Property, [&'a Code; 2]),
 }
 
 impl Task<'_> {
@@ -227,8 +289,8 @@ impl Task<'_> {
     /// How long one call may run, as a duration.
     fn timeout(self) -> std::time::Duration {
         match self {
-            Task::Case(c) => c.timeout,
-            Task::Property(p) => p.timeout,
+            Task::Case(c, _) => c.timeout,
+            Task::Property(p, _) => p.timeout,
         }
     }
 
@@ -236,24 +298,16 @@ impl Task<'_> {
     /// current input.
     fn area_len(self) -> usize {
         match self {
-            Task::Case(c) => xmm_len(c) + c.memory.as_ref().map_or(0, Vec::len),
-            Task::Property(_) => size_of::<Input>(),
-        }
-    }
-
-    /// True if its code assembled, so it can run.
-    fn runnable(self) -> bool {
-        match self {
-            Task::Case(c) => c.code.is_ok(),
-            Task::Property(p) => p.code.is_ok() && p.reference.is_ok(),
+            Task::Case(c, _) => xmm_len(c) + c.memory.as_ref().map_or(0, Vec::len),
+            Task::Property(..) => size_of::<Input>(),
         }
     }
 
     /// How much work it is, roughly, in cases: for splitting a run into shards of equal work.
     fn weight(self) -> usize {
         match self {
-            Task::Case(_) => 1,
-            Task::Property(p) => 1 + (p.runs as usize + 400) / 8,
+            Task::Case(..) => 1,
+            Task::Property(p, _) => 1 + (p.runs as usize + 400) / 8,
         }
     }
 }
@@ -264,7 +318,7 @@ fn xmm_len(case: &Case) -> usize {
 }
 
 /// Memory shared by the harness and its workers (`MAP_SHARED | MAP_ANONYMOUS`, made before the first fork, so
-/// every worker of the shard inherits it): the [`Header`], one [`Slot`] per position of the shard's order, then
+/// every worker of the shard inherits it): the [`Header`], one [`Slot`] per position (task) of the shard, then
 /// each position's own area (see [`Slot`]). What a worker wrote stays when it is killed or dies, so nothing it
 /// finished is lost. Unmapped on drop.
 struct Shared {
@@ -276,25 +330,25 @@ struct Shared {
 }
 
 impl Shared {
-    /// A mapping for the tasks of `order`: sizes are checked, and the mapping's result.
-    fn new(tasks: &[Task], order: &[usize]) -> io::Result<Shared> {
+    /// A mapping for `tasks`, one position each: sizes are checked, and the mapping's result.
+    fn new(tasks: &[Task]) -> io::Result<Shared> {
         let too_big = || io::Error::other("the results of the cases do not fit in memory");
-        let mut at = order
+        let mut at = tasks
             .len()
             .checked_mul(size_of::<Slot>())
             .and_then(|n| n.checked_add(SLOTS_AT))
             .ok_or_else(too_big)?;
-        let mut area_at = Vec::with_capacity(order.len() + 1);
-        for &i in order {
+        let mut area_at = Vec::with_capacity(tasks.len() + 1);
+        for task in tasks {
             area_at.push(at);
-            at = at.checked_add(tasks[i].area_len()).ok_or_else(too_big)?;
+            at = at.checked_add(task.area_len()).ok_or_else(too_big)?;
         }
         area_at.push(at);
         let base = map_anonymous(at, libc::MAP_SHARED)?;
         Ok(Shared {
             base,
             len: at,
-            positions: order.len(),
+            positions: tasks.len(),
             area_at,
         })
     }
@@ -553,23 +607,15 @@ impl Caller<'_> {
     }
 }
 
-/// The worker: runs `tasks[order[p]]` for each position `p` from `first`, leaving results in `shared` and
-/// reporting rare events to `fd`. Never returns.
-fn worker(tasks: &[Task], order: &[usize], first: usize, shared: &Shared, fd: i32) -> ! {
+/// The worker: runs `tasks[p]` for each position `p` from `first` through the trampoline `tramp` (on this
+/// process's [`context`]), leaving results in `shared` and reporting rare events to `fd`. Never returns.
+fn worker(tasks: &[Task], first: usize, shared: &Shared, fd: i32, tramp: &crate::JitFn) -> ! {
     close_all_but(fd);
     REPORT_FD.store(fd, Ordering::Relaxed);
     let header = shared.header();
     HEADER.store(std::ptr::from_ref(header).cast_mut(), Ordering::Relaxed);
     install_fault_handlers();
     let ctx = context();
-    let tramp = match trampoline(ctx) {
-        Ok(t) => t,
-        Err(why) => {
-            send(fd, &[LOAD_FAILED, first as u64], why.as_bytes());
-            // SAFETY: ends the worker without returning into the harness.
-            unsafe { libc::_exit(1) }
-        }
-    };
     // SAFETY: the context is this process's own; these entry values are the same for every call.
     unsafe {
         (*ctx).frame_in = FRAME_CANARIES;
@@ -585,13 +631,13 @@ fn worker(tasks: &[Task], order: &[usize], first: usize, shared: &Shared, fd: i3
     // Every case's code is written over the last one's: no system call per case. A property's two sides run
     // from one each.
     let mut scratch = [Scratch::new(), Scratch::new()];
-    for (p, &i) in order.iter().enumerate().skip(first) {
-        prefetch(tasks, order, p);
+    for (p, &task) in tasks.iter().enumerate().skip(first) {
+        prefetch(tasks, p);
         header.started.store(monotonic_ns(), Ordering::Release);
         header.running.store(p as u64 + 1, Ordering::Release);
-        match tasks[i] {
-            Task::Case(case) => run_case(case, p, &caller, &mut scratch[0], shared, fd),
-            Task::Property(property) => run_property(property, p, &caller, &mut scratch, shared, fd),
+        match task {
+            Task::Case(case, code) => run_case(case, code, p, &caller, &mut scratch[0], shared),
+            Task::Property(property, codes) => run_property(property, codes, p, &caller, &mut scratch, shared, fd),
         }
         header.done.store(p as u64 + 1, Ordering::Release);
     }
@@ -605,7 +651,7 @@ fn worker(tasks: &[Task], order: &[usize], first: usize, shared: &Shared, fd: i3
 
 /// Asks the processor for what the worker reads a few positions ahead: a case, then its code's bytes. They were
 /// last written by the harness, on another core, so without this the worker waits for each of them in turn.
-fn prefetch(tasks: &[Task], order: &[usize], p: usize) {
+fn prefetch(tasks: &[Task], p: usize) {
     use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
     let fetch = |at: *const u8, len: usize| {
         for line in (0..len).step_by(64) {
@@ -613,15 +659,10 @@ fn prefetch(tasks: &[Task], order: &[usize], p: usize) {
             unsafe { _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(line).cast()) };
         }
     };
-    if let Some(&i) = order.get(p + 16)
-        && let Task::Case(case) = tasks[i]
-    {
-        fetch(std::ptr::from_ref(case).cast(), size_of::<Case>());
+    if let Some(Task::Case(case, _)) = tasks.get(p + 16) {
+        fetch(std::ptr::from_ref(*case).cast(), size_of::<Case>());
     }
-    if let Some(&i) = order.get(p + 8)
-        && let Task::Case(case) = tasks[i]
-        && let Ok(code) = &case.code
-    {
+    if let Some(Task::Case(_, code)) = tasks.get(p + 8) {
         fetch(code.bytes().as_ptr(), code.len().min(256));
     }
 }
@@ -638,29 +679,29 @@ fn close_all_but(fd: i32) {
     }
 }
 
-/// Loads code in the worker; on failure reports it and marks the slot.
-fn load_or_report<'s>(
-    code: &crate::Code,
-    scratch: &'s mut Scratch,
-    p: usize,
-    shared: &Shared,
-    fd: i32,
-) -> Option<ScratchFn<'s>> {
+/// Loads code in the worker; on failure leaves a [`SLOT_LOAD_FAILED`] slot at `p`, with the error's text.
+///
+/// The slot is the failure's only report, collected with the other results, and nothing goes over the pipe: the
+/// shared memory keeps what the worker wrote however the worker ends, while a record on the pipe is lost when
+/// writing it fails, or when code that ran before in the same worker closed the pipe or wrote into it.
+fn load_or_mark<'s>(code: &Code, scratch: &'s mut Scratch, p: usize, shared: &Shared) -> Option<ScratchFn<'s>> {
     match scratch.load(code) {
         Ok(f) => Some(f),
         Err(e) => {
-            send(fd, &[LOAD_FAILED, p as u64], e.to_string().as_bytes());
+            let slot = shared.slot(p);
             // SAFETY: slot `p` is this worker's to write; the harness reads it only once `done` passes `p`.
-            unsafe { (*shared.slot(p)).tag = SLOT_LOAD_FAILED };
+            unsafe {
+                (*slot).tag = SLOT_LOAD_FAILED;
+                (*slot).regs = pack_text(&e.to_string());
+            }
             None
         }
     }
 }
 
-/// Runs a case at position `p` and leaves its result in slot `p`.
-fn run_case(case: &Case, p: usize, caller: &Caller, scratch: &mut Scratch, shared: &Shared, fd: i32) {
-    let Ok(code) = &case.code else { return };
-    let Some(f) = load_or_report(code, scratch, p, shared, fd) else {
+/// Runs a case with its code at position `p` and leaves its result in slot `p`.
+fn run_case(case: &Case, code: &Code, p: usize, caller: &Caller, scratch: &mut Scratch, shared: &Shared) {
+    let Some(f) = load_or_mark(code, scratch, p, shared) else {
         return;
     };
     let mut memory = case.memory.clone();
@@ -691,15 +732,21 @@ struct SideResult {
     broke: String,
 }
 
-/// Runs a property at position `p`: every input on both sides, until they disagree; then shrinks the
-/// counterexample. Sends the verdict (and each better counterexample while shrinking) over the pipe.
-fn run_property(prop: &Property, p: usize, caller: &Caller, scratch: &mut [Scratch; 2], shared: &Shared, fd: i32) {
-    let (Ok(code), Ok(reference)) = (&prop.code, &prop.reference) else {
-        return;
-    };
+/// Runs a property with its code and its reference's (`codes`) at position `p`: every input on both sides, until
+/// they disagree; then shrinks the counterexample. Sends the verdict (and each better counterexample while
+/// shrinking) over the pipe.
+fn run_property(
+    prop: &Property,
+    codes: [&Code; 2],
+    p: usize,
+    caller: &Caller,
+    scratch: &mut [Scratch; 2],
+    shared: &Shared,
+    fd: i32,
+) {
+    let [code, reference] = codes;
     let [a, b] = scratch;
-    let Some(sides) =
-        load_or_report(code, a, p, shared, fd).and_then(|a| Some([a, load_or_report(reference, b, p, shared, fd)?]))
+    let Some(sides) = load_or_mark(code, a, p, shared).and_then(|a| Some([a, load_or_mark(reference, b, p, shared)?]))
     else {
         return;
     };
@@ -823,7 +870,7 @@ struct Worker {
     status: Option<libc::c_int>,
 }
 
-fn spawn(tasks: &[Task], order: &[usize], first: usize, shared: &Shared) -> io::Result<Worker> {
+fn spawn(tasks: &[Task], first: usize, shared: &Shared) -> io::Result<Worker> {
     let mut fds = [0; 2];
     // SAFETY: `fds` has room for the two descriptors pipe2 writes.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -832,7 +879,7 @@ fn spawn(tasks: &[Task], order: &[usize], first: usize, shared: &Shared) -> io::
     // SAFETY: pipe2 succeeded, so both are open descriptors that nothing else owns.
     let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     // Built before the fork so a worker never assembles or allocates the trampoline itself.
-    trampoline(context()).map_err(io::Error::other)?;
+    let tramp = trampoline(context()).map_err(io::Error::other)?;
     shared.reset(first);
     // SAFETY: the child only runs `worker`, which uses the pipe, the shared mapping, malloc-backed memory and
     // libc calls, and ends with `_exit`; it never returns into the (possibly multi-threaded) harness.
@@ -844,7 +891,7 @@ fn spawn(tasks: &[Task], order: &[usize], first: usize, shared: &Shared) -> io::
             let fd = write.as_raw_fd();
             std::mem::forget(write);
             let result =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker(tasks, order, first, shared, fd)));
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker(tasks, first, shared, fd, tramp)));
             let _ = result;
             // SAFETY: ends the worker after a panic without unwinding into the harness.
             unsafe { libc::_exit(2) }
@@ -974,27 +1021,17 @@ struct Records {
     progress: std::collections::HashMap<usize, String>,
 }
 
-/// Takes the complete records off `buf`: load failures and property verdicts become outcomes (a load failure
-/// moves `resume` past its position), a fault is kept for when the worker has ended.
-fn take_records(
-    buf: &mut Vec<u8>,
-    order: &[usize],
-    outcomes: &mut [Outcome],
-    resume: &mut usize,
-    records: &mut Records,
-) {
+/// Takes the complete records off `buf`: property verdicts become outcomes (of `outcomes`, one per position), a
+/// fault is kept for when the worker has ended.
+fn take_records(buf: &mut Vec<u8>, outcomes: &mut [Outcome], records: &mut Records) {
     let mut at = 0;
     while let Some((w, extra)) = next_record(buf, &mut at) {
         let (tag, p) = (w[0], w.get(1).copied().unwrap_or(u64::MAX));
-        let Some(p) = usize::try_from(p).ok().filter(|&p| p < order.len()) else {
+        let Some(p) = usize::try_from(p).ok().filter(|&p| p < outcomes.len()) else {
             continue; // no case to blame (a fault between cases), or a record damaged by the code
         };
         let text = || String::from_utf8_lossy(&extra).into_owned();
         match tag {
-            LOAD_FAILED if w.len() == 2 => {
-                outcomes[p] = Outcome::LoadFailed(text());
-                *resume = (*resume).max(p + 1);
-            }
             PROGRESS if w.len() == 2 => {
                 records.progress.insert(p, text());
             }
@@ -1021,8 +1058,8 @@ fn take_records(
 
 /// Runs every case that assembled; cases with errors are [`Outcome::NotRun`]. One worker at a time.
 pub fn run_cases(cases: &[Case]) -> Vec<Outcome> {
-    let tasks: Vec<Task> = cases.iter().map(Task::Case).collect();
-    run_tasks(&tasks, 1)
+    let items: Vec<Item> = cases.iter().map(Item::Case).collect();
+    run_items(&items, 1)
 }
 
 /// Runs a file's cases and properties on up to `workers` worker processes at once: the outcomes of its cases,
@@ -1055,12 +1092,12 @@ pub fn run_file_on(file: &VectorFile, workers: usize) -> (Vec<Outcome>, Vec<Outc
 /// Runs the cases and properties of several files as one run split over up to `workers` worker processes:
 /// each file's case outcomes and property outcomes, in the order of `files`.
 pub fn run_files_on(files: &[&VectorFile], workers: usize) -> Vec<(Vec<Outcome>, Vec<Outcome>)> {
-    let mut tasks = Vec::new();
+    let mut items = Vec::new();
     for f in files {
-        tasks.extend(f.cases.iter().map(Task::Case));
-        tasks.extend(f.properties.iter().map(Task::Property));
+        items.extend(f.cases.iter().map(Item::Case));
+        items.extend(f.properties.iter().map(Item::Property));
     }
-    let mut outcomes = run_tasks(&tasks, workers).into_iter();
+    let mut outcomes = run_items(&items, workers).into_iter();
     files
         .iter()
         .map(|f| {
@@ -1070,27 +1107,32 @@ pub fn run_files_on(files: &[&VectorFile], workers: usize) -> Vec<(Vec<Outcome>,
         .collect()
 }
 
-/// Runs the tasks that can run, split into at most `workers` contiguous shards of about equal work, each on a
-/// thread of its own that watches its own worker process.
-fn run_tasks(tasks: &[Task], workers: usize) -> Vec<Outcome> {
-    let order: Vec<usize> = (0..tasks.len()).filter(|&i| tasks[i].runnable()).collect();
-    // The outcome of each position of `order`; each shard fills its own part.
-    let (mut by_position, kept) = KeptFromWorkers::filled(order.len(), Outcome::NotRun);
-    let total: usize = order.iter().map(|&i| tasks[i].weight()).sum();
+/// Runs the items whose code assembled, split into at most `workers` contiguous shards of about equal work, each
+/// on a thread of its own that watches its own worker process.
+fn run_items(items: &[Item], workers: usize) -> Vec<Outcome> {
+    // The items that run, as tasks (positions), and the index in `items` of each.
+    let (order, tasks): (Vec<usize>, Vec<Task>) = items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, item)| Some((i, item.task()?)))
+        .unzip();
+    // The outcome of each position; each shard fills its own part.
+    let (mut by_position, kept) = KeptFromWorkers::filled(tasks.len(), Outcome::NotRun);
+    let total: usize = tasks.iter().map(|task| task.weight()).sum();
     // A shard is worth a fork only with some work in it.
     let shards = workers.clamp(1, (total / 64).max(1));
-    let mut pieces: Vec<&[usize]> = Vec::with_capacity(shards);
+    let mut pieces: Vec<&[Task]> = Vec::with_capacity(shards);
     let (mut start, mut sum) = (0, 0);
-    for (k, &i) in order.iter().enumerate() {
-        sum += tasks[i].weight();
+    for (k, task) in tasks.iter().enumerate() {
+        sum += task.weight();
         if sum * shards >= total * (pieces.len() + 1) && pieces.len() + 1 < shards {
-            pieces.push(&order[start..=k]);
+            pieces.push(&tasks[start..=k]);
             start = k + 1;
         }
     }
-    pieces.push(&order[start..]);
+    pieces.push(&tasks[start..]);
     if pieces.len() == 1 {
-        run_shard(tasks, pieces[0], &mut by_position);
+        run_shard(pieces[0], &mut by_position);
     } else {
         std::thread::scope(|s| {
             let mut rest = &mut by_position[..];
@@ -1099,7 +1141,7 @@ fn run_tasks(tasks: &[Task], workers: usize) -> Vec<Outcome> {
                 .map(|&piece| {
                     let (out, after) = std::mem::take(&mut rest).split_at_mut(piece.len());
                     rest = after;
-                    s.spawn(move || run_shard(tasks, piece, out))
+                    s.spawn(move || run_shard(piece, out))
                 })
                 .collect();
             for h in handles {
@@ -1109,10 +1151,10 @@ fn run_tasks(tasks: &[Task], workers: usize) -> Vec<Outcome> {
         });
     }
     drop(kept);
-    if order.len() == tasks.len() {
-        return by_position; // every task ran: positions are task indices
+    if order.len() == items.len() {
+        return by_position; // every item ran: positions are item indices
     }
-    let mut outcomes = vec![Outcome::NotRun; tasks.len()];
+    let mut outcomes = vec![Outcome::NotRun; items.len()];
     for (&i, outcome) in order.iter().zip(by_position) {
         outcomes[i] = outcome;
     }
@@ -1161,10 +1203,10 @@ impl Drop for KeptFromWorkers {
     }
 }
 
-/// Runs the tasks of `order` (positions of this shard) in worker processes, one after another, starting a new
-/// worker after each that faults, hangs or dies; fills their outcomes, `outcomes[p]` for position `p`.
-fn run_shard(tasks: &[Task], order: &[usize], outcomes: &mut [Outcome]) {
-    if order.is_empty() {
+/// Runs `tasks` (the positions of this shard) in worker processes, one after another, starting a new worker after
+/// each that faults, hangs or dies; fills their outcomes, `outcomes[p]` for position `p`.
+fn run_shard(tasks: &[Task], outcomes: &mut [Outcome]) {
+    if tasks.is_empty() {
         return;
     }
     let cannot_start = |outcomes: &mut [Outcome], from: usize, e: io::Error| {
@@ -1172,27 +1214,26 @@ fn run_shard(tasks: &[Task], order: &[usize], outcomes: &mut [Outcome]) {
             *outcome = Outcome::LoadFailed(format!("could not start a worker process: {e}"));
         }
     };
-    let shared = match Shared::new(tasks, order) {
+    let shared = match Shared::new(tasks) {
         Ok(shared) => shared,
         Err(e) => return cannot_start(outcomes, 0, e),
     };
-    let timeout_ns = |p: usize| tasks[order[p]].timeout_ns();
+    let timeout_ns = |p: usize| tasks[p].timeout_ns();
     // The harness never sleeps longer than the shortest timeout, so a position that starts while it sleeps
     // cannot reach its deadline long before it wakes.
-    let shortest = (0..order.len()).map(timeout_ns).min().unwrap_or(u64::MAX);
+    let shortest = tasks.iter().map(|task| task.timeout_ns()).min().unwrap_or(u64::MAX);
     let mut records = Records {
         fault: None,
         progress: std::collections::HashMap::new(),
     };
     let mut next = 0;
-    while next < order.len() {
+    while next < tasks.len() {
         let first = next;
-        let mut worker = match spawn(tasks, order, first, &shared) {
+        let mut worker = match spawn(tasks, first, &shared) {
             Ok(w) => w,
             Err(e) => return cannot_start(outcomes, first, e),
         };
         let mut buf = Vec::new();
-        let mut resume = first;
         records.fault = None;
         let mut timed_out = None;
         let mut kill = false;
@@ -1205,7 +1246,7 @@ fn run_shard(tasks: &[Task], order: &[usize], outcomes: &mut [Outcome]) {
         loop {
             let done = shared.done();
             if done > collected {
-                collect(tasks, order, &shared, collected..done, outcomes);
+                collect(tasks, &shared, collected..done, outcomes);
                 collected = done;
             }
             let now = monotonic_ns();
@@ -1215,7 +1256,7 @@ fn run_shard(tasks: &[Task], order: &[usize], outcomes: &mut [Outcome]) {
             }
             match read_some(&worker.pipe, &mut buf, wait) {
                 Ok(Some(true)) => {
-                    take_records(&mut buf, order, outcomes, &mut resume, &mut records);
+                    take_records(&mut buf, outcomes, &mut records);
                     continue;
                 }
                 Ok(Some(false)) => {
@@ -1252,10 +1293,10 @@ fn run_shard(tasks: &[Task], order: &[usize], outcomes: &mut [Outcome]) {
         // killed if need be and waited for now, so that everything it sent is in the pipe.
         let mut how = (!closed || kill).then(|| worker.reap(kill));
         while let Ok(Some(true)) = read_some(&worker.pipe, &mut buf, 0) {}
-        take_records(&mut buf, order, outcomes, &mut resume, &mut records);
+        take_records(&mut buf, outcomes, &mut records);
         let done = shared.done();
-        collect(tasks, order, &shared, collected..done, outcomes);
-        if how.is_none() && done == order.len() {
+        collect(tasks, &shared, collected..done, outcomes);
+        if how.is_none() && done == tasks.len() {
             // Everything finished and the worker closed its pipe: nothing it could still say matters, so it
             // is waited for on a thread of its own while it tears itself down (about a millisecond for a
             // worker forked from a big harness) instead of by the run.
@@ -1267,19 +1308,21 @@ fn run_shard(tasks: &[Task], order: &[usize], outcomes: &mut [Outcome]) {
             break;
         }
         let how = how.take().unwrap_or_else(|| worker.reap(false));
-        next = resume.max(done);
+        next = done;
         // The position that was running when the worker ended, if it did not finish: timed out, faulted or died.
         let ended = match (timed_out, records.fault.take(), shared.in_flight()) {
-            (Some(p), _, _) if p >= done => Some((p, Outcome::TimedOut(tasks[order[p]].timeout()))),
+            (Some(p), _, _) if p >= done => Some((p, Outcome::TimedOut(tasks[p].timeout()))),
             (Some(_), _, _) => None, // it finished after all; the case running when the worker was killed runs again
             (None, Some((p, outcome)), _) if p == done => Some((p, outcome)),
             (None, _, Some((p, _))) => Some((p, Outcome::Died(how.clone()))),
             _ => None,
         };
         if let Some((p, outcome)) = ended {
-            outcomes[p] = match tasks[order[p]] {
-                Task::Case(_) => outcome,
-                Task::Property(prop) => interrupted(prop, &shared.result(p).1, records.progress.remove(&p), &outcome),
+            outcomes[p] = match tasks[p] {
+                Task::Case(..) => outcome,
+                Task::Property(prop, codes) => {
+                    interrupted(prop, codes, &shared.result(p).1, records.progress.remove(&p), &outcome)
+                }
             };
             next = next.max(p + 1);
         }
@@ -1293,17 +1336,14 @@ fn run_shard(tasks: &[Task], order: &[usize], outcomes: &mut [Outcome]) {
     }
 }
 
-/// Turns the results the worker left for the finished positions `range` into their outcomes.
-fn collect(tasks: &[Task], order: &[usize], shared: &Shared, range: std::ops::Range<usize>, outcomes: &mut [Outcome]) {
+/// Turns the results the worker left for the finished positions `range` into their outcomes. A load failure is
+/// reported here only, from its slot (see [`load_or_mark`]); a property's verdict comes over the pipe.
+fn collect(tasks: &[Task], shared: &Shared, range: std::ops::Range<usize>, outcomes: &mut [Outcome]) {
     for p in range {
         let (slot, area) = shared.result(p);
-        match (slot.tag, tasks[order[p]]) {
-            (SLOT_RETURNED, Task::Case(case)) => outcomes[p] = returned(case, &slot, area),
-            // A load failure is reported on the pipe; the slot says so too, should the record be lost (or not
-            // read yet: the record, when read, replaces this with its own words).
-            (SLOT_LOAD_FAILED, _) if outcomes[p] == Outcome::NotRun => {
-                outcomes[p] = Outcome::LoadFailed("the code could not be loaded".into());
-            }
+        match (slot.tag, tasks[p]) {
+            (SLOT_RETURNED, Task::Case(case, _)) => outcomes[p] = returned(case, &slot, area),
+            (SLOT_LOAD_FAILED, _) => outcomes[p] = Outcome::LoadFailed(unpack_text(&slot.regs)),
             _ => {}
         }
     }
@@ -1339,15 +1379,21 @@ fn returned(case: &Case, slot: &Slot, area: Vec<u8>) -> Outcome {
 }
 
 /// A property whose worker ended in a call — a fault, a hang, a crash — on the input its area names: a
-/// counterexample saying which side did what on which input (or, if it happened while shrinking, the best
-/// counterexample found before).
-fn interrupted(prop: &Property, area: &[u8], progress: Option<String>, outcome: &Outcome) -> Outcome {
+/// counterexample saying which side (of `codes`: the code, the reference) did what on which input (or, if it
+/// happened while shrinking, the best counterexample found before).
+fn interrupted(
+    prop: &Property,
+    codes: [&Code; 2],
+    area: &[u8],
+    progress: Option<String>,
+    outcome: &Outcome,
+) -> Outcome {
     let mut input: Input = [0; 16];
     for (word, bytes) in input.iter_mut().zip(area.chunks_exact(8)) {
         *word = u64::from_le_bytes(bytes.try_into().unwrap_or([0; 8]));
     }
     let side = (input[0] as usize).min(1);
-    let code = [&prop.code, &prop.reference][side].as_ref().ok();
+    let code = Some(codes[side]);
     let what = match outcome {
         Outcome::Faulted { .. } => format!("faulted: {}", outcome.describe_stable(code)),
         other => other.describe_stable(code),
@@ -1361,4 +1407,73 @@ fn interrupted(prop: &Property, area: &[u8], progress: Option<String>, outcome: 
         }
         _ => format!("counterexample {input}: {said}"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_that_fits_a_slot_comes_back_whole() {
+        for text in ["", "short", &"x".repeat(SLOT_TEXT), "é à ü"] {
+            assert_eq!(unpack_text(&pack_text(text)), text);
+        }
+    }
+
+    #[test]
+    fn longer_text_is_cut_after_its_last_sentence_that_fits() {
+        let text = "The libc call `mmap` failed: Cannot allocate memory (os error 12). Executable memory could not be \
+                    set up; check the process's memory limits (`ulimit -v`), then try again.";
+        assert!(text.len() > SLOT_TEXT);
+        assert_eq!(
+            unpack_text(&pack_text(text)),
+            "The libc call `mmap` failed: Cannot allocate memory (os error 12)."
+        );
+    }
+
+    #[test]
+    fn longer_text_without_a_sentence_is_cut_at_a_character_boundary() {
+        // Two-byte characters from an odd offset: the limit falls inside one.
+        let text = format!("x{}", "é".repeat(SLOT_TEXT));
+        let back = unpack_text(&pack_text(&text));
+        assert!(back.len() <= SLOT_TEXT, "{}", back.len());
+        assert!(back.ends_with("é..."), "{back}");
+        assert!(text.starts_with(back.trim_end_matches('.')));
+    }
+
+    /// A load that fails in the worker reaches the harness through the slot alone, with the error's text: here
+    /// the worker has no pipe at all, and cannot create the memfd the code goes to.
+    #[test]
+    fn a_load_failure_is_collected_from_its_slot_with_its_error() {
+        let code = Code::from_bytes(vec![0xc3]);
+        let case = Case::new("load_fails", code.clone());
+        let tasks = [Task::Case(&case, &code)];
+        let shared = Shared::new(&tasks).unwrap();
+        // SAFETY: the child only loads the code with no descriptors to spare, writes the shared slot and leaves
+        // with `_exit`, never returning into the test harness.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed: {}", io::Error::last_os_error());
+        if pid == 0 {
+            let none = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: setrlimit reads a valid struct and only restricts this (child) process.
+            let limited = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &none) } == 0;
+            let failed = load_or_mark(&code, &mut Scratch::new(), 0, &shared).is_none();
+            // SAFETY: leaves the child at once, without running the test harness's exit handlers.
+            unsafe { libc::_exit(if limited && failed { 0 } else { 1 }) }
+        }
+        let status = wait_for(pid).expect("waitpid");
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "status {status:#x}: the load did not fail"
+        );
+        let mut outcomes = [Outcome::NotRun];
+        collect(&tasks, &shared, 0..1, &mut outcomes);
+        assert_eq!(
+            outcomes[0],
+            Outcome::LoadFailed("The libc call `memfd_create` failed: Too many open files (os error 24).".into())
+        );
+    }
 }

@@ -86,10 +86,6 @@ struct State {
     pending: Vec<usize>,
     /// The size in bytes of the next chunk for small functions (0: one page).
     next_chunk: usize,
-    /// The page size, read when the first chunk is allocated.
-    page: usize,
-    /// Bytes of all chunks together.
-    bytes: usize,
     /// The first chunk checked that the system lets heap pages become executable.
     checked: bool,
     /// Functions loaded.
@@ -107,11 +103,15 @@ struct Chunk {
     used: usize,
     /// Bytes from the start that are read+execute: a whole number of pages.
     sealed: usize,
-    /// Listed in [`State::pending`].
-    pending: bool,
 }
 
 impl Chunk {
+    /// Whether the chunk holds code written since the last seal, and so is listed in [`State::pending`]: a heap
+    /// chunk with code past its sealed pages (a memfd's code runs at once, and is never pending).
+    fn pending(&self) -> bool {
+        self.write.is_none() && self.used > self.sealed
+    }
+
     /// The address to write byte `at` through.
     fn write_ptr(&self, at: usize) -> *mut u8 {
         let base = self.write.as_ref().map_or(self.region.ptr(), sys::Mapping::ptr);
@@ -150,8 +150,6 @@ impl Arena {
                 current: None,
                 pending: Vec::new(),
                 next_chunk: bytes,
-                page: 0,
-                bytes: 0,
                 checked: false,
                 functions: 0,
             }),
@@ -183,10 +181,12 @@ impl Arena {
         let need = bytes.len() + 1;
         let mut state = self.state.borrow_mut();
         let (index, at) = state.reserve(need)?;
-        let page = state.page;
         let chunk = &mut state.chunks[index];
+        let listed = chunk.pending();
         if at < chunk.sealed {
-            // The last sealed page is partly used: make just that page writable again.
+            // The last sealed page is partly used: make just that page writable again. The chunk exists, so the
+            // page size has been read.
+            let page = sys::page_size()?;
             let from = at / page * page;
             chunk.region.protect(from..chunk.sealed, false)?;
             chunk.sealed = from;
@@ -202,8 +202,7 @@ impl Arena {
         let callable = chunk.region.callable();
         // SAFETY: `at` is inside the chunk's memory, whose address is not null.
         let ptr = unsafe { chunk.region.ptr().add(at) };
-        if chunk.write.is_none() && !chunk.pending {
-            chunk.pending = true;
+        if chunk.pending() && !listed {
             state.pending.push(index);
         }
         state.functions += 1;
@@ -238,13 +237,13 @@ impl Arena {
             return Ok(());
         }
         let mut state = self.state.borrow_mut();
-        let page = state.page;
+        // Something is pending, so a chunk exists and the page size has been read.
+        let page = sys::page_size()?;
         while let Some(&index) = state.pending.last() {
             let chunk = &mut state.chunks[index];
             let end = chunk.used.next_multiple_of(page);
             chunk.region.protect(chunk.sealed..end, true)?;
             chunk.sealed = end;
-            chunk.pending = false;
             state.pending.pop();
         }
         self.pending.set(false);
@@ -294,11 +293,20 @@ impl Arena {
     /// ```
     pub fn pages(&self) -> usize {
         let state = self.state.borrow();
-        state.bytes.checked_div(state.page).unwrap_or(0)
+        match state.bytes() {
+            0 => 0,
+            // Chunks exist, so the page size has been read.
+            bytes => sys::page_size().map_or(0, |page| bytes / page),
+        }
     }
 }
 
 impl State {
+    /// Bytes of all chunks together.
+    fn bytes(&self) -> usize {
+        self.chunks.iter().map(|chunk| chunk.region.len()).sum()
+    }
+
     /// Finds `need` bytes at an aligned offset, allocating a chunk if none has room: `(chunk index, offset)`.
     fn reserve(&mut self, need: usize) -> Result<(usize, usize), MemError> {
         if let Some(index) = self.current {
@@ -307,10 +315,7 @@ impl State {
                 return Ok((index, at));
             }
         }
-        if self.page == 0 {
-            self.page = sys::page_size()?;
-        }
-        let page = self.page;
+        let page = sys::page_size()?;
         let pages = need.div_ceil(page);
         let fitted = pages_len(pages, page)?;
         let size = pages_len(self.next_chunk.div_ceil(page).max(1), page)?;
@@ -335,9 +340,7 @@ impl State {
             write,
             used: 0,
             sealed: 0,
-            pending: false,
         });
-        self.bytes += len;
         Ok(())
     }
 }
@@ -361,7 +364,7 @@ impl fmt::Debug for Arena {
         f.debug_struct("Arena")
             .field("functions", &state.functions)
             .field("chunks", &state.chunks.len())
-            .field("bytes", &state.bytes)
+            .field("bytes", &state.bytes())
             .field("pending", &self.pending.get())
             .finish()
     }

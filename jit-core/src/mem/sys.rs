@@ -8,7 +8,7 @@ use std::ops::Range;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::ptr::{self, NonNull};
 use std::slice;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 
 /// The `ret` instruction, which fills every byte that is not code.
 const RET: u8 = 0xc3;
@@ -16,10 +16,43 @@ const RET: u8 = 0xc3;
 /// The page size once read; 0 until then.
 static PAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
 
-/// Set once the system has refused to make heap memory executable (`EACCES` or `EPERM`). That never changes back
-/// within a process (MDWE cannot be turned off, nor a SELinux domain left), so from then on the memfd fallback is
-/// used at once, without another refused `mprotect`.
-static EXEC_HEAP_FORBIDDEN: AtomicBool = AtomicBool::new(false);
+/// Whether the system has refused to make heap memory executable in this process, and with which `errno`. A
+/// refusal never changes back within a process (MDWE cannot be turned off, nor a SELinux domain left), so from then
+/// on the memfd fallback is used at once, without another refused `mprotect`.
+static EXEC_HEAP_FORBIDDEN: Refusal = Refusal::new();
+
+/// The `errno` (`EACCES` or `EPERM`) of the first refusal to make heap memory executable; 0 before any.
+struct Refusal(AtomicI32);
+
+impl Refusal {
+    const fn new() -> Refusal {
+        Refusal(AtomicI32::new(0))
+    }
+
+    /// The `errno` of the refusal remembered, if any.
+    fn get(&self) -> Option<i32> {
+        match self.0.load(Ordering::Relaxed) {
+            0 => None,
+            errno => Some(errno),
+        }
+    }
+
+    /// The `errno` of `err` when it is a refusal to make heap memory executable (`EACCES` or `EPERM`), remembered
+    /// unless an earlier refusal is; `None` for any other error.
+    fn record(&self, err: &MemError) -> Option<i32> {
+        match *err {
+            MemError::Libc {
+                errno: errno @ (libc::EACCES | libc::EPERM),
+                ..
+            } => {
+                // Only the first refusal is kept: an `Err` means one is remembered already.
+                let _ = self.0.compare_exchange(0, errno, Ordering::Relaxed, Ordering::Relaxed);
+                Some(errno)
+            }
+            _ => None,
+        }
+    }
+}
 
 /// The system's page size, from `sysconf(_SC_PAGESIZE)`, read once per process.
 pub(super) fn page_size() -> Result<usize, MemError> {
@@ -39,26 +72,15 @@ pub(super) fn page_size() -> Result<usize, MemError> {
     }
 }
 
-/// The `errno` of a refused attempt to make heap memory executable, remembered for the rest of the process.
-fn forbidden(err: &MemError) -> Option<i32> {
-    match *err {
-        MemError::Libc {
-            errno: errno @ (libc::EACCES | libc::EPERM),
-            ..
-        } => {
-            EXEC_HEAP_FORBIDDEN.store(true, Ordering::Relaxed);
-            Some(errno)
-        }
-        _ => None,
-    }
-}
-
-/// The memfd fallback of `len` bytes holding `code`, or the error that says both ways failed.
-fn fallback(len: usize, code: &[u8], errno: i32) -> Result<(Mapping, Mapping), MemError> {
-    memfd(len, code).map_err(|fallback| MemError::ExecForbidden {
+/// The memfd fallback of `len` bytes holding `code` and then `ret`s, as [`place`] and [`writable`] return it: the
+/// read+execute view as the region, with the read+write view when `writable`. When the memfd fails too, the error
+/// says that heap memory was refused with `errno` and why the fallback failed.
+fn fallback(len: usize, code: &[u8], writable: bool, errno: i32) -> Result<(Region, Option<Mapping>), MemError> {
+    let (exec, write) = memfd(len, code).map_err(|fallback| MemError::ExecForbidden {
         errno,
         fallback: Box::new(fallback),
-    })
+    })?;
+    Ok((Region::Memfd(exec), writable.then_some(write)))
 }
 
 /// The error for a libc call that just failed and set `errno`.
@@ -73,27 +95,25 @@ fn last_error(call: &'static str) -> MemError {
 /// They are heap pages made executable with `mprotect`. When the system refuses that (`EACCES` or `EPERM`: MDWE,
 /// SELinux `execheap`), they are a memfd mapped twice; the read+write view comes back too when `writable`.
 pub(super) fn place(len: usize, code: &[u8], writable: bool) -> Result<(Region, Option<Mapping>), MemError> {
-    if EXEC_HEAP_FORBIDDEN.load(Ordering::Relaxed) {
-        let (exec, write) = fallback(len, code, libc::EACCES)?;
-        return Ok((Region::Memfd(exec), writable.then_some(write)));
-    }
-    let block = Block::new(len, page_size()?)?;
-    // SAFETY: the block is `len` bytes that only it owns, still read+write as malloc made them.
-    fill(unsafe { slice::from_raw_parts_mut(block.ptr.as_ptr(), len) }, code);
-    let prot = if writable {
-        PROT_READ | PROT_WRITE | PROT_EXEC
-    } else {
-        PROT_READ | PROT_EXEC
-    };
-    match block.protect(prot) {
-        Ok(()) => Ok((Region::Heap(block), None)),
-        Err(err) => {
-            let errno = forbidden(&err).ok_or(err)?;
-            drop(block);
-            let (exec, write) = fallback(len, code, errno)?;
-            Ok((Region::Memfd(exec), writable.then_some(write)))
+    let refused = match EXEC_HEAP_FORBIDDEN.get() {
+        Some(errno) => errno,
+        None => {
+            let block = Block::new(len, page_size()?)?;
+            // SAFETY: the block is `len` bytes that only it owns, still read+write as malloc made them.
+            fill(unsafe { slice::from_raw_parts_mut(block.ptr.as_ptr(), len) }, code);
+            let prot = if writable {
+                PROT_READ | PROT_WRITE | PROT_EXEC
+            } else {
+                PROT_READ | PROT_EXEC
+            };
+            match block.protect(prot) {
+                Ok(()) => return Ok((Region::Heap(block), None)),
+                // The refused block is freed here, before the fallback allocates.
+                Err(err) => EXEC_HEAP_FORBIDDEN.record(&err).ok_or(err)?,
+            }
         }
-    }
+    };
+    fallback(len, code, writable, refused)
 }
 
 /// `len` bytes (whole pages) of `0xC3` (`ret`) to write code into piece by piece and make executable by page
@@ -104,24 +124,25 @@ pub(super) fn place(len: usize, code: &[u8], writable: bool) -> Result<(Region, 
 /// (read+execute, then read+write again), so that code is not written where it could never be sealed. Once the
 /// system has refused, every later call uses the memfd at once.
 pub(super) fn writable(len: usize, check_exec: bool) -> Result<(Region, Option<Mapping>), MemError> {
-    if EXEC_HEAP_FORBIDDEN.load(Ordering::Relaxed) {
-        let (exec, write) = fallback(len, &[], libc::EACCES)?;
-        return Ok((Region::Memfd(exec), Some(write)));
-    }
-    let page = page_size()?;
-    let block = Block::new(len, page)?;
-    if check_exec {
-        if let Err(err) = block.protect_range(0..page, PROT_READ | PROT_EXEC) {
-            let errno = forbidden(&err).ok_or(err)?;
-            drop(block);
-            let (exec, write) = fallback(len, &[], errno)?;
-            return Ok((Region::Memfd(exec), Some(write)));
+    let refused = match EXEC_HEAP_FORBIDDEN.get() {
+        Some(errno) => errno,
+        None => {
+            let page = page_size()?;
+            let block = Block::new(len, page)?;
+            if check_exec && let Err(err) = block.protect_range(0..page, PROT_READ | PROT_EXEC) {
+                // The refused block is freed here, before the fallback allocates.
+                EXEC_HEAP_FORBIDDEN.record(&err).ok_or(err)?
+            } else {
+                if check_exec {
+                    block.protect_range(0..page, PROT_READ | PROT_WRITE)?;
+                }
+                // SAFETY: the block is `len` bytes that only it owns, read+write (again, after the check).
+                fill(unsafe { slice::from_raw_parts_mut(block.ptr.as_ptr(), len) }, &[]);
+                return Ok((Region::Heap(block), None));
+            }
         }
-        block.protect_range(0..page, PROT_READ | PROT_WRITE)?;
-    }
-    // SAFETY: the block is `len` bytes that only it owns, read+write again.
-    fill(unsafe { slice::from_raw_parts_mut(block.ptr.as_ptr(), len) }, &[]);
-    Ok((Region::Heap(block), None))
+    };
+    fallback(len, &[], true, refused)
 }
 
 /// Writes `code` at the start of `bytes` and `0xC3` (`ret`) over the rest.
@@ -412,5 +433,60 @@ impl Drop for Mapping {
         let result = unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len + self.guard) };
         // munmap of a whole mapping fails only for arguments it did not come from; a drop has no one to tell.
         debug_assert_eq!(result, 0, "munmap of a memfd view failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mprotect_failed(errno: i32) -> MemError {
+        MemError::Libc {
+            call: "mprotect",
+            errno,
+        }
+    }
+
+    #[test]
+    fn a_refusal_is_remembered_with_the_errno_it_had() {
+        let refusal = Refusal::new();
+        assert_eq!(refusal.get(), None);
+        assert_eq!(refusal.record(&mprotect_failed(libc::EPERM)), Some(libc::EPERM));
+        assert_eq!(refusal.get(), Some(libc::EPERM), "EPERM, not EACCES");
+        // A later refusal reports its own errno; the first one stays remembered.
+        assert_eq!(refusal.record(&mprotect_failed(libc::EACCES)), Some(libc::EACCES));
+        assert_eq!(refusal.get(), Some(libc::EPERM));
+
+        let refusal = Refusal::new();
+        assert_eq!(refusal.record(&mprotect_failed(libc::EACCES)), Some(libc::EACCES));
+        assert_eq!(refusal.get(), Some(libc::EACCES));
+    }
+
+    #[test]
+    fn other_errors_are_not_refusals() {
+        let refusal = Refusal::new();
+        for err in [
+            mprotect_failed(libc::ENOMEM),
+            MemError::ZeroPages,
+            MemError::UnsupportedHost,
+        ] {
+            assert_eq!(refusal.record(&err), None, "{err:?}");
+        }
+        assert_eq!(refusal.get(), None);
+    }
+
+    #[test]
+    fn the_fallback_is_a_read_exec_view_with_a_write_view_when_writable() {
+        let page = page_size().unwrap();
+        for writable in [false, true] {
+            let (region, write) = fallback(page, &[0x90], writable, libc::EPERM).unwrap();
+            assert!(matches!(region, Region::Memfd(_)));
+            assert_eq!(region.len(), page);
+            // SAFETY: the region is `page` readable bytes, alive until `region` drops at the end of the loop body.
+            let bytes = unsafe { slice::from_raw_parts(region.ptr().as_ptr(), page) };
+            assert_eq!(bytes[..2], [0x90, RET]);
+            assert!(bytes[2..].iter().all(|&b| b == RET));
+            assert_eq!(write.is_some(), writable);
+        }
     }
 }

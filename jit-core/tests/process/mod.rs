@@ -1,5 +1,5 @@
-//! What the memory tests need of the process: the page size, `errno`, the mappings in `/proc/self/maps`, and
-//! running a check in a forked child.
+//! What the memory tests need of the process: the page size, `errno`, the mappings in `/proc/self/maps`, counts of
+//! resident memory, descriptors and mappings, and running a check in a forked child, with or without MDWE.
 
 /// `mov rax, imm32` (sign-extended) then `ret`: 8 bytes.
 #[allow(
@@ -37,6 +37,32 @@ pub fn mappings() -> Vec<(usize, usize, String)> {
             (start, end, perms.to_string())
         })
         .collect()
+}
+
+/// The number of mappings of this process, from `/proc/self/maps`.
+pub fn mapping_count() -> usize {
+    mappings().len()
+}
+
+/// The number of file descriptors open in this process, from `/proc/self/fd` (0 if it cannot be read); the count
+/// includes the descriptor that reads the directory.
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map(Iterator::count).unwrap_or(0)
+}
+
+/// The bytes of memory resident in this process, from `/proc/self/statm`.
+#[allow(
+    dead_code,
+    reason = "used by the arena and mem tests, not by every test that uses this module"
+)]
+pub fn resident_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("read /proc/self/statm");
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|field| field.parse().ok())
+        .expect("resident pages in /proc/self/statm");
+    pages * page_size()
 }
 
 /// The permissions (`r-xp` and the like) of the mapping that holds `addr`.
@@ -82,6 +108,32 @@ pub fn enter_mdwe() -> Result<(), i32> {
         0 => Ok(()),
         _ if errno() == libc::EINVAL => Err(1),
         _ => Err(2),
+    }
+}
+
+/// The first exit status a check under MDWE returns for a finding of its own, after 0 (passed) and the two of
+/// [`enter_mdwe`].
+pub const MDWE_FINDINGS_FROM: i32 = 3;
+
+/// Runs `child`, a check of `what` that starts with [`enter_mdwe`], in a forked child, and passes or fails the
+/// test by its exit status: 0 passes; 1, a kernel without MDWE, passes with a note that `what` was not tested
+/// under it; 2 (another `prctl` failure) and [`CHILD_PANICKED`] fail with their own messages; and a status `s`
+/// from [`MDWE_FINDINGS_FROM`] on fails with `findings[s - MDWE_FINDINGS_FROM]`.
+pub fn check_under_mdwe(what: &str, child: fn() -> i32, findings: &[&str]) {
+    let status = in_child(child);
+    let finding = status
+        .checked_sub(MDWE_FINDINGS_FROM)
+        .and_then(|s| usize::try_from(s).ok())
+        .and_then(|s| findings.get(s));
+    match (status, finding) {
+        (0, _) => {}
+        (1, _) => {
+            eprintln!("note: this kernel does not know prctl(PR_SET_MDWE) (EINVAL); {what} was not tested under MDWE")
+        }
+        (2, _) => panic!("prctl(PR_SET_MDWE) failed with an errno other than EINVAL"),
+        (CHILD_PANICKED, _) => panic!("the child checking {what} under MDWE panicked"),
+        (_, Some(finding)) => panic!("{finding}"),
+        (status, None) => panic!("the child checking {what} under MDWE exited with the unknown status {status}"),
     }
 }
 
