@@ -5,7 +5,7 @@
 
 use super::error::ErrorKind;
 use super::reg::Reg;
-use super::syntax::{Mem, Operand};
+use super::syntax::{Mem, Operand, Scale};
 use super::table::{Form, ModRm, Role};
 
 /// The longest x86 instruction.
@@ -29,19 +29,14 @@ pub const fn modrm(md: u8, reg: u8, rm: u8) -> u8 {
     (md & 3) << 6 | (reg & 7) << 3 | (rm & 7)
 }
 
-/// The SIB byte: scale (1, 2, 4 or 8), index and base (low three bits each).
+/// The SIB byte: scale, index and base (low three bits each).
 ///
 /// ```
-/// assert_eq!(jit_core::asm::encode::sib(8, 1, 3), 0xcb);
+/// use jit_core::asm::{Scale, encode::sib};
+/// assert_eq!(sib(Scale::X8, 1, 3), 0xcb);
 /// ```
-pub const fn sib(scale: u8, index: u8, base: u8) -> u8 {
-    let ss = match scale {
-        2 => 1,
-        4 => 2,
-        8 => 3,
-        _ => 0,
-    };
-    ss << 6 | (index & 7) << 3 | (base & 7)
+pub const fn sib(scale: Scale, index: u8, base: u8) -> u8 {
+    scale.sib_bits() << 6 | (index & 7) << 3 | (base & 7)
 }
 
 /// A displacement and the ModRM `mod` bits that announce it.
@@ -107,7 +102,7 @@ pub struct MemEncoding {
 /// assert_eq!((e.md, e.rm, e.sib, e.disp), (0, 0b100, Some(0x24), Disp::None));
 /// ```
 pub fn encode_mem(mem: &Mem<'_>) -> MemEncoding {
-    let rex_x = mem.index.is_some_and(|(r, _)| r.high_bit());
+    let rex_x = mem.index.is_some_and(|ix| ix.reg().high_bit());
     let none = MemEncoding {
         md: 0,
         rm: 0b100,
@@ -118,11 +113,11 @@ pub fn encode_mem(mem: &Mem<'_>) -> MemEncoding {
     };
     match (mem.base, mem.index) {
         (None, None) => MemEncoding {
-            sib: Some(sib(1, 0b100, 0b101)),
+            sib: Some(sib(Scale::X1, 0b100, 0b101)),
             ..none
         },
-        (None, Some((ix, scale))) => MemEncoding {
-            sib: Some(sib(scale, ix.low3(), 0b101)),
+        (None, Some(ix)) => MemEncoding {
+            sib: Some(sib(ix.scale(), ix.reg().low3(), 0b101)),
             ..none
         },
         (Some(b), _) if b == Reg::RIP => MemEncoding { rm: 0b101, ..none },
@@ -133,8 +128,8 @@ pub fn encode_mem(mem: &Mem<'_>) -> MemEncoding {
                 _ => Disp::Imm32(mem.disp),
             };
             let sib = match index {
-                Some((ix, scale)) => Some(sib(scale, ix.low3(), b.low3())),
-                None if b.low3() == 0b100 => Some(sib(1, 0b100, 0b100)),
+                Some(ix) => Some(sib(ix.scale(), ix.reg().low3(), b.low3())),
+                None if b.low3() == 0b100 => Some(sib(Scale::X1, 0b100, 0b100)),
                 None => None,
             };
             let rm = if sib.is_some() { 0b100 } else { b.low3() };
@@ -488,7 +483,7 @@ pub fn encode_with<'s, R: Record>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::asm::MemHoles;
+    use crate::asm::{Index, MemHoles};
 
     fn reg(name: &str) -> Reg {
         Reg::from_name(name).unwrap()
@@ -498,7 +493,7 @@ mod tests {
         let mem = Mem {
             size: None,
             base: base.map(reg),
-            index: index.map(|(r, s)| (reg(r), s)),
+            index: index.and_then(|(r, s)| Index::new(reg(r), Scale::from_factor(u64::from(s))?)),
             disp,
             label: None,
             holes: MemHoles::NONE,
@@ -519,8 +514,8 @@ mod tests {
         assert_eq!(rex(true, false, false, false), 0x48);
         assert_eq!(rex(false, true, true, true), 0x47);
         assert_eq!(modrm(0b01, 7, 4), 0x7c);
-        assert_eq!(sib(1, 0b100, 0b100), 0x24);
-        assert_eq!(sib(2, 1, 0b101), 0x4d);
+        assert_eq!(sib(Scale::X1, 0b100, 0b100), 0x24);
+        assert_eq!(sib(Scale::X2, 1, 0b101), 0x4d);
     }
 
     #[test]
@@ -543,7 +538,7 @@ mod tests {
         let m = Mem {
             size: None,
             base: Some(reg("r13")),
-            index: Some((reg("r9"), 4)),
+            index: Index::new(reg("r9"), Scale::X4),
             disp: 1,
             label: None,
             holes: MemHoles::NONE,

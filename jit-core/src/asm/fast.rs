@@ -15,9 +15,9 @@
 
 use super::lex::{IDENT, Place, Tok, number};
 use super::memo::{self, Instruction, Memo, Values};
-use super::parse::{RegTerm, base_and_disp, build_mem, scale_of};
+use super::parse::{RegTerm, base_and_disp, build_mem};
 use super::reg::{Reg, RegClass, leading_name, name_key};
-use super::syntax::{MAX_OPERANDS, Mem, MemHoles, Operand, Size, Span};
+use super::syntax::{MAX_OPERANDS, Mem, MemHoles, Operand, Scale, Size, Span};
 use super::table::{Table, mnemonic_key, mnemonic_key_of_name};
 use super::words::{Word, word_of_key};
 use crate::code::Entry;
@@ -520,7 +520,7 @@ fn memory<'s>(b: &[u8], p: usize, size: Option<Size>, stmt: &mut Fast<'s>) -> Op
                     return None;
                 }
                 let (n, end) = num(b, p)?;
-                scale = Some(scale_of(n)?);
+                scale = Some(Scale::from_factor(n)?);
                 p = blank(b, end);
             }
             regs[nregs] = RegTerm { reg, scale, ..unscaled };

@@ -16,7 +16,7 @@ use super::error::{AddressFault, AsmError, AsmErrors, ErrorKind};
 use super::parse::{Parser, RegTerm, build_mem};
 use super::reg::Reg;
 use super::select::{self, Selected};
-use super::syntax::{Mem, MemHoles, Operand, RegKind, Span, Spanned, Statement, StmtKind};
+use super::syntax::{Mem, MemHoles, Operand, RegKind, Scale, Span, Spanned, Statement, StmtKind};
 use super::table::{Form, Table};
 use crate::emit::spec::{self, ERROR, Patch, PatchKind, Stmt, Target};
 use std::collections::{BTreeMap, HashMap};
@@ -666,7 +666,7 @@ fn with_registers<'s>(
     m: &Mem<'s>,
     value: &dyn Fn(u32) -> Option<Reg>,
 ) -> Result<Mem<'s>, (AddressFault, Option<Span>)> {
-    let term = |reg: Reg, hole: u16, scale: Option<u8>| RegTerm {
+    let term = |reg: Reg, hole: u16, scale: Option<Scale>| RegTerm {
         reg: match hole {
             0 => reg,
             h => value(u32::from(h - 1)).unwrap_or(reg),
@@ -679,9 +679,9 @@ fn with_registers<'s>(
     if let Some(b) = m.base {
         terms.push(term(b, m.holes.base, None));
     }
-    if let Some((i, s)) = m.index {
-        let scale = (m.holes.index == 0 || m.holes.index_scaled).then_some(s);
-        terms.push(term(i, m.holes.index, scale));
+    if let Some(ix) = m.index {
+        let scale = (m.holes.index == 0 || m.holes.index_scaled).then_some(ix.scale());
+        terms.push(term(ix.reg(), m.holes.index, scale));
     }
     build_mem(m.size, &terms, i128::from(m.disp), m.label, m.holes.disp)
 }

@@ -158,7 +158,7 @@ pub(crate) fn mem_shape(m: &Mem<'_>) -> u64 {
         Some(b) if b.class() == RegClass::Rip => (1, false),
         Some(b) => (base_kind(b), b.high_bit()),
     };
-    let (index, rex_x) = m.index.map_or((0, false), |(r, _)| (1, r.high_bit()));
+    let (index, rex_x) = m.index.map_or((0, false), |ix| (1, ix.reg().high_bit()));
     address_shape(m.size, base, index, m.disp, rex_b, rex_x)
 }
 
@@ -221,9 +221,7 @@ impl Values {
     #[inline(always)]
     pub(crate) fn set_mem(&mut self, m: &Mem<'_>) {
         self.base = m.base.filter(|b| b.class() != RegClass::Rip).map_or(0, Reg::num);
-        (self.index, self.scale) = m
-            .index
-            .map_or((4, 0), |(r, scale)| (r.num(), scale.trailing_zeros() as u8));
+        (self.index, self.scale) = m.index.map_or((4, 0), |ix| (ix.reg().num(), ix.scale().sib_bits()));
         self.disp = m.disp;
     }
 }

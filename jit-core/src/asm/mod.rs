@@ -25,7 +25,8 @@ pub use error::{AddressFault, AsmError, AsmErrors, ErrorKind, WithFile};
 pub use parse::Parser;
 pub use reg::{Reg, RegClass};
 pub use syntax::{
-    DataWidth, MAX_OPERANDS, Mem, MemHoles, Operand, Operands, RegKind, Size, Span, Spanned, Statement, StmtKind,
+    DataWidth, Index, MAX_OPERANDS, Mem, MemHoles, Operand, Operands, RegKind, Scale, Size, Span, Spanned, Statement,
+    StmtKind,
 };
 
 use crate::code::{Code, Entry, Label};

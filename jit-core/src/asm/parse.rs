@@ -7,7 +7,9 @@
 use super::error::{AddressFault, AsmError, ErrorKind};
 use super::lex::{Lexer, Place, Tok, Token};
 use super::reg::{Reg, RegClass};
-use super::syntax::{DataWidth, Mem, MemHoles, Operand, Operands, Size, Span, Spanned, Statement, StmtKind};
+use super::syntax::{
+    DataWidth, Index, Mem, MemHoles, Operand, Operands, Scale, Size, Span, Spanned, Statement, StmtKind,
+};
 use super::words::{Word, word};
 
 /// Parses statements out of assembly text.
@@ -33,7 +35,7 @@ pub struct Parser<'s> {
 #[derive(Clone, Copy)]
 pub(crate) struct RegTerm {
     pub(crate) reg: Reg,
-    pub(crate) scale: Option<u8>,
+    pub(crate) scale: Option<Scale>,
     pub(crate) span: Span,
     /// For `{N:r64}`: N + 1 (`reg` is then `rax`, standing in); 0 for a register written out.
     pub(crate) hole: u16,
@@ -511,7 +513,7 @@ impl<'s> Parser<'s> {
                             end: self.last_end,
                             ..term
                         };
-                        match scale_of(n) {
+                        match Scale::from_factor(n) {
                             Some(s) if !negative && nregs < regs.len() => {
                                 regs[nregs] = Some(RegTerm {
                                     reg,
@@ -585,14 +587,14 @@ impl<'s> Parser<'s> {
     }
 
     /// After `*`: a scale of 1, 2, 4 or 8. `None` when reported as an error.
-    fn scale(&mut self) -> Option<Option<u8>> {
+    fn scale(&mut self) -> Option<Option<Scale>> {
         let span = self.tok.span;
         let Tok::Number(n) = self.tok.tok else {
             self.expected("a scale (1, 2, 4 or 8) after `*`");
             return None;
         };
         self.advance();
-        match scale_of(n) {
+        match Scale::from_factor(n) {
             Some(s) => Some(Some(s)),
             None => {
                 self.bad_scale(n, span);
@@ -604,10 +606,6 @@ impl<'s> Parser<'s> {
     fn bad_scale(&mut self, n: u64, span: Span) {
         self.error(ErrorKind::BadAddress(AddressFault::Scale(n)), span);
     }
-}
-
-pub(crate) fn scale_of(n: u64) -> Option<u8> {
-    matches!(n, 1 | 2 | 4 | 8).then_some(n as u8)
 }
 
 /// The most common address, `[base ± disp]` with a 64-bit base and a displacement that fits 32 bits, which
@@ -664,13 +662,10 @@ pub(crate) fn build_mem<'s>(
         _ => return Err((AddressFault::TooManyRegisters, None)),
     };
     let base_reg = base.map(|t| t.reg);
-    if let Some(ix) = index {
-        if ix.reg == Reg::RSP {
-            return Err((AddressFault::RspIndex, Some(ix.span)));
-        }
-        if ix.reg.class() == RegClass::Rip || base_reg == Some(Reg::RIP) {
-            return Err((AddressFault::RipWithIndex, Some(ix.span)));
-        }
+    if let Some(ix) = index
+        && (ix.reg.class() == RegClass::Rip || base_reg == Some(Reg::RIP))
+    {
+        return Err((AddressFault::RipWithIndex, Some(ix.span)));
     }
     if label.is_some() && disp_hole != 0 {
         return Err((AddressFault::TwoLabels, None));
@@ -688,7 +683,13 @@ pub(crate) fn build_mem<'s>(
     Ok(Mem {
         size,
         base: base_reg,
-        index: index.map(|t| (t.reg, t.scale.unwrap_or(1))),
+        index: match index {
+            // 64-bit (checked above), so only `rsp` is refused.
+            Some(t) => {
+                Some(Index::new(t.reg, t.scale.unwrap_or(Scale::X1)).ok_or((AddressFault::RspIndex, Some(t.span)))?)
+            }
+            None => None,
+        },
         disp,
         label,
         holes: MemHoles {
@@ -739,16 +740,19 @@ mod tests {
             let m = mem(src);
             assert_eq!(
                 (m.size, m.base, m.index, m.disp),
-                (Some(Size::Qword), Some(rbx), Some((rcx, 8)), 16),
+                (Some(Size::Qword), Some(rbx), Index::new(rcx, Scale::X8), 16),
                 "{src}"
             );
         }
         let m = mem("inc byte ptr [rbx + rsp]");
-        assert_eq!((m.base, m.index), (Some(Reg::RSP), Some((rbx, 1))));
+        assert_eq!((m.base, m.index), (Some(Reg::RSP), Index::new(rbx, Scale::X1)));
         assert_eq!(mem("inc qword ptr ds:0x1000"), mem("inc qword ptr [0x1000]"));
         assert_eq!(mem("inc dword ptr ds:[rax]"), mem("inc dword ptr [rax]"));
         let m = mem("jmp [rcx*2 - 8]");
-        assert_eq!((m.base, m.index, m.disp, m.size), (None, Some((rcx, 2)), -8, None));
+        assert_eq!(
+            (m.base, m.index, m.disp, m.size),
+            (None, Index::new(rcx, Scale::X2), -8, None)
+        );
         let m = mem("jmp [rip + top + 4]");
         assert_eq!((m.base, m.label, m.disp), (Some(Reg::RIP), Some("top"), 4));
         assert_eq!(mem("jmp [0xffffffffffffffff]").disp, -1);

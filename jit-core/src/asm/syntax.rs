@@ -4,7 +4,7 @@
 //! tokens into text with the same grammar and keeps a map from text positions back to its tokens, so an error
 //! found later — by the form matcher or the label resolver — still points at the right token.
 
-use super::reg::Reg;
+use super::reg::{Reg, RegClass};
 use std::fmt;
 
 /// A source position: byte range in the text, and the 1-based line and column (in characters) where it starts.
@@ -93,14 +93,81 @@ pub struct Mem<'s> {
     pub size: Option<Size>,
     /// Base register (a 64-bit register or `rip`).
     pub base: Option<Reg>,
-    /// Index register (a 64-bit register other than `rsp`) and its scale (1, 2, 4 or 8).
-    pub index: Option<(Reg, u8)>,
+    /// Index register and its scale.
+    pub index: Option<Index>,
     /// Displacement, already reduced to the signed 32-bit range the encoding has.
     pub disp: i32,
     /// A label whose address is added to the displacement (only with a `rip` base).
     pub label: Option<&'s str>,
     /// The parts supplied at run time (`jit!(e; ...)` only).
     pub holes: MemHoles,
+}
+
+/// The scale of an index register: 1, 2, 4 or 8, the only ones an address can have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Scale {
+    /// `*1`, or no scale written.
+    X1,
+    /// `*2`.
+    X2,
+    /// `*4`.
+    X4,
+    /// `*8`.
+    X8,
+}
+
+impl Scale {
+    /// The scale of a factor, if it is 1, 2, 4 or 8.
+    pub const fn from_factor(n: u64) -> Option<Scale> {
+        match n {
+            1 => Some(Scale::X1),
+            2 => Some(Scale::X2),
+            4 => Some(Scale::X4),
+            8 => Some(Scale::X8),
+            _ => None,
+        }
+    }
+
+    /// The factor: 1, 2, 4 or 8.
+    pub const fn factor(self) -> u8 {
+        1 << self.sib_bits()
+    }
+
+    /// The two bits of the SIB byte's scale field.
+    pub const fn sib_bits(self) -> u8 {
+        self as u8
+    }
+}
+
+impl fmt::Display for Scale {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.factor())
+    }
+}
+
+/// An index register with its scale: a 64-bit general register other than `rsp` (the SIB byte has no way to
+/// name `rsp` as an index), so a [`Mem`] cannot hold one it could not encode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Index {
+    reg: Reg,
+    scale: Scale,
+}
+
+impl Index {
+    /// `reg` scaled by `scale`, if `reg` can be an index.
+    pub fn new(reg: Reg, scale: Scale) -> Option<Index> {
+        (reg.class() == RegClass::Qword && reg != Reg::RSP).then_some(Index { reg, scale })
+    }
+
+    /// The register.
+    pub fn reg(self) -> Reg {
+        self.reg
+    }
+
+    /// The scale.
+    pub fn scale(self) -> Scale {
+        self.scale
+    }
 }
 
 /// The runtime parts of a memory operand: registers `{N:r64}` as base or index (the [`Mem`] holds `rax` in their
@@ -379,10 +446,11 @@ impl fmt::Display for Operand<'_> {
                         n => write!(f, "{{{}:r64}}", n - 1)?,
                     }
                 }
-                if let Some((i, s)) = m.index {
+                if let Some(ix) = m.index {
                     sep(f)?;
+                    let s = ix.scale();
                     match h.index {
-                        0 => write!(f, "{i}*{s}")?,
+                        0 => write!(f, "{}*{s}", ix.reg())?,
                         n => write!(f, "{{{}:r64}}*{s}", n - 1)?,
                     }
                 }
