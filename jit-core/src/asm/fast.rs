@@ -26,7 +26,7 @@ use std::sync::OnceLock;
 /// What the fast path made of a piece of the text (whole lines): the bytes and listing entries of its
 /// statements, and the lines it left to the parser, in order.
 #[derive(Default)]
-pub(crate) struct Chunk {
+pub(crate) struct FastPiece {
     pub(crate) buf: Vec<u8>,
     /// Offsets in `buf`; lines counted from 1 at the piece's first line.
     pub(crate) entries: Vec<Entry>,
@@ -35,7 +35,7 @@ pub(crate) struct Chunk {
     pub(crate) lines: u32,
 }
 
-/// Lines left to the parser: from `from` (a line's start; its line counted as in [`Chunk::entries`]) to byte
+/// Lines left to the parser: from `from` (a line's start; its line counted as in [`FastPiece::entries`]) to byte
 /// `to` (past a newline, or the end of the text), whose code goes after `buf[..buf_at]` and
 /// `entries[..entries_at]`.
 pub(crate) struct Slow {
@@ -63,7 +63,7 @@ pub(crate) fn threads() -> usize {
 /// order, on this thread: in one piece, or for a long text in pieces taken by one thread a core (this one and
 /// the others started here; a thread that cannot be started leaves its share to the rest). This thread merges
 /// the pieces done so far between pieces of its own, so little is left to merge when the last one is done.
-pub(crate) fn chunks(table: &'static Table, src: &str, listing: bool, mut merge: impl FnMut(Chunk)) {
+pub(crate) fn chunks(table: &'static Table, src: &str, listing: bool, mut merge: impl FnMut(FastPiece)) {
     let threads = if src.len() >= PARALLEL_FROM { threads() } else { 1 };
     // About one statement every 16 bytes.
     let mut memo = Memo::new(src.len() / 16 / threads);
@@ -85,9 +85,9 @@ pub(crate) fn chunks(table: &'static Table, src: &str, listing: bool, mut merge:
         Some((i, chunk(table, src, start, end, listing, memo)))
     };
     // Pieces done and not merged yet, and how many are merged.
-    let mut done: Vec<Option<Chunk>> = std::iter::repeat_with(|| None).take(pieces.len()).collect();
+    let mut done: Vec<Option<FastPiece>> = std::iter::repeat_with(|| None).take(pieces.len()).collect();
     let mut merged = 0;
-    let mut merge_done = |done: &mut Vec<Option<Chunk>>| {
+    let mut merge_done = |done: &mut Vec<Option<FastPiece>>| {
         while let Some(chunk) = done.get_mut(merged).and_then(Option::take) {
             merge(chunk);
             merged += 1;
@@ -129,11 +129,11 @@ pub(crate) fn chunks(table: &'static Table, src: &str, listing: bool, mut merge:
 
 /// The fast path over `src[start..end]` (whole lines), with `memo` of the thread. A line with a statement it
 /// declines is left to the parser as a whole, so every line is either all fast or all parsed.
-fn chunk(table: &'static Table, src: &str, start: usize, end: usize, listing: bool, memo: &mut Memo) -> Chunk {
-    let mut out = Chunk {
+fn chunk(table: &'static Table, src: &str, start: usize, end: usize, listing: bool, memo: &mut Memo) -> FastPiece {
+    let mut out = FastPiece {
         buf: Vec::with_capacity((end - start) / 4),
         entries: Vec::with_capacity(if listing { (end - start) / 16 } else { 0 }),
-        ..Chunk::default()
+        ..FastPiece::default()
     };
     let first = Place {
         pos: start,
@@ -142,10 +142,10 @@ fn chunk(table: &'static Table, src: &str, start: usize, end: usize, listing: bo
     };
     let (mut at, mut line_start) = (first, first);
     let (mut line_buf, mut line_entries) = (0, 0);
-    let mut stmt = Fast::new();
+    let mut stmt = FastStatement::new();
     while at.pos < end {
         if let Some(read) = statement(src, at, &mut stmt) {
-            let encoded = match read.stmt {
+            let encoded = match read.statement {
                 false => true,
                 true => {
                     let offset = out.buf.len() as u32;
@@ -209,7 +209,7 @@ fn chunk(table: &'static Table, src: &str, start: usize, end: usize, listing: bo
 }
 
 /// A statement read by the fast path.
-pub(crate) struct Fast<'s> {
+pub(crate) struct FastStatement<'s> {
     /// The text the statement is in, and where its mnemonic is (a string is made of it only when one is needed).
     src: &'s str,
     mnemonic: (usize, usize),
@@ -226,9 +226,9 @@ pub(crate) struct Fast<'s> {
     parts: Values,
 }
 
-impl<'s> Fast<'s> {
+impl<'s> FastStatement<'s> {
     pub(crate) fn new() -> Self {
-        Fast {
+        FastStatement {
             src: "",
             mnemonic: (0, 0),
             ops: [Operand::Imm(0); MAX_OPERANDS],
@@ -264,15 +264,15 @@ impl<'s> Fast<'s> {
 }
 
 /// What the fast path read at a place between statements.
-pub(crate) struct Read {
+pub(crate) struct Scanned {
     /// Whether there was a statement (else it was empty: a blank line, a comment).
-    pub(crate) stmt: bool,
+    pub(crate) statement: bool,
     /// Where the next statement starts.
     pub(crate) next: Place,
 }
 
 /// Reads the statement at `at` into `stmt`, or declines (`None`): then the parser reads it.
-pub(crate) fn statement<'s>(src: &'s str, at: Place, stmt: &mut Fast<'s>) -> Option<Read> {
+pub(crate) fn statement<'s>(src: &'s str, at: Place, stmt: &mut FastStatement<'s>) -> Option<Scanned> {
     let b = src.as_bytes();
     let start = blank(b, at.pos);
     // A mnemonic: an identifier that does not start with a digit. Else the statement is empty (which no
@@ -281,7 +281,7 @@ pub(crate) fn statement<'s>(src: &'s str, at: Place, stmt: &mut Fast<'s>) -> Opt
         .get(start)
         .is_some_and(|&c| IDENT[usize::from(c)] && !c.is_ascii_digit())
     {
-        return end_of_statement(b, start, at).map(|next| Read { stmt: false, next });
+        return end_of_statement(b, start, at).map(|next| Scanned { statement: false, next });
     }
     // A data directive (`db`, `.byte`) is read as an instruction here, and left to the parser when the memo
     // finds no such instruction.
@@ -311,7 +311,7 @@ pub(crate) fn statement<'s>(src: &'s str, at: Place, stmt: &mut Fast<'s>) -> Opt
         }
     }
     let next = end_of_statement(b, p, at)?;
-    Some(Read { stmt: true, next })
+    Some(Scanned { statement: true, next })
 }
 
 /// Past spaces, tabs, carriage returns and form feeds (the lexer's blanks).
@@ -418,7 +418,7 @@ fn signs(b: &[u8], mut p: usize) -> (bool, usize) {
 
 /// One operand at `p`, added to `stmt`: a register, a number or a memory operand; returns where it ends.
 #[inline(always)]
-fn operand<'s>(b: &[u8], p: usize, stmt: &mut Fast<'s>) -> Option<usize> {
+fn operand<'s>(b: &[u8], p: usize, stmt: &mut FastStatement<'s>) -> Option<usize> {
     let c = *b.get(p)?;
     if c == b'[' {
         return memory(b, p, None, stmt);
@@ -476,7 +476,7 @@ fn operand<'s>(b: &[u8], p: usize, stmt: &mut Fast<'s>) -> Option<usize> {
 }
 
 /// A memory operand from the `[` at `p`: registers (one may be scaled) and numbers joined by `+` and `-`.
-fn memory<'s>(b: &[u8], p: usize, size: Option<Size>, stmt: &mut Fast<'s>) -> Option<usize> {
+fn memory<'s>(b: &[u8], p: usize, size: Option<Size>, stmt: &mut FastStatement<'s>) -> Option<usize> {
     if let Some((base, disp, end)) = base_disp(b, p) {
         push_base_disp(stmt, size, base, disp);
         return Some(end);
@@ -582,7 +582,7 @@ fn base_disp(b: &[u8], p: usize) -> Option<(Reg, i32, usize)> {
 
 /// Adds the memory operand `size [base + disp]`.
 #[inline(always)]
-fn push_base_disp(stmt: &mut Fast<'_>, size: Option<Size>, base: Reg, disp: i32) {
+fn push_base_disp(stmt: &mut FastStatement<'_>, size: Option<Size>, base: Reg, disp: i32) {
     (stmt.parts.base, stmt.parts.disp) = (base.num(), disp);
     let mem = Mem {
         size,

@@ -538,7 +538,7 @@ pub(crate) fn check(table: &Table, ins: &Instruction<'_, '_>, form: &Form, bytes
 
 #[cfg(test)]
 mod tests {
-    use super::super::fast::{Fast, statement};
+    use super::super::fast::{FastStatement, statement};
     use super::super::lex::Place;
     use super::super::select::immediate;
     use super::*;
@@ -560,7 +560,7 @@ mod tests {
             "ret",
         ];
         for line in lines {
-            let (mut memo, mut stmt, mut out) = (Memo::new(16), Fast::new(), Vec::new());
+            let (mut memo, mut stmt, mut out) = (Memo::new(16), FastStatement::new(), Vec::new());
             assert!(statement(line, Place::START, &mut stmt).is_some(), "{line}");
             let n = memo.encode(Table::get(), &stmt.instruction(), &mut out);
             assert_eq!(n, Some(out.len()));
@@ -593,7 +593,7 @@ mod tests {
                 }
             }
         }
-        let (mut memo, mut stmt, mut out) = (Memo::new(1 << 20), Fast::new(), Vec::new());
+        let (mut memo, mut stmt, mut out) = (Memo::new(1 << 20), FastStatement::new(), Vec::new());
         let mut shapes = Vec::new();
         for line in &lines {
             assert!(statement(line, Place::START, &mut stmt).is_some(), "{line}");

@@ -253,7 +253,7 @@ impl<'s> Assembler<'s> {
 
     /// Takes in what the fast path made of a piece of the text that starts at line `line`, and parses the lines
     /// it left; returns the number of lines in the piece.
-    fn merge(&mut self, table: &'static Table, src: &'s str, chunk: fast::Chunk, line: u32) -> u32 {
+    fn merge(&mut self, table: &'static Table, src: &'s str, chunk: fast::FastPiece, line: u32) -> u32 {
         let shift = line - 1;
         if line == 1 && chunk.slow.is_empty() {
             // The common case: the first piece (nothing is assembled before it), all of it fast.
@@ -289,7 +289,7 @@ impl<'s> Assembler<'s> {
     }
 
     /// Appends the fast path's bytes and listing entries in these ranges of `chunk`; `shift` lines before it.
-    fn append(&mut self, chunk: &fast::Chunk, bytes: Range<usize>, entries: Range<usize>, shift: u32) {
+    fn append(&mut self, chunk: &fast::FastPiece, bytes: Range<usize>, entries: Range<usize>, shift: u32) {
         let moved = self.buf.len() as u32 - bytes.start as u32;
         self.buf.extend_from_slice(&chunk.buf[bytes]);
         if let Some(list) = &mut self.entries {
