@@ -12,18 +12,18 @@ use calc::{CalcFn, Expr, Op, compile, eval, parse};
 use common::Rng;
 
 fn random_expr(rng: &mut Rng, depth: u32) -> Expr {
-    if depth == 0 || rng.next().is_multiple_of(4) {
-        return match rng.next() % 4 {
+    if depth == 0 || rng.next_u64().is_multiple_of(4) {
+        return match rng.next_u64() % 4 {
             0 => Expr::Var(false),
             1 => Expr::Var(true),
-            2 => Expr::Num((rng.next() % 21) as i64),
-            _ => Expr::Num(rng.next() as i64),
+            2 => Expr::Num((rng.next_u64() % 21) as i64),
+            _ => Expr::Num(rng.next_u64() as i64),
         };
     }
-    if rng.next().is_multiple_of(8) {
+    if rng.next_u64().is_multiple_of(8) {
         return Expr::Neg(Box::new(random_expr(rng, depth - 1)));
     }
-    let op = [Op::Add, Op::Sub, Op::Mul, Op::Div][(rng.next() % 4) as usize];
+    let op = [Op::Add, Op::Sub, Op::Mul, Op::Div][(rng.next_u64() % 4) as usize];
     Expr::Bin(
         op,
         Box::new(random_expr(rng, depth - 1)),

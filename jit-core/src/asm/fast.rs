@@ -743,7 +743,7 @@ mod tests {
         .collect();
         let mut rng = Rng::new(0x5a12);
         for _ in 0..2000 {
-            texts.push((rng.next() >> rng.below(64)).to_string());
+            texts.push((rng.next_u64() >> rng.below(64)).to_string());
         }
         for text in texts {
             for after in [

@@ -4,36 +4,9 @@
 #![allow(dead_code)]
 
 use jit_core::asm::table::{Form, OpKind, Table};
-use jit_core::rng::SplitMix64;
 
-/// The shared seeded generator, [`SplitMix64`], under the tests' name. It derefs to the generator (`below`,
-/// `pick`, `chance`, `next_u64`); `next` is `next_u64`, kept for the callers that still say `next` (this file is
-/// also included by `jit-core/src/asm/fast.rs`'s tests and by `tests/calc.rs`).
-pub struct Rng(SplitMix64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(SplitMix64::new(seed))
-    }
-
-    pub fn next(&mut self) -> u64 {
-        self.0.next_u64()
-    }
-}
-
-impl std::ops::Deref for Rng {
-    type Target = SplitMix64;
-
-    fn deref(&self) -> &SplitMix64 {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Rng {
-    fn deref_mut(&mut self) -> &mut SplitMix64 {
-        &mut self.0
-    }
-}
+/// The shared seeded generator, under the tests' name.
+pub use jit_core::rng::SplitMix64 as Rng;
 
 pub const QWORD: [&str; 16] = [
     "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
@@ -167,7 +140,7 @@ pub fn immediate(rng: &mut Rng, bits: u16, sign_extended: bool) -> String {
     ];
     let mut v = *rng.pick(&edges);
     if rng.chance(40) {
-        v = (rng.next() as i128 % (max_signed + 1)) * if rng.chance(50) { 1 } else { -1 };
+        v = (rng.next_u64() as i128 % (max_signed + 1)) * if rng.chance(50) { 1 } else { -1 };
     }
     if !sign_extended && v < 0 && rng.chance(50) {
         // The unsigned bit pattern of the same value.
