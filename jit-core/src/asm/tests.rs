@@ -6,7 +6,7 @@ use super::*;
 #[track_caller]
 fn check_bytes(hex: &str, src: &str) {
     let code = assemble(src).unwrap_or_else(|e| panic!("{src}: {e}"));
-    let got: String = code.bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let got = crate::Hex::new(code.bytes(), "").to_string();
     assert_eq!(got, hex, "{src}");
 }
 

@@ -64,9 +64,7 @@ impl fmt::Display for Dump<'_> {
             previous = Some(line);
             starred = false;
             write!(f, "{sign}0x{:0width$x}:", label(i))?;
-            for byte in line {
-                write!(f, " {byte:02x}")?;
-            }
+            write!(f, " {}", crate::Hex::new(line, " "))?;
             let pad = 3 * (Self::BYTES_PER_LINE - line.len());
             write!(f, "{:pad$}  ", "")?;
             for &byte in line {

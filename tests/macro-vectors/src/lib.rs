@@ -121,7 +121,7 @@ fn every_gnu_as_reference_line_gives_gnu_as_bytes_through_jit() {
     assert!(lines > 14_000, "{lines} statements");
     let mut failures = Vec::new();
     for block in GNU_AS {
-        let hex: String = (block.code)().bytes().iter().map(|b| format!("{b:02x}")).collect();
+        let hex = rustyjit::Hex::new((block.code)().bytes(), "").to_string();
         if hex != block.hex {
             failures.push(format!(
                 "gnu-as-2.40.tsv:{} `{}`: jit! {hex} != GNU as {}",
