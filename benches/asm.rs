@@ -7,17 +7,20 @@
 //! The input mixes the common instructions of compiled code in equal thirds: ALU register/register (`add rax,
 //! rcx`), register/immediate (`sub ebx, 1000`) and loads with a displacement (`mov rdx, qword ptr [rsi + 24]`),
 //! drawn with a fixed seed. Before timing, each size is assembled once by both and the bytes compared (`objcopy`
-//! extracts GNU's `.text`).
+//! extracts GNU's `.text`). A second figure is taken on the same mix as real code looks (issue 14): a label every
+//! tenth line, a tenth of the lines `jnz` to an earlier label and a tenth `lea rax, [rip + label]` to a later one
+//! ([`common::source_with_labels`]).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::LazyLock;
 
 mod common;
-use common::source;
+use common::{source, source_with_labels};
 
 fn main() {
-    interleaved(200_000, 15);
+    interleaved("the common mix", input(200_000), 15);
+    interleaved("the mix with labels and jumps", &LABELLED, 15);
     divan::main();
     // The generated inputs (63 MB with GNU's objects) go with the run.
     let _ = std::fs::remove_dir_all(&*DIR);
@@ -26,15 +29,15 @@ fn main() {
 /// The target's figure, measured so that the machine's changing speed falls on both sides alike: `pairs` runs of
 /// each assembler on `lines` lines, one after the other (which goes first alternates), and the median of the
 /// ratios of each pair; printed before divan's tables, which time each side in a stretch of its own.
-fn interleaved(lines: usize, pairs: usize) {
-    let input = input(lines);
+fn interleaved(what: &str, input: &Input, pairs: usize) {
+    let lines = input.text.lines().count();
     let mut ours = || {
         let status = rustyjit(&input.ours, Stdio::null()).wait().expect("running rustyjit");
         assert!(status.success());
     };
     let p = common::paired(pairs, &mut || gnu_as(input), &mut ours);
     eprintln!(
-        "interleaved, {lines} lines, {pairs} pairs: GNU as {:.1} ms, rustyjit {:.2} ms (medians); rustyjit / as \
+        "interleaved, {what}, {lines} lines, {pairs} pairs: GNU as {:.1} ms, rustyjit {:.2} ms (medians); rustyjit / as \
          speed {:.1}x (median of the pairs' ratios; {:.1}x to {:.1}x)",
         p.theirs * 1e3,
         p.ours * 1e3,
@@ -60,26 +63,27 @@ static DIR: LazyLock<PathBuf> = LazyLock::new(|| {
     dir
 });
 
-static INPUTS: LazyLock<Vec<Input>> = LazyLock::new(|| {
-    SIZES
-        .iter()
-        .map(|&n| {
-            let text = source(n);
-            let ours = DIR.join(format!("{n}.s"));
-            let gnu = DIR.join(format!("{n}.gnu.s"));
-            std::fs::write(&ours, &text).expect("writing the bench input");
-            std::fs::write(&gnu, format!(".intel_syntax noprefix\n{text}")).expect("writing the bench input");
-            let input = Input {
-                text,
-                ours,
-                gnu,
-                object: DIR.join(format!("{n}.o")),
-            };
-            check_same_bytes(&input);
-            input
-        })
-        .collect()
-});
+static INPUTS: LazyLock<Vec<Input>> =
+    LazyLock::new(|| SIZES.iter().map(|&n| make_input(&n.to_string(), source(n))).collect());
+
+/// 200,000 lines of the mix with labels and jumps.
+static LABELLED: LazyLock<Input> = LazyLock::new(|| make_input("labels", source_with_labels(200_000)));
+
+/// Writes `text` as both assemblers' inputs, named after `name`, and checks that they agree on its bytes.
+fn make_input(name: &str, text: String) -> Input {
+    let ours = DIR.join(format!("{name}.s"));
+    let gnu = DIR.join(format!("{name}.gnu.s"));
+    std::fs::write(&ours, &text).expect("writing the bench input");
+    std::fs::write(&gnu, format!(".intel_syntax noprefix\n{text}")).expect("writing the bench input");
+    let input = Input {
+        text,
+        ours,
+        gnu,
+        object: DIR.join(format!("{name}.o")),
+    };
+    check_same_bytes(&input);
+    input
+}
 
 fn input(n: usize) -> &'static Input {
     INPUTS

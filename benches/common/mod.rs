@@ -49,6 +49,28 @@ pub fn source(n: usize) -> String {
     text
 }
 
+/// [`source`]'s mix as real code looks: a label on every tenth line (`L0:`, `L1:`, ...), and in place of a tenth
+/// of the lines each a `jnz` to an earlier label and a `lea rax, [rip + L]` to a later one, so the jumps are
+/// relaxed and the addresses filled in after the text is read.
+pub fn source_with_labels(n: usize) -> String {
+    let mut rng = SplitMix64::new(0x1abe1);
+    let labels = n.div_ceil(10);
+    let mut text = String::with_capacity(n * 30);
+    for (i, line) in source(n).lines().enumerate() {
+        let here = i / 10;
+        if i % 10 == 0 {
+            writeln!(text, "L{here}:").expect("writing to a String");
+        }
+        match rng.below(10) {
+            0 => writeln!(text, "jnz L{}", rng.below(here + 1)),
+            1 if here + 1 < labels => writeln!(text, "lea rax, [rip + L{}]", here + 1 + rng.below(labels - here - 1)),
+            _ => writeln!(text, "{line}"),
+        }
+        .expect("writing to a String");
+    }
+    text
+}
+
 /// Two sides of a comparison timed in turns, so the machine's changing speed falls on both alike.
 pub struct Paired {
     /// Each side's median time, in seconds.
