@@ -39,6 +39,29 @@ pub const fn sib(scale: Scale, index: u8, base: u8) -> u8 {
     scale.sib_bits() << 6 | (index & 7) << 3 | (base & 7)
 }
 
+/// What a base register needs beyond its ModRM.rm bits: the one statement of the two special cases of x86-64
+/// addressing, which the encoder follows and the memo's shapes tell apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BaseNeeds {
+    /// Nothing (rax, rcx, rdx, rbx, rsi, rdi, r8–r11, r14, r15).
+    Nothing,
+    /// A SIB byte (rsp, r12): `rm=100` always means "SIB follows".
+    Sib,
+    /// A displacement, 0 if nothing else (rbp, r13): `mod=00 rm=101` means rip-relative or no base.
+    Disp,
+}
+
+impl BaseNeeds {
+    /// What `base` (a 64-bit register, not `rip`) needs.
+    pub const fn of(base: Reg) -> BaseNeeds {
+        match base.low3() {
+            0b100 => BaseNeeds::Sib,
+            0b101 => BaseNeeds::Disp,
+            _ => BaseNeeds::Nothing,
+        }
+    }
+}
+
 /// A displacement and the ModRM `mod` bits that announce it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Disp {
@@ -51,11 +74,11 @@ pub enum Disp {
 }
 
 impl Disp {
-    /// The shortest displacement for a base register: none for 0 (except rbp/r13, whose "no displacement" code
-    /// means something else), a byte when it fits, else a dword.
+    /// The shortest displacement for a base register: none for 0 (unless the base needs one, [`BaseNeeds::Disp`]),
+    /// a byte when it fits, else a dword.
     pub fn for_base(disp: i32, base: Reg) -> Disp {
         match disp {
-            0 if base.low3() != 5 => Disp::None,
+            0 if BaseNeeds::of(base) != BaseNeeds::Disp => Disp::None,
             d => i8::try_from(d).map_or(Disp::Imm32(d), Disp::Imm8),
         }
     }
@@ -129,7 +152,7 @@ pub fn encode_mem(mem: &Mem<'_>) -> MemEncoding {
             };
             let sib = match index {
                 Some(ix) => Some(sib(ix.scale(), ix.reg().low3(), b.low3())),
-                None if b.low3() == 0b100 => Some(sib(Scale::X1, 0b100, 0b100)),
+                None if BaseNeeds::of(b) == BaseNeeds::Sib => Some(sib(Scale::X1, 0b100, 0b100)),
                 None => None,
             };
             let rm = if sib.is_some() { 0b100 } else { b.low3() };

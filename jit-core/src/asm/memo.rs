@@ -11,7 +11,7 @@
 //! branches. A template is checked against the encoder when it is made (and not used if they differ), and debug
 //! builds check every instruction encoded from one against `select_form` and the encoder.
 
-use super::encode::{self, Encoded, Field, Fields, MAX_LEN, Part};
+use super::encode::{self, BaseNeeds, Encoded, Field, Fields, MAX_LEN, Part};
 use super::reg::{Reg, RegClass};
 use super::select::{immediate, plain_bytes};
 use super::syntax::{MAX_OPERANDS, Mem, Operand, Size};
@@ -169,11 +169,14 @@ pub(crate) fn base_disp_shape(size: Option<Size>, base: Reg, disp: i32) -> u64 {
     address_shape(size, base_kind(base), 0, disp, base.high_bit(), false)
 }
 
-/// What a base register (not `rip`) is to the encoding: plain, or the low bits of `rsp` (a SIB byte) or of `rbp`
-/// (a displacement even when it is 0).
+/// What a base register (not `rip`) is to the encoding ([`BaseNeeds`]), as a shape's base kind.
 #[inline(always)]
 fn base_kind(b: Reg) -> u64 {
-    2 + u64::from(b.low3() == 4) + 2 * u64::from(b.low3() == 5)
+    match BaseNeeds::of(b) {
+        BaseNeeds::Nothing => 2,
+        BaseNeeds::Sib => 3,
+        BaseNeeds::Disp => 4,
+    }
 }
 
 /// A memory operand's part of a shape from its facts: size, base kind, index or not, the displacement's size
