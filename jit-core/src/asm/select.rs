@@ -171,16 +171,16 @@ pub fn select_form<'t, 's>(
     mnemonic: Spanned<&str>,
     ops: &[Spanned<Operand<'s>>],
 ) -> Result<Selected<'t, 's>, AsmError> {
-    let err = |kind, span| Err(AsmError { kind, span });
     if forms.is_empty() {
         let suggestion = closest_mnemonic(mnemonic.node);
-        return err(
-            ErrorKind::UnknownMnemonic {
-                name: mnemonic.node.to_string(),
-                suggestion,
-            },
-            mnemonic.span,
-        );
+        let kind = ErrorKind::UnknownMnemonic {
+            name: mnemonic.node.to_string(),
+            suggestion,
+        };
+        return Err(AsmError {
+            kind,
+            span: mnemonic.span,
+        });
     }
     if let [
         Spanned {
@@ -192,33 +192,87 @@ pub fn select_form<'t, 's>(
     {
         return Ok(Selected::Jump { short, long, label });
     }
-
-    // One pass over the operands gathers all the matcher asks of them.
-    let mut kinds = [OpKind::NO_OPERAND; MAX_OPERANDS];
-    let mut plain: [Operand<'s>; MAX_OPERANDS] = [Operand::Imm(0); MAX_OPERANDS];
-    let (mut has_imm, mut has_hole, mut sizeless) = (false, false, None);
-    let mut common = CommonLen { rex: false, mem: 0 };
-    for (i, ((k, slot), op)) in kinds.iter_mut().zip(&mut plain).zip(ops).enumerate() {
-        *k = kinds_of(&op.node);
-        *slot = op.node;
-        match &op.node {
-            Operand::Imm(_) => has_imm = true,
-            Operand::Hole(_) => has_hole = true,
-            Operand::Mem(m) => {
-                if m.size.is_none() && sizeless.is_none() {
-                    sizeless = Some(i);
-                }
-                common.add_mem(m);
-            }
-            Operand::Reg(r) => common.rex |= r.high_bit() || r.needs_rex(),
-            Operand::Label(_) => {}
-            // Written in by the emitter's lowering before it asks; the text assembler refuses them before.
-            Operand::RegHole(..) => {}
+    let facts = OperandFacts::of(ops);
+    let mut candidates = Candidates {
+        forms,
+        set: shaped(forms, &facts.kinds),
+    };
+    let missed_range = keep_values_that_fit(&mut candidates, ops, facts.has_imm);
+    if candidates.is_empty() {
+        if let Some((min, max, i)) = missed_range
+            && let Operand::Imm(value) = ops[i].node
+        {
+            let kind = ErrorKind::ImmediateRange { value, min, max };
+            return Err(AsmError {
+                kind,
+                span: ops[i].span,
+            });
         }
+        return Err(no_form(forms, mnemonic, ops, furthest(forms, ops.len(), &facts.kinds)));
     }
-    // The cheap test first, on every form: each position's operand can be the kind the form takes there (or
-    // neither has an operand there). A bit test a position, stopping at the first that fails (most forms fail
-    // at the first operand).
+    if let Some(i) = facts.sizeless {
+        agree_on_size(&mut candidates, i, mnemonic, ops)?;
+    }
+    // A runtime value takes the widest immediate the instruction has, as GNU as does for a value it cannot see.
+    if facts.has_hole {
+        let widest = candidates.iter().map(|f| f.imm_bytes).max().unwrap_or(0);
+        candidates.retain(|f| f.imm_bytes == widest);
+    }
+    shortest(&candidates, &facts, mnemonic, ops)
+        .unwrap_or_else(|| Err(no_form(forms, mnemonic, ops, furthest(forms, ops.len(), &facts.kinds))))
+}
+
+/// What the matcher asks of an instruction's operands, gathered in one pass.
+struct OperandFacts<'s> {
+    /// Each operand's kinds ([`kinds_of`]), [`OpKind::NO_OPERAND`] past the last.
+    kinds: [u32; MAX_OPERANDS],
+    /// The operands, for the encoder.
+    plain: [Operand<'s>; MAX_OPERANDS],
+    count: usize,
+    has_imm: bool,
+    has_hole: bool,
+    /// The first memory operand written without a size.
+    sizeless: Option<usize>,
+    /// What the length of an encoding owes to the operands rather than the form.
+    common: CommonLen,
+}
+
+impl<'s> OperandFacts<'s> {
+    fn of(ops: &[Spanned<Operand<'s>>]) -> OperandFacts<'s> {
+        let mut facts = OperandFacts {
+            kinds: [OpKind::NO_OPERAND; MAX_OPERANDS],
+            plain: [Operand::Imm(0); MAX_OPERANDS],
+            count: ops.len().min(MAX_OPERANDS),
+            has_imm: false,
+            has_hole: false,
+            sizeless: None,
+            common: CommonLen { rex: false, mem: 0 },
+        };
+        for (i, ((k, slot), op)) in facts.kinds.iter_mut().zip(&mut facts.plain).zip(ops).enumerate() {
+            *k = kinds_of(&op.node);
+            *slot = op.node;
+            match &op.node {
+                Operand::Imm(_) => facts.has_imm = true,
+                Operand::Hole(_) => facts.has_hole = true,
+                Operand::Mem(m) => {
+                    if m.size.is_none() && facts.sizeless.is_none() {
+                        facts.sizeless = Some(i);
+                    }
+                    facts.common.add_mem(m);
+                }
+                Operand::Reg(r) => facts.common.rex |= r.high_bit() || r.needs_rex(),
+                Operand::Label(_) => {}
+                // Written in by the emitter's lowering before it asks; the text assembler refuses them before.
+                Operand::RegHole(..) => {}
+            }
+        }
+        facts
+    }
+}
+
+/// The cheap test, on every form: each position's operand can be the kind the form takes there (or neither has
+/// an operand there). A bit test a position; most forms fail at the first operand.
+fn shaped(forms: &[Form], kinds: &[u32; MAX_OPERANDS]) -> u64 {
     let mut shaped = 0u64;
     for (at, form) in forms[..forms.len().min(64)].iter().enumerate() {
         const _: () = assert!(MAX_OPERANDS == 3, "the test below takes three positions");
@@ -227,10 +281,17 @@ pub fn select_form<'t, 's>(
             shaped |= 1 << at;
         }
     }
-    // Then, on the few that pass, what depends on the values: immediate ranges, and `+r` forms that exclude
-    // register 0 (`xchg eax, eax`).
-    let mut candidates = Candidates { forms, set: shaped };
-    let mut range: Option<(i128, i128, usize)> = None; // the widest range an out-of-range immediate missed
+    shaped
+}
+
+/// Keeps the candidates the operands' values fit: an immediate in range, and not register 0 in a `+r` form that
+/// excludes it (`xchg eax, eax`). Returns the widest range an immediate missed, and its operand.
+fn keep_values_that_fit(
+    candidates: &mut Candidates<'_>,
+    ops: &[Spanned<Operand<'_>>],
+    has_imm: bool,
+) -> Option<(i128, i128, usize)> {
+    let mut range: Option<(i128, i128, usize)> = None;
     candidates.retain(|form| {
         if has_imm && let Err((lo, hi)) = imm_of(form, ops) {
             if range.is_none_or(|(_, h, _)| hi > h) {
@@ -245,62 +306,67 @@ pub fn select_form<'t, 's>(
                 .zip(ops)
                 .any(|(r, o)| *r == super::table::Role::OpReg && matches!(o.node, Operand::Reg(reg) if reg.num() == 0)))
     });
+    range
+}
 
-    if candidates.is_empty() {
-        if let Some((min, max, i)) = range
-            && let Operand::Imm(value) = ops[i].node
-        {
-            return err(ErrorKind::ImmediateRange { value, min, max }, ops[i].span);
-        }
-        return Err(no_form(forms, mnemonic, ops, furthest(forms, ops.len(), &kinds)));
+/// A memory operand `i` written without a size: the candidates must agree on it, or one of them be the default;
+/// else the error lists the sizes that would fit.
+fn agree_on_size(
+    candidates: &mut Candidates<'_>,
+    i: usize,
+    mnemonic: Spanned<&str>,
+    ops: &[Spanned<Operand<'_>>],
+) -> Result<(), AsmError> {
+    let size_of = |f: &Form| f.operands[i].mem_bits().flatten();
+    let first = candidates.iter().next().and_then(size_of);
+    if candidates.iter().all(|f| size_of(f) == first) {
+        return Ok(());
     }
-
-    // A memory operand without a size: the candidates must agree on it.
-    if let Some(i) = sizeless {
-        let size_of = |f: &Form| f.operands[i].mem_bits().flatten();
-        let first = candidates.iter().next().and_then(size_of);
-        if candidates.iter().any(|f| size_of(f) != first) {
-            if candidates.iter().any(|f| f.attrs.contains(Attrs::DEFAULT)) {
-                let default = candidates
-                    .iter()
-                    .find(|f| f.attrs.contains(Attrs::DEFAULT))
-                    .map(size_of);
-                candidates.retain(|f| Some(size_of(f)) == default);
-            } else {
-                let mut sizes: Vec<&'static str> = Vec::new();
-                for f in candidates.iter() {
-                    let keyword = match size_of(f) {
-                        Some(8) => "byte",
-                        Some(16) => "word",
-                        Some(32) => "dword",
-                        Some(64) => "qword",
-                        _ => "xmmword",
-                    };
-                    if !sizes.contains(&keyword) {
-                        sizes.push(keyword);
-                    }
-                }
-                let kind = ErrorKind::AmbiguousSize {
-                    mnemonic: mnemonic.node.to_string(),
-                    sizes,
-                };
-                return err(kind, ops[i].span);
-            }
+    let default = candidates
+        .iter()
+        .find(|f| f.attrs.contains(Attrs::DEFAULT))
+        .map(size_of);
+    if let Some(default) = default {
+        candidates.retain(|f| size_of(f) == default);
+        return Ok(());
+    }
+    let mut sizes: Vec<&'static str> = Vec::new();
+    for f in candidates.iter() {
+        let keyword = match size_of(f) {
+            Some(8) => "byte",
+            Some(16) => "word",
+            Some(32) => "dword",
+            Some(64) => "qword",
+            _ => "xmmword",
+        };
+        if !sizes.contains(&keyword) {
+            sizes.push(keyword);
         }
     }
+    let kind = ErrorKind::AmbiguousSize {
+        mnemonic: mnemonic.node.to_string(),
+        sizes,
+    };
+    Err(AsmError {
+        kind,
+        span: ops[i].span,
+    })
+}
 
-    // A runtime value takes the widest immediate the instruction has, as GNU as does for a value it cannot see.
-    if has_hole {
-        let widest = candidates.iter().map(|f| f.imm_bytes).max().unwrap_or(0);
-        candidates.retain(|f| f.imm_bytes == widest);
-    }
-
-    let plain = &plain[..ops.len()];
-    // The shortest encoding wins, the first form among equals. Lengths are computed without encoding; only the
-    // winner is encoded (debug builds encode every candidate and check the computed lengths).
+/// The shortest encoding among the candidates, the first form among equals; `None` when none can be encoded
+/// and no encoder error says why. Lengths are computed without encoding and only the winner is encoded (debug
+/// builds encode every candidate and check the computed lengths); when the shortest cannot be encoded (`ah` next
+/// to a REX prefix), the shortest that can, else the first error.
+fn shortest<'t, 's>(
+    candidates: &Candidates<'t>,
+    facts: &OperandFacts<'s>,
+    mnemonic: Spanned<&str>,
+    ops: &[Spanned<Operand<'s>>],
+) -> Option<Result<Selected<'t, 's>, AsmError>> {
+    let plain = &facts.plain[..facts.count];
     let mut best: Option<(usize, &'t Form)> = None;
     for form in candidates.iter() {
-        let len = common.len(form);
+        let len = facts.common.len(form);
         if cfg!(debug_assertions)
             && let Ok(e) = encode::encode(form, plain, imm_of(form, ops).unwrap_or(0), 0)
         {
@@ -313,9 +379,8 @@ pub fn select_form<'t, 's>(
     if let Some((_, form)) = best
         && let Ok(e) = encode::encode(form, plain, imm_of(form, ops).unwrap_or(0), 0)
     {
-        return Ok(Selected::Encoded(e, form));
+        return Some(Ok(Selected::Encoded(e, form)));
     }
-    // The shortest cannot be encoded (`ah` next to a REX prefix): the shortest that can, else the first error.
     let mut best: Option<(Encoded<'s>, &'t Form)> = None;
     let mut first_error: Option<ErrorKind> = None;
     for form in candidates.iter() {
@@ -328,15 +393,15 @@ pub fn select_form<'t, 's>(
         }
     }
     match (best, first_error) {
-        (Some((e, form)), _) => Ok(Selected::Encoded(e, form)),
+        (Some((e, form)), _) => Some(Ok(Selected::Encoded(e, form))),
         (None, Some(kind)) => {
-            let at = ops
+            let span = ops
                 .iter()
                 .find(|o| matches!(o.node, Operand::Reg(r) if r.is_high_byte()))
                 .map_or(mnemonic.span, |o| o.span);
-            err(kind, at)
+            Some(Err(AsmError { kind, span }))
         }
-        (None, None) => Err(no_form(forms, mnemonic, ops, furthest(forms, ops.len(), &kinds))),
+        (None, None) => None,
     }
 }
 
