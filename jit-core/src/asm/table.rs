@@ -990,145 +990,46 @@ pub fn parse_row(index: usize, row: &Row) -> Result<Vec<Form>, String> {
         Some((m, rest)) => (m, rest.trim()),
         None => (row.instruction, ""),
     };
-    let operands = if operand_text.is_empty() {
-        Vec::new()
-    } else {
-        operand_text
-            .split(',')
-            .map(|name| OpKind::from_name(name.trim()).ok_or_else(|| format!("unknown operand kind `{}`", name.trim())))
-            .collect::<Result<Vec<_>, _>>()?
-    };
-    let letters: Vec<Role> = match row.op_en {
-        "ZO" => vec![],
-        "O" => vec![Role::OpReg],
-        "OI" => vec![Role::OpReg, Role::Imm],
-        "I" => vec![Role::Imm],
-        "M" | "M1" | "MC" => vec![Role::Rm],
-        "MI" => vec![Role::Rm, Role::Imm],
-        "MR" => vec![Role::Rm, Role::Reg],
-        "RM" => vec![Role::Reg, Role::Rm],
-        "RMI" => vec![Role::Reg, Role::Rm, Role::Imm],
-        "RI" => vec![Role::RegRm, Role::Imm],
-        "D" => vec![Role::Rel],
-        other => return Err(format!("unknown operand encoding `{other}`")),
-    };
-    let explicit = operands.iter().filter(|k| !k.is_implicit()).count();
-    if explicit != letters.len() {
-        return Err(format!(
-            "{} operand(s) to encode but `{}` encodes {}",
-            explicit,
-            row.op_en,
-            letters.len()
-        ));
-    }
-    let mut roles = Vec::with_capacity(operands.len());
-    let mut next = letters.iter();
-    for k in &operands {
-        roles.push(if k.is_implicit() {
-            Role::Implicit
-        } else {
-            *next.next().ok_or("operand count")?
-        });
-    }
-
-    let mut prefixes = Vec::new();
-    let mut rex_w = false;
-    let mut opcode = Vec::new();
-    let mut plus_r = false;
-    let mut plus_cc = false;
-    let mut modrm = ModRm::None;
-    let mut imm_bytes = 0u8;
-    let mut rel = false;
-    for word in row.opcode.split_whitespace() {
-        let imm = match word {
-            "ib" | "cb" => 1,
-            "iw" => 2,
-            "id" | "cd" => 4,
-            "io" => 8,
-            _ => 0,
-        };
-        if imm != 0 {
-            imm_bytes = imm;
-            rel = word.starts_with('c');
-        } else if word == "REX.W" {
-            rex_w = true;
-        } else if word == "/r" {
-            modrm = ModRm::Reg;
-        } else if let Some(d) = word.strip_prefix('/') {
-            let d: u8 = d.parse().map_err(|_| format!("bad /digit `{word}`"))?;
-            if d > 7 {
-                return Err(format!("/digit out of range: `{word}`"));
-            }
-            modrm = ModRm::Digit(d);
-        } else {
-            let (hex, suffix) = match word.split_once('+') {
-                Some((h, s)) => (h, Some(s)),
-                None => (word, None),
-            };
-            let byte = u8::from_str_radix(hex, 16).map_err(|_| format!("bad opcode byte `{word}`"))?;
-            match suffix {
-                Some("r") => plus_r = true,
-                Some("cc") => plus_cc = true,
-                Some(s) => return Err(format!("unknown opcode suffix `+{s}`")),
-                None => {}
-            }
-            if opcode.is_empty() && !rex_w && matches!(byte, 0x66 | 0xf2 | 0xf3) {
-                prefixes.push(byte);
-            } else {
-                opcode.push(byte);
-            }
-        }
-    }
-    if opcode.is_empty() {
-        return Err("no opcode byte".into());
-    }
-    check_form(&operands, &roles, modrm, plus_r, imm_bytes, rel, &opcode)?;
-    let (Some(prefixes), Some(opcode)) = (OpBytes::new(&prefixes), OpBytes::new(&opcode)) else {
+    let operands = operand_kinds(operand_text)?;
+    let roles = roles(row.op_en, &operands)?;
+    let column = OpcodeColumn::parse(row.opcode)?;
+    check_form(
+        &operands,
+        &roles,
+        column.modrm,
+        column.plus_r,
+        column.imm_bytes,
+        column.rel,
+        &column.opcode,
+    )?;
+    let (Some(prefixes), Some(opcode)) = (OpBytes::new(&column.prefixes), OpBytes::new(&column.opcode)) else {
         return Err("more than four prefix or opcode bytes".into());
     };
-
-    let mut base = Form {
+    let base = with_derived_facts(Form {
         mnemonic: mnemonic.to_ascii_lowercase(),
         text: row.instruction.to_string(),
         operands,
         roles,
         prefixes,
-        rex_w,
+        rex_w: column.rex_w,
         opcode,
-        plus_r,
-        modrm,
-        imm_bytes,
+        plus_r: column.plus_r,
+        modrm: column.modrm,
+        imm_bytes: column.imm_bytes,
         attrs: row.attrs,
         row: index,
         op_bits: 0,
         kind_bits: [OpKind::NO_OPERAND; MAX_OPERANDS],
         imm_at: Form::NO_IMM,
         fixed_len: 0,
-    };
-    base.op_bits = base.compute_operation_bits();
-    if base.operands.len() > MAX_OPERANDS {
-        return Err(format!("more than {MAX_OPERANDS} operands"));
-    }
-    for (bits, kind) in base.kind_bits.iter_mut().zip(&base.operands) {
-        *bits = kind.bit();
-    }
-    let mut imms = base.operands.iter().enumerate().filter(|(_, k)| k.is_imm());
-    if let Some((at, _)) = imms.next() {
-        base.imm_at = at as u8;
-    }
-    if imms.next().is_some() {
-        return Err("more than one immediate operand".into());
-    }
-    base.fixed_len = (base.prefixes.len()
-        + base.opcode.len()
-        + usize::from(base.modrm != ModRm::None)
-        + usize::from(base.imm_bytes)) as u8;
-    let Some(stem) = base.mnemonic.strip_suffix("cc").filter(|_| plus_cc) else {
-        if plus_cc || base.mnemonic.ends_with("cc") && base.mnemonic != "cc" {
+    })?;
+    let Some(stem) = base.mnemonic.strip_suffix("cc").filter(|_| column.plus_cc) else {
+        if column.plus_cc || base.mnemonic.ends_with("cc") && base.mnemonic != "cc" {
             return Err("`cc` in the mnemonic and `+cc` in the opcode go together".into());
         }
         return Ok(vec![base]);
     };
+    // A `cc` row: one form per condition spelling, its code added to the last opcode byte.
     Ok(CONDITIONS
         .iter()
         .map(|(cond, code)| {
@@ -1141,6 +1042,149 @@ pub fn parse_row(index: usize, row: &Row) -> Result<Vec<Form>, String> {
             form
         })
         .collect())
+}
+
+/// The operand kinds of an instruction column's operand list (`r/m64, imm8`).
+fn operand_kinds(text: &str) -> Result<Vec<OpKind>, String> {
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    text.split(',')
+        .map(|name| OpKind::from_name(name.trim()).ok_or_else(|| format!("unknown operand kind `{}`", name.trim())))
+        .collect()
+}
+
+/// How each operand is encoded, from the Op/En column: its letters go to the operands that are not implicit, in
+/// order.
+fn roles(op_en: &str, operands: &[OpKind]) -> Result<Vec<Role>, String> {
+    let letters: &[Role] = match op_en {
+        "ZO" => &[],
+        "O" => &[Role::OpReg],
+        "OI" => &[Role::OpReg, Role::Imm],
+        "I" => &[Role::Imm],
+        "M" | "M1" | "MC" => &[Role::Rm],
+        "MI" => &[Role::Rm, Role::Imm],
+        "MR" => &[Role::Rm, Role::Reg],
+        "RM" => &[Role::Reg, Role::Rm],
+        "RMI" => &[Role::Reg, Role::Rm, Role::Imm],
+        "RI" => &[Role::RegRm, Role::Imm],
+        "D" => &[Role::Rel],
+        other => return Err(format!("unknown operand encoding `{other}`")),
+    };
+    let explicit = operands.iter().filter(|k| !k.is_implicit()).count();
+    if explicit != letters.len() {
+        return Err(format!(
+            "{} operand(s) to encode but `{}` encodes {}",
+            explicit,
+            op_en,
+            letters.len()
+        ));
+    }
+    let mut next = letters.iter();
+    operands
+        .iter()
+        .map(|k| match k.is_implicit() {
+            true => Ok(Role::Implicit),
+            false => next.next().copied().ok_or_else(|| "operand count".to_string()),
+        })
+        .collect()
+}
+
+/// What the opcode column says (`REX.W 0F AF /r`, `B8+r io`, `0F 80+cc cd`).
+struct OpcodeColumn {
+    prefixes: Vec<u8>,
+    rex_w: bool,
+    opcode: Vec<u8>,
+    plus_r: bool,
+    plus_cc: bool,
+    modrm: ModRm,
+    imm_bytes: u8,
+    /// The immediate is a relative offset (`cb`, `cd`).
+    rel: bool,
+}
+
+impl OpcodeColumn {
+    fn parse(text: &str) -> Result<OpcodeColumn, String> {
+        let mut c = OpcodeColumn {
+            prefixes: Vec::new(),
+            rex_w: false,
+            opcode: Vec::new(),
+            plus_r: false,
+            plus_cc: false,
+            modrm: ModRm::None,
+            imm_bytes: 0,
+            rel: false,
+        };
+        for word in text.split_whitespace() {
+            let imm = match word {
+                "ib" | "cb" => 1,
+                "iw" => 2,
+                "id" | "cd" => 4,
+                "io" => 8,
+                _ => 0,
+            };
+            if imm != 0 {
+                c.imm_bytes = imm;
+                c.rel = word.starts_with('c');
+            } else if word == "REX.W" {
+                c.rex_w = true;
+            } else if word == "/r" {
+                c.modrm = ModRm::Reg;
+            } else if let Some(d) = word.strip_prefix('/') {
+                let d: u8 = d.parse().map_err(|_| format!("bad /digit `{word}`"))?;
+                if d > 7 {
+                    return Err(format!("/digit out of range: `{word}`"));
+                }
+                c.modrm = ModRm::Digit(d);
+            } else {
+                let (hex, suffix) = match word.split_once('+') {
+                    Some((h, s)) => (h, Some(s)),
+                    None => (word, None),
+                };
+                let byte = u8::from_str_radix(hex, 16).map_err(|_| format!("bad opcode byte `{word}`"))?;
+                match suffix {
+                    Some("r") => c.plus_r = true,
+                    Some("cc") => c.plus_cc = true,
+                    Some(s) => return Err(format!("unknown opcode suffix `+{s}`")),
+                    None => {}
+                }
+                // A mandatory prefix comes before the opcode and without REX.W between.
+                if c.opcode.is_empty() && !c.rex_w && matches!(byte, 0x66 | 0xf2 | 0xf3) {
+                    c.prefixes.push(byte);
+                } else {
+                    c.opcode.push(byte);
+                }
+            }
+        }
+        if c.opcode.is_empty() {
+            return Err("no opcode byte".into());
+        }
+        Ok(c)
+    }
+}
+
+/// `form` with the facts derived from its other fields, computed once here: the operation's width, each
+/// operand's kind bit, the immediate's position and the length every encoding has.
+fn with_derived_facts(mut form: Form) -> Result<Form, String> {
+    if form.operands.len() > MAX_OPERANDS {
+        return Err(format!("more than {MAX_OPERANDS} operands"));
+    }
+    form.op_bits = form.compute_operation_bits();
+    for (bits, kind) in form.kind_bits.iter_mut().zip(&form.operands) {
+        *bits = kind.bit();
+    }
+    let mut imms = form.operands.iter().enumerate().filter(|(_, k)| k.is_imm());
+    if let Some((at, _)) = imms.next() {
+        form.imm_at = at as u8;
+    }
+    if imms.next().is_some() {
+        return Err("more than one immediate operand".into());
+    }
+    form.fixed_len = (form.prefixes.len()
+        + form.opcode.len()
+        + usize::from(form.modrm != ModRm::None)
+        + usize::from(form.imm_bytes)) as u8;
+    Ok(form)
 }
 
 /// The consistency rules every row must keep.
