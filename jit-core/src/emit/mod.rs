@@ -866,7 +866,7 @@ fn unpack(frag: &Fragment, bytes: &[u8]) -> Vec<u64> {
 
 /// A template of at most 16 bytes with the arguments patched in, as one little-endian word (the bytes after the
 /// template's are 0), and whether it has rip-relative displacements to record. Patched in a register: each
-/// runtime register is one table load ([`spec::RegBits`]), each value a shift.
+/// runtime register is one table load ([`spec::RegBits`]), each value a shift and an add into its field.
 #[inline(always)]
 fn patched(template: &Template, args: &[u64]) -> (u128, bool) {
     let mut word = template.word;
