@@ -595,24 +595,15 @@ impl Lowering<'_> {
             };
             let at16 = at as u16;
             match field {
-                Field::Low3 { part, shift } => {
+                Field::Low3 { part, shift } | Field::Bit3 { part, shift } => {
+                    // The register's bits are cleared in the template and patched in from its number.
+                    let (bits, kind) = match field {
+                        Field::Low3 { .. } => (7 << shift, PatchKind::Low3(shift)),
+                        _ => (1 << shift, PatchKind::Bit3(shift)),
+                    };
                     if let Some(h) = reg_hole(part) {
-                        bytes[at] &= !(7 << shift);
-                        patches.push(Patch {
-                            at: at16,
-                            kind: PatchKind::Low3(shift),
-                            arg: h,
-                        });
-                    }
-                }
-                Field::Bit3 { part, shift } => {
-                    if let Some(h) = reg_hole(part) {
-                        bytes[at] &= !(1 << shift);
-                        patches.push(Patch {
-                            at: at16,
-                            kind: PatchKind::Bit3(shift),
-                            arg: h,
-                        });
+                        bytes[at] &= !bits;
+                        patches.push(Patch { at: at16, kind, arg: h });
                     }
                 }
                 Field::ModRm | Field::Sib | Field::Disp(1) => {}

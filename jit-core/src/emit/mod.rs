@@ -461,21 +461,8 @@ impl Emitter {
         self.errors.push((Origin::Fragment { call, text }, message));
     }
 
-    /// Where each call's arguments start in [`Emitter::args`].
-    fn arg_starts(&self) -> Vec<usize> {
-        let mut start = 0;
-        self.calls
-            .iter()
-            .map(|c| {
-                let at = start;
-                start += packed_len(c.frag);
-                at
-            })
-            .collect()
-    }
-
     /// An error's location and instruction, with the runtime parts written in.
-    /// `starts` holds where each call's arguments start in [`Emitter::args`] ([`Emitter::arg_starts`]).
+    /// `starts` holds where each call's arguments start in [`Emitter::args`] ([`arg_starts`]).
     fn describe(&self, origin: &Origin, message: String, starts: &[usize]) -> EmitError {
         match *origin {
             Origin::Rust(at) => EmitError {
@@ -571,7 +558,7 @@ impl Emitter {
             }
         }
         if !self.errors.is_empty() {
-            let starts = self.arg_starts();
+            let starts = arg_starts(&self.calls);
             let errors = self
                 .errors
                 .iter()
@@ -754,11 +741,9 @@ impl Emitted {
         self.listed.get_or_init(|| {
             let mut out = Listed::default();
             let final_at = |pos: Pos| layout::final_at(&self.shifts, pos) as u32;
-            let mut packed = &self.args[..];
-            for call in &self.calls {
+            for (call, start) in self.calls.iter().zip(arg_starts(&self.calls)) {
                 let frag = call.frag;
-                let args = &unpack(frag, packed)[..];
-                packed = packed.get(packed_len(frag)..).unwrap_or(&[]);
+                let args = &unpack(frag, self.args.get(start..).unwrap_or(&[]))[..];
                 let mut pos = call.at;
                 let entry = |out: &mut Listed, at: Pos, len: u32, text: (u32, u32)| {
                     let statement = frag.text.get(text.0 as usize..text.1 as usize).unwrap_or("");
@@ -834,6 +819,19 @@ fn record(out: &mut Vec<u8>, widths: &[u8], args: &[u64]) {
         out.extend_from_slice(&v.to_le_bytes());
         out.truncate(keep);
     }
+}
+
+/// Where each call's arguments start in the packed arguments ([`record`]).
+fn arg_starts(calls: &[Call]) -> Vec<usize> {
+    let mut start = 0;
+    calls
+        .iter()
+        .map(|c| {
+            let at = start;
+            start += packed_len(c.frag);
+            at
+        })
+        .collect()
 }
 
 /// How many bytes [`record`] keeps for a call of `frag`.
