@@ -1,8 +1,50 @@
-//! [`KeyMap`]: the table's mnemonic lookup as open addressing over integer keys.
+//! Maps with keys made for the job: [`KeyMap`], the table's mnemonic lookup as open addressing over integer keys,
+//! and [`NameMap`], the std map with a fast hasher, for labels.
 //!
-//! Names are packed into integers first (`mnemonic_key`, `name_key`), so a lookup is one multiply, usually one
-//! probe and one integer compare, with none of the unpredictable branches of a binary search or the setup of a
+//! Mnemonics are packed into integers first (`mnemonic_key`), so a lookup is one multiply, usually one probe and
+//! one integer compare, with none of the unpredictable branches of a binary search or the setup of a
 //! general-purpose hasher.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// A map from names (labels), hashed by [`NameHasher`].
+pub(crate) type NameMap<K, V> = HashMap<K, V, BuildHasherDefault<NameHasher>>;
+
+/// Hashes a name eight bytes at a time, each multiplied in (the scheme of rustc's `FxHasher`). The std map's
+/// default hasher (SipHash) resists inputs made to collide, at several times the cost; the names here are the
+/// labels of a text the caller assembles, whose worst case is slower assembly, not a fault.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct NameHasher(u64);
+
+impl NameHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for NameHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            self.add(u64::from_le_bytes(word.try_into().unwrap_or_default()));
+        }
+        let mut last = [0u8; 8];
+        last[..words.remainder().len()].copy_from_slice(words.remainder());
+        self.add(u64::from_le_bytes(last));
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.add(u64::from(byte));
+    }
+
+    fn finish(&self) -> u64 {
+        // The multiplications leave the low bits depending on the low bits of the words alone (names that differ
+        // in a late byte would share them, and the map takes its slot from them): the high half folded in.
+        let x = self.0 ^ self.0 >> 32;
+        x.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ x >> 29
+    }
+}
 
 /// A fixed map from non-zero integer keys to values, built once.
 pub(crate) struct KeyMap<V> {

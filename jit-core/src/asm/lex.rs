@@ -4,13 +4,15 @@
 //! never fails: a character it does not know becomes an error token, reported by the parser, and lexing goes on.
 
 use super::error::ErrorKind;
+use super::reg::{leading_name, name_key};
 use super::syntax::{RegKind, Span};
 
 /// What a token is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Tok {
-    /// A name: mnemonic, register, size keyword, label or directive (`.byte`).
-    Ident,
+    /// A name: mnemonic, register, size keyword, label or directive (`.byte`), with its
+    /// [`name_key`](super::reg::name_key) (0 for a name longer than seven bytes, which is no register or keyword).
+    Ident(u64),
     /// A number literal (its sign is a separate token).
     Number(u64),
     /// `{N}`: a runtime immediate placeholder.
@@ -63,6 +65,7 @@ pub(crate) struct Token {
 /// Columns count characters, not bytes. Tokens are ASCII, so the lexer keeps the byte offset where the line
 /// starts plus the number of UTF-8 continuation bytes seen on the line so far (in comments and unknown
 /// characters): a token's column is its distance from that offset.
+#[derive(Clone, Copy)]
 pub(crate) struct Lexer<'s> {
     src: &'s str,
     pos: usize,
@@ -88,6 +91,15 @@ impl Place {
         line: 1,
         col_origin: 0,
     };
+
+    /// Where `span` starts.
+    pub(crate) fn of(span: Span) -> Place {
+        Place {
+            pos: span.start as usize,
+            line: span.line,
+            col_origin: (span.start + 1 - span.col) as usize,
+        }
+    }
 }
 
 /// Bytes that can continue an identifier (and, with digits, a number's token).
@@ -143,19 +155,78 @@ impl<'s> Lexer<'s> {
         from + len
     }
 
-    /// The next token. Inlined into the parser's `advance`, its one hot caller.
+    /// Moves past blanks (spaces, tabs, carriage returns, form feeds); returns the byte there (`None` at the end
+    /// of the text). A comment is not a blank here: it can only end a statement, where the parser looks for it
+    /// ([`Lexer::at_comment`]).
+    #[inline(always)]
+    pub(crate) fn skip_blanks(&mut self) -> Option<u8> {
+        // The four blanks as bits of a word (none is above the space): a shift and a test, not a chain of compares.
+        const BLANKS: u64 = 1 << b' ' | 1 << b'\t' | 1 << b'\r' | 1 << 0x0c;
+        loop {
+            let c = *self.src.as_bytes().get(self.pos)?;
+            if c > b' ' || BLANKS >> c & 1 == 0 {
+                return Some(c);
+            }
+            self.pos += 1;
+        }
+    }
+
+    /// Whether a comment (`#`, or `//`) starts at the lexer's place.
+    #[inline(always)]
+    pub(crate) fn at_comment(&self) -> bool {
+        matches!(self.src.as_bytes().get(self.pos..), Some([b'#', ..] | [b'/', b'/', ..]))
+    }
+
+    /// Moves past the comment at the lexer's place, up to the newline that ends it.
+    pub(crate) fn skip_comment_here(&mut self) {
+        self.pos = self.skip_comment(self.pos);
+    }
+
+    /// Moves past the newline at the lexer's place, to the start of the next line.
+    #[inline(always)]
+    pub(crate) fn newline(&mut self) {
+        self.pos += 1;
+        self.line += 1;
+        self.col_origin = self.pos;
+    }
+
+    /// Where the lexer is.
+    #[inline(always)]
+    pub(crate) fn pos(&self) -> usize {
+        self.pos
+    }
+
+    /// The text's bytes.
+    #[inline(always)]
+    pub(crate) fn src(&self) -> &'s [u8] {
+        self.src.as_bytes()
+    }
+
+    /// Moves to `end`, past a token of the same line read from the text's bytes.
+    #[inline(always)]
+    pub(crate) fn take(&mut self, end: usize) {
+        self.pos = end;
+    }
+
+    /// The span of `start..end`, on the lexer's line.
+    #[inline(always)]
+    pub(crate) fn span(&self, start: usize, end: usize) -> Span {
+        Span {
+            start: start as u32,
+            end: end as u32,
+            line: self.line,
+            col: (start - self.col_origin + 1) as u32,
+        }
+    }
+
+    /// The next token. Where the parser does not read the bytes itself: on the rarer paths, and for errors.
     #[inline(always)]
     pub(crate) fn next_token(&mut self) -> Token {
         let bytes = self.src.as_bytes();
-        let mut start = self.pos;
-        loop {
-            match bytes.get(start) {
-                Some(b' ' | b'\t' | b'\r' | b'\x0c') => start += 1,
-                Some(b'#') => start = self.skip_comment(start),
-                Some(b'/') if bytes.get(start + 1) == Some(&b'/') => start = self.skip_comment(start),
-                _ => break,
-            }
+        while self.skip_blanks().is_some() && self.at_comment() {
+            self.skip_comment_here();
         }
+        let start = self.pos;
         let (line, col) = (self.line, (start - self.col_origin + 1) as u32);
         // One past the token's last byte; the rare tokens read by other methods move `self.pos` instead.
         let mut end = start + 1;
@@ -165,8 +236,8 @@ impl<'s> Lexer<'s> {
                 Tok::Eof
             }
             Some(b'\n') => {
-                self.line += 1;
-                self.col_origin = end;
+                self.newline();
+                end = self.pos;
                 Tok::Sep
             }
             Some(b';') => Tok::Sep,
@@ -184,10 +255,9 @@ impl<'s> Lexer<'s> {
             }
             // Digits are taken above, so this is an identifier's first byte.
             Some(&b) if IDENT[usize::from(b)] => {
-                while bytes.get(end).is_some_and(|&b| IDENT[usize::from(b)]) {
-                    end += 1;
-                }
-                Tok::Ident
+                let key;
+                (end, key) = name(bytes, start);
+                Tok::Ident(key)
             }
             Some(&b) => {
                 self.pos = end;
@@ -250,25 +320,57 @@ impl<'s> Lexer<'s> {
         Tok::Error(LexError::UnexpectedChar('{'))
     }
 
-    /// The bytes a span covers.
-    pub(crate) fn bytes(&self, span: Span) -> &'s [u8] {
-        self.src
-            .as_bytes()
-            .get(span.start as usize..span.end as usize)
-            .unwrap_or(&[])
-    }
-
     /// The text a span covers.
     pub(crate) fn text(&self, span: Span) -> &'s str {
         self.src.get(span.start as usize..span.end as usize).unwrap_or("")
     }
 }
 
-/// The number token that starts with the digit at `start`, and where it ends. Plain decimal numbers of up to 19
-/// digits, which cannot overflow, are read in one pass; anything else (`0x`, `_`, a letter, more digits) goes to
-/// [`parse_number`] over the whole token.
+/// An identifier at `p`: where it ends, and its [`name_key`] (0 for one longer than seven bytes, which is no
+/// register or keyword). Where the text has sixteen bytes at `p`, they are read at once ([`leading_name`]).
 #[inline(always)]
-pub(crate) fn number(bytes: &[u8], start: usize) -> (Tok, usize) {
+pub(crate) fn name(b: &[u8], p: usize) -> (usize, u64) {
+    if let Some(sixteen) = b.get(p..).and_then(|rest| rest.first_chunk::<16>())
+        && let Some((n, key)) = leading_name(sixteen)
+    {
+        return (p + n, key);
+    }
+    let mut end = p;
+    while b.get(end).is_some_and(|&c| IDENT[usize::from(c)]) {
+        end += 1;
+    }
+    (end, name_key(&b[p..end]).unwrap_or(0))
+}
+
+/// The number token that starts with the digit at `start`, and where it ends. One to seven decimal digits (most
+/// numbers) are read from one 8-byte load without a loop; anything else by [`number_by_bytes`].
+#[inline(always)]
+pub(crate) fn number(b: &[u8], start: usize) -> (Tok, usize) {
+    if let Some(&eight) = b.get(start..).and_then(|rest| rest.first_chunk::<8>()) {
+        let w = u64::from_le_bytes(eight);
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        // A byte is a digit when its high nibble is 3 and its low one at most 9 (adding 6 leaves the high one
+        // alone). A carry out of a byte that is no digit can only spoil the bytes after it.
+        let high = |x: u64| (x & (0xf0 * ONES)) ^ (0x30 * ONES);
+        let not_digit = high(w) | high(w.wrapping_add(6 * ONES));
+        let n = (not_digit.trailing_zeros() / 8) as usize;
+        if (1..8).contains(&n) && !b[start + n].is_ascii_alphanumeric() && b[start + n] != b'_' {
+            // The digits moved to the top bytes, `0`s below them: the value of eight digits, in three
+            // multiplications that each join neighbours (tens, then hundreds, then ten-thousands).
+            let shift = 8 * (8 - n as u32);
+            let digits = (w << shift | (0x30 * ONES) >> (64 - shift)) & (0x0f * ONES);
+            let v = digits.wrapping_mul(10 << 8 | 1) >> 8 & (0x00ff * 0x0001_0001_0001_0001);
+            let v = v.wrapping_mul(100 << 16 | 1) >> 16 & (0xffff * 0x0000_0001_0000_0001);
+            let v = v.wrapping_mul(10_000 << 32 | 1) >> 32;
+            return (Tok::Number(v), start + n);
+        }
+    }
+    number_by_bytes(b, start)
+}
+
+/// [`number`] a byte at a time. Plain decimal numbers of up to 19 digits, which cannot overflow, are read in one
+/// pass; anything else (`0x`, `_`, a letter, more digits) goes to [`parse_number`] over the whole token.
+fn number_by_bytes(bytes: &[u8], start: usize) -> (Tok, usize) {
     let mut end = start;
     let mut value = 0u64;
     while let Some(&b) = bytes.get(end)
@@ -367,12 +469,12 @@ mod tests {
         assert_eq!(
             spans,
             [
-                (Tok::Ident, 1, 1),
-                (Tok::Ident, 1, 5),
+                (Tok::Ident(name_key(b"mov").unwrap()), 1, 1),
+                (Tok::Ident(name_key(b"rax").unwrap()), 1, 5),
                 (Tok::Comma, 1, 8),
                 (Tok::Number(3), 1, 10),
                 (Tok::Sep, 1, 19),
-                (Tok::Ident, 2, 3),
+                (Tok::Ident(name_key(b"ret").unwrap()), 2, 3),
                 (Tok::Sep, 2, 14),
                 (Tok::Sep, 3, 1),
                 (Tok::Hole(7), 3, 2),
@@ -391,5 +493,69 @@ mod tests {
         );
         assert_eq!(lx.next_token().span.col, 4);
         assert_eq!(toks("{x}")[0], Tok::Error(LexError::UnexpectedChar('{')));
+    }
+
+    #[test]
+    fn numbers_read_from_eight_bytes_are_read_as_byte_by_byte() {
+        let mut texts: Vec<String> = [
+            "0",
+            "7",
+            "00012",
+            "1234567",
+            "12345678",
+            "123456789",
+            "0x1f",
+            "0b101",
+            "12_3",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut rng = crate::rng::SplitMix64::new(0x5a12);
+        for _ in 0..2000 {
+            texts.push((rng.next_u64() >> (rng.next_u64() % 64)).to_string());
+        }
+        for text in texts {
+            for after in [
+                "",
+                "\n",
+                "]        ",
+                ", rax     ",
+                "h       ",
+                "_       ",
+                "x1      ",
+                " + 8    ",
+            ] {
+                let src = format!("{text}{after}");
+                assert_eq!(number(src.as_bytes(), 0), number_by_bytes(src.as_bytes(), 0), "{src:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn names_read_at_once_have_the_keys_of_names_read_byte_by_byte() {
+        for src in [
+            "rax",
+            "RAX,",
+            "r15d]",
+            "qword ptr",
+            "a_b",
+            "top.x",
+            "abcdefgh",
+            "x",
+            "eax1234567890123456",
+            "mov\trax",
+        ] {
+            let padded = format!("{src}                ");
+            let (end, key) = name(padded.as_bytes(), 0);
+            let plain = padded.bytes().take_while(|&c| IDENT[usize::from(c)]).count();
+            assert_eq!(end, plain, "{src:?}");
+            assert_eq!(key, name_key(&padded.as_bytes()[..plain]).unwrap_or(0), "{src:?}");
+            assert_eq!(
+                name(src.as_bytes(), 0),
+                (end, key),
+                "{src:?} without sixteen bytes after it"
+            );
+        }
     }
 }

@@ -1,4 +1,4 @@
-//! The memo of the fast path: what [`select_form`](super::select::select_form) chose for each shape of
+//! The memo: what [`select_form`](super::select::select_form) chose for each shape of
 //! instruction, kept as a template of its bytes, so the next instruction of the same shape is neither matched
 //! nor encoded from its form again.
 //!
@@ -12,9 +12,10 @@
 //! builds check every instruction encoded from one against `select_form` and the encoder.
 
 use super::encode::{self, BaseNeeds, Encoded, Field, Fields, MAX_LEN, Part};
+use super::parse::Record;
 use super::reg::{Reg, RegClass};
 use super::select::{immediate, plain_bytes};
-use super::syntax::{MAX_OPERANDS, Mem, Operand, Size};
+use super::syntax::{MAX_OPERANDS, Mem, Operand, Size, Spanned};
 use super::table::{Form, Table};
 
 /// Where an immediate's value can change a range test of the matcher: for every immediate width `b` and operation
@@ -98,7 +99,7 @@ pub(crate) fn imm_interval(value: i128) -> u64 {
 }
 
 /// Bits of a shape for one operand; operand `i`'s go at `shift(i)`.
-pub(crate) const fn shift(i: usize) -> u32 {
+const fn shift(i: usize) -> u32 {
     2 + 20 * i as u32
 }
 
@@ -106,7 +107,7 @@ pub(crate) const fn shift(i: usize) -> u32 {
 /// REX prefix (left to [`select_form`](super::select::select_form) every time). Looked up: one load, where
 /// computing it takes a dozen steps.
 #[inline(always)]
-pub(crate) fn reg_shape(r: Reg) -> u64 {
+fn reg_shape(r: Reg) -> u64 {
     u64::from(REG_SHAPES[r.class() as usize * 16 + usize::from(r.num())])
 }
 
@@ -142,17 +143,17 @@ const REG_SHAPES: [u32; 7 * 16] = {
 };
 
 /// The part of a shape of an operand the memo does not keep: every other part is not 0.
-pub(crate) const NOT_KEPT: u64 = 0;
+const NOT_KEPT: u64 = 0;
 
 /// An immediate's part of a shape.
 #[inline(always)]
-pub(crate) fn imm_shape(value: i128) -> u64 {
+fn imm_shape(value: i128) -> u64 {
     2 | imm_interval(value) << 2
 }
 
-/// A memory operand's part of a shape (without a label: the fast path reads none).
+/// A memory operand's part of a shape (one without a label or runtime parts: the memo takes no other).
 #[inline(always)]
-pub(crate) fn mem_shape(m: &Mem<'_>) -> u64 {
+fn mem_shape(m: &Mem<'_>) -> u64 {
     let (base, rex_b) = match m.base {
         None => (0, false),
         Some(b) if b.class() == RegClass::Rip => (1, false),
@@ -160,13 +161,6 @@ pub(crate) fn mem_shape(m: &Mem<'_>) -> u64 {
     };
     let (index, rex_x) = m.index.map_or((0, false), |ix| (1, ix.reg().high_bit()));
     address_shape(m.size, base, index, m.disp, rex_b, rex_x)
-}
-
-/// [`mem_shape`] of `[base ± disp]` with a 64-bit base register, the most common address: without looking at
-/// what it does not have.
-#[inline(always)]
-pub(crate) fn base_disp_shape(size: Option<Size>, base: Reg, disp: i32) -> u64 {
-    address_shape(size, base_kind(base), 0, disp, base.high_bit(), false)
 }
 
 /// What a base register (not `rip`) is to the encoding ([`BaseNeeds`]), as a shape's base kind.
@@ -222,7 +216,7 @@ impl Values {
 
     /// Takes in memory operand `m`.
     #[inline(always)]
-    pub(crate) fn set_mem(&mut self, m: &Mem<'_>) {
+    fn set_mem(&mut self, m: &Mem<'_>) {
         self.base = m.base.filter(|b| b.class() != RegClass::Rip).map_or(0, Reg::num);
         (self.index, self.scale) = m.index.map_or((4, 0), |ix| (ix.reg().num(), ix.scale().sib_bits()));
         self.disp = m.disp;
@@ -421,18 +415,120 @@ pub(crate) struct Memo {
     slots: Box<[Slot]>,
     /// 64 less the bits of a slot's index.
     shift: u32,
+    /// For the tests: how many instructions templates made.
+    #[cfg(test)]
+    pub(crate) from_templates: std::cell::Cell<usize>,
 }
 
-/// An instruction as the fast path read it, for [`Memo::encode`].
+/// What the memo asks of an instruction's operands, recorded as the parser reads them: their shape and their
+/// [`Values`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Shaped {
+    /// The operands' shape ([`shift`]s apart), without their count.
+    shape: u64,
+    count: u8,
+    /// Whether each operand is one the memo keeps the shape of (not `ah`..`bh`).
+    kept: bool,
+    /// Whether each operand is one the memo takes at all (not a label or a runtime part).
+    taken: bool,
+    pub(crate) parts: Values,
+}
+
+impl Default for Shaped {
+    fn default() -> Self {
+        Shaped {
+            shape: 0,
+            count: 0,
+            kept: true,
+            taken: true,
+            parts: Values::NONE,
+        }
+    }
+}
+
+impl Shaped {
+    /// Whether the memo can encode the instruction: no operand is a label or a runtime part.
+    #[inline(always)]
+    pub(crate) fn taken(&self) -> bool {
+        self.taken
+    }
+
+    /// The shape of the operands (their count in the low two bits), or `None` for one the memo does not keep.
+    #[inline(always)]
+    pub(crate) fn shape(&self) -> Option<u64> {
+        self.kept.then_some(self.shape | u64::from(self.count))
+    }
+}
+
+impl<'s> Record<'s> for Shaped {
+    #[inline(always)]
+    fn clear(&mut self) {
+        *self = Shaped::default();
+    }
+
+    #[inline(always)]
+    fn push(&mut self, op: Spanned<Operand<'s>>) -> Result<(), Spanned<Operand<'s>>> {
+        let i = usize::from(self.count);
+        if i == MAX_OPERANDS {
+            return Err(op);
+        }
+        let part = match &op.node {
+            &Operand::Reg(r) => {
+                self.parts.regs[i] = r.num();
+                reg_shape(r)
+            }
+            &Operand::Imm(value) => {
+                self.parts.imm = value as u64;
+                imm_shape(value)
+            }
+            Operand::Mem(m) if m.label.is_none() && !m.holes.any() => {
+                self.parts.set_mem(m);
+                mem_shape(m)
+            }
+            _ => {
+                self.taken = false;
+                NOT_KEPT
+            }
+        };
+        self.shape |= part << shift(i);
+        self.kept &= part != NOT_KEPT;
+        self.count += 1;
+        Ok(())
+    }
+}
+
+/// An instruction for the memo: its mnemonic and operands, and what the memo asks of them.
 pub(crate) struct Instruction<'a, 's> {
     /// The mnemonic as written, and its [`super::table::mnemonic_key`].
-    pub(crate) mnemonic: &'a str,
+    pub(crate) mnemonic: &'s str,
     pub(crate) key: u128,
-    pub(crate) ops: &'a [Operand<'s>],
-    /// The shape of the operands ([`shift`]s apart, their count in the low two bits), or `None` for one the memo
-    /// does not keep.
-    pub(crate) shape: Option<u64>,
-    pub(crate) parts: &'a Values,
+    operands: &'a [Spanned<Operand<'s>>],
+    pub(crate) shaped: Shaped,
+}
+
+impl<'a, 's> Instruction<'a, 's> {
+    /// The instruction with these operands, or `None` if one is not for the memo (a label, a runtime part).
+    pub(crate) fn of(mnemonic: &'s str, key: u128, operands: &'a [Spanned<Operand<'s>>]) -> Option<Self> {
+        let mut shaped = Shaped::default();
+        for op in operands {
+            shaped.push(*op).ok()?;
+        }
+        shaped.taken().then_some(Instruction {
+            mnemonic,
+            key,
+            operands,
+            shaped,
+        })
+    }
+
+    /// Calls `f` with the operands without their spans, as the encoder takes them.
+    fn with_ops<R>(&self, f: impl FnOnce(&[Operand<'s>]) -> R) -> R {
+        let mut ops = [Operand::Imm(0); MAX_OPERANDS];
+        for (op, given) in ops.iter_mut().zip(self.operands) {
+            *op = given.node;
+        }
+        f(&ops[..self.operands.len()])
+    }
 }
 
 impl Memo {
@@ -443,6 +539,8 @@ impl Memo {
         Memo {
             slots: vec![Slot::default(); slots].into_boxed_slice(),
             shift: 64 - slots.trailing_zeros(),
+            #[cfg(test)]
+            from_templates: std::cell::Cell::new(0),
         }
     }
 
@@ -471,6 +569,8 @@ impl Memo {
         let set = self.set(key, shape);
         let slot = &self.slots[set + usize::from(!self.slots[set].holds(key, shape))];
         if slot.holds(key, shape) & (slot.template.head_len != 0) {
+            #[cfg(test)]
+            self.from_templates.set(self.from_templates.get() + 1);
             return Some((slot.template.emit(parts, out), slot.form?));
         }
         None
@@ -487,8 +587,19 @@ impl Memo {
         ins: &Instruction<'_, '_>,
         out: &mut Vec<u8>,
     ) -> Option<usize> {
-        let Some(shape) = ins.shape else {
-            let (e, _) = plain_bytes(table.forms_by_key(ins.key), ins.mnemonic, ins.ops)?;
+        ins.with_ops(|ops| self.encode_ops(table, ins, ops, out))
+    }
+
+    /// [`Memo::encode`], with the instruction's operands as the encoder takes them.
+    fn encode_ops(
+        &mut self,
+        table: &'static Table,
+        ins: &Instruction<'_, '_>,
+        ops: &[Operand<'_>],
+        out: &mut Vec<u8>,
+    ) -> Option<usize> {
+        let Some(shape) = ins.shaped.shape() else {
+            let (e, _) = plain_bytes(table.forms_by_key(ins.key), ins.mnemonic, ops)?;
             e.append_to(out);
             return Some(e.len());
         };
@@ -498,20 +609,20 @@ impl Memo {
         if let Some(form) = slot.form
             && slot.holds(ins.key, shape)
         {
-            let imm = immediate(form, ins.ops.get(usize::from(form.imm_at))).ok()?;
-            let e = encode::encode(form, ins.ops, imm, 0).ok()?;
+            let imm = immediate(form, ops.get(usize::from(form.imm_at))).ok()?;
+            let e = encode::encode(form, ops, imm, 0).ok()?;
             e.append_to(out);
             return Some(e.len());
         }
-        let (e, form) = plain_bytes(table.forms_by_key(ins.key), ins.mnemonic, ins.ops)?;
+        let (e, form) = plain_bytes(table.forms_by_key(ins.key), ins.mnemonic, ops)?;
         // The template from the encoder's account of where each part went.
         let mut fields = Fields::default();
-        let imm = immediate(form, ins.ops.get(usize::from(form.imm_at))).ok()?;
-        let again = encode::encode_with(form, ins.ops, imm, 0, &mut fields).ok()?;
+        let imm = immediate(form, ops.get(usize::from(form.imm_at))).ok()?;
+        let again = encode::encode_with(form, ops, imm, 0, &mut fields).ok()?;
         let template = (again.bytes() == e.bytes())
             .then(|| Template::from_encoding(form, e.bytes(), &fields.0))
             .flatten()
-            .filter(|t| t.gives(ins.parts, &e, out))
+            .filter(|t| t.gives(&ins.shaped.parts, &e, out))
             .unwrap_or_default();
         // The new shape in the first way, the one it displaces in the second.
         ways[1] = ways[0];
@@ -530,21 +641,32 @@ impl Memo {
 /// instruction, with that form.
 #[cold]
 pub(crate) fn check(table: &Table, ins: &Instruction<'_, '_>, form: &Form, bytes: &[u8]) {
-    let checked = plain_bytes(table.forms_by_key(ins.key), ins.mnemonic, ins.ops);
-    assert!(
-        checked.is_some_and(|(c, f)| c.bytes() == bytes && std::ptr::eq(f, form)),
-        "the memo's bytes for `{}` {:?} are not select's",
-        ins.mnemonic,
-        ins.ops
-    );
+    ins.with_ops(|ops| {
+        let checked = plain_bytes(table.forms_by_key(ins.key), ins.mnemonic, ops);
+        assert!(
+            checked.is_some_and(|(c, f)| c.bytes() == bytes && std::ptr::eq(f, form)),
+            "the memo's bytes for `{}` {ops:?} are not select's",
+            ins.mnemonic,
+        );
+    });
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::fast::{FastStatement, statement};
-    use super::super::lex::Place;
+    use super::super::parse::Parser;
     use super::super::select::immediate;
+    use super::super::syntax::StmtKind;
     use super::*;
+
+    /// Calls `f` with the one instruction of `line`, as the assembler gives it to the memo.
+    fn with_instruction<R>(line: &str, f: impl FnOnce(&Instruction<'_, '_>) -> R) -> R {
+        let mut parser = Parser::new(line);
+        let Some(StmtKind::Instruction { mnemonic, operands }) = parser.next_statement().map(|s| s.kind) else {
+            panic!("`{line}` is no instruction");
+        };
+        let key = super::super::table::mnemonic_key(mnemonic.node).expect("a mnemonic's key");
+        f(&Instruction::of(mnemonic.node, key, operands.as_slice()).expect("operands for the memo"))
+    }
 
     #[test]
     fn common_shapes_get_a_template() {
@@ -563,9 +685,8 @@ mod tests {
             "ret",
         ];
         for line in lines {
-            let (mut memo, mut stmt, mut out) = (Memo::new(16), FastStatement::new(), Vec::new());
-            assert!(statement(line, Place::START, &mut stmt).is_some(), "{line}");
-            let n = memo.encode(Table::get(), &stmt.instruction(), &mut out);
+            let (mut memo, mut out) = (Memo::new(16), Vec::new());
+            let n = with_instruction(line, |ins| memo.encode(Table::get(), ins, &mut out));
             assert_eq!(n, Some(out.len()));
             assert_eq!(out, crate::assemble(line).expect("assembles").bytes(), "{line}");
             let made = memo
@@ -596,13 +717,13 @@ mod tests {
                 }
             }
         }
-        let (mut memo, mut stmt, mut out) = (Memo::new(1 << 20), FastStatement::new(), Vec::new());
+        let (mut memo, mut out) = (Memo::new(1 << 20), Vec::new());
         let mut shapes = Vec::new();
         for line in &lines {
-            assert!(statement(line, Place::START, &mut stmt).is_some(), "{line}");
-            let ins = stmt.instruction();
-            memo.encode(Table::get(), &ins, &mut out).expect("plain bytes");
-            shapes.push((ins.key, ins.shape.expect("a shape the memo keeps")));
+            with_instruction(line, |ins| {
+                memo.encode(Table::get(), ins, &mut out).expect("plain bytes");
+                shapes.push((ins.key, ins.shaped.shape().expect("a shape the memo keeps")));
+            });
         }
         shapes.sort_unstable();
         shapes.dedup();

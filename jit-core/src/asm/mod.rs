@@ -8,12 +8,12 @@
 
 pub mod encode;
 mod error;
-mod fast;
 mod keymap;
 pub mod layout;
 mod lex;
 pub mod lower;
 mod memo;
+mod parallel;
 mod parse;
 mod reg;
 pub mod select;
@@ -31,11 +31,13 @@ pub use syntax::{
 
 use crate::code::{Code, Entry, Label};
 use encode::Fixup;
+use keymap::NameMap;
 use layout::{Pos, Site};
 use lex::Place;
+use memo::{Instruction, Memo, Shaped};
+use parse::{Next, Reader};
 use select::Selected;
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::ops::Range;
 use table::{Form, Table};
 
@@ -126,7 +128,7 @@ impl Assembled {
 /// ```
 pub fn prepare() {
     Table::get();
-    fast::threads();
+    parallel::threads();
 }
 
 /// Assembles text into its bytes alone, without the listing ([`Code::entries`]) or a copy of the source: the
@@ -170,10 +172,12 @@ impl Jump<'_> {
     }
 }
 
-/// A label definition: the offset in [`Assembler::buf`] it stands for, and how many jumps come before it.
+/// A label definition: the offset in [`Assembler::buf`] it stands for and how many jumps come before it, and
+/// where it is written.
 struct LabelDef<'s> {
     name: &'s str,
     pos: Pos,
+    span: Span,
 }
 
 /// An encoded instruction with something to fill in at layout: where its bytes are in [`Assembler::buf`], how
@@ -196,7 +200,7 @@ struct Assembler<'s> {
     buf: Vec<u8>,
     errors: Vec<AsmError>,
     /// Each label's index in `defs`.
-    labels: HashMap<&'s str, u32>,
+    labels: NameMap<&'s str, u32>,
     defs: Vec<LabelDef<'s>>,
     patches: Vec<Patch<'s>>,
     jumps: Vec<Jump<'s>>,
@@ -204,9 +208,9 @@ struct Assembler<'s> {
     sites: Vec<Site>,
     /// The listing, when wanted: offsets in `buf` until layout; a jump's entry has length [`JUMP_ENTRY`].
     entries: Option<Vec<Entry>>,
-    /// Whether statements of the common shape take the fast path ([`fast`]); off only in the tests that check
-    /// it against the parser.
-    fast: bool,
+    /// Whether instructions go through the [`Memo`]; off only in the tests that check it against the table's
+    /// path.
+    memo: bool,
 }
 
 impl Default for Assembler<'_> {
@@ -214,181 +218,240 @@ impl Default for Assembler<'_> {
         Assembler {
             buf: Vec::new(),
             errors: Vec::new(),
-            labels: HashMap::new(),
+            labels: NameMap::default(),
             defs: Vec::new(),
             patches: Vec::new(),
             jumps: Vec::new(),
             sites: Vec::new(),
             entries: Some(Vec::new()),
-            fast: true,
+            memo: true,
         }
     }
 }
 
 impl<'s> Assembler<'s> {
-    fn run(mut self, src: &'s str) -> Result<(Assembled, Vec<HolePatch>), AsmErrors> {
+    /// Assembles `src` with this assembler's settings (a listing or not; the memo or not): in one piece, or for a
+    /// long text in pieces on threads ([`parallel::pieces`]), appended in order.
+    fn run(self, src: &'s str) -> Result<(Assembled, Vec<HolePatch>), AsmErrors> {
         let table: &'static Table = Table::get();
-        if self.fast {
-            let mut line = 1;
-            fast::chunks(table, src, self.entries.is_some(), |chunk| {
-                line += self.merge(table, src, chunk, line);
-                // Room for what the rest of the text will likely make, once the first piece is in (moved, when it
-                // is all fast): at most about a byte of code for every 3 bytes of text, an entry for every 16.
-                self.buf.reserve((src.len() / 3).saturating_sub(self.buf.len()));
-                if let Some(list) = &mut self.entries {
-                    list.reserve((src.len() / 16).saturating_sub(list.len()));
+        let (listing, memo) = (self.entries.is_some(), self.memo);
+        let piece = |range: Range<usize>, memos: &mut Memo| Assembler::piece(table, src, range, listing, memo, memos);
+        let mut whole: Option<Assembler<'s>> = None;
+        let mut lines = 0;
+        parallel::pieces(src, piece, |(piece, piece_lines)| {
+            match &mut whole {
+                None => {
+                    let whole = whole.insert(piece);
+                    // Room for what the rest of the text will likely make: at most about a byte of code for every
+                    // 3 bytes of text, an entry for every 16.
+                    whole.buf.reserve((src.len() / 3).saturating_sub(whole.buf.len()));
+                    if let Some(list) = &mut whole.entries {
+                        list.reserve((src.len() / 16).saturating_sub(list.len()));
+                    }
                 }
-            });
-        } else {
-            self.parse(table, src, Place::START, src.len());
-        }
-        self.resolve_labels();
-        if !self.errors.is_empty() {
-            self.errors.sort_by_key(|e| e.span.start);
-            return Err(AsmErrors(self.errors));
-        }
-        let shifts = self.relax();
-        self.emit(&shifts)
-    }
-
-    /// Takes in what the fast path made of a piece of the text that starts at line `line`, and parses the lines
-    /// it left; returns the number of lines in the piece.
-    fn merge(&mut self, table: &'static Table, src: &'s str, chunk: fast::FastPiece, line: u32) -> u32 {
-        let shift = line - 1;
-        if line == 1 && chunk.slow.is_empty() {
-            // The common case: the first piece (nothing is assembled before it), all of it fast.
-            debug_assert!(self.buf.is_empty() && self.defs.is_empty() && self.jumps.is_empty());
-            self.buf = chunk.buf;
-            if let Some(entries) = &mut self.entries {
-                *entries = chunk.entries;
+                Some(whole) => whole.append(piece, lines),
             }
-            return chunk.lines;
+            lines += piece_lines;
+        });
+        let mut whole = whole.unwrap_or(self);
+        whole.resolve_labels();
+        if !whole.errors.is_empty() {
+            whole.errors.sort_by_key(|e| e.span.start);
+            return Err(AsmErrors(whole.errors));
         }
-        let (mut buf_from, mut entries_from) = (0, 0);
-        for slow in &chunk.slow {
-            self.append(
-                &chunk,
-                buf_from..slow.buf_at as usize,
-                entries_from..slow.entries_at as usize,
-                shift,
-            );
-            let from = Place {
-                line: slow.from.line + shift,
-                ..slow.from
-            };
-            self.parse(table, src, from, slow.to);
-            (buf_from, entries_from) = (slow.buf_at as usize, slow.entries_at as usize);
-        }
-        self.append(
-            &chunk,
-            buf_from..chunk.buf.len(),
-            entries_from..chunk.entries.len(),
-            shift,
-        );
-        chunk.lines
+        let shifts = whole.relax();
+        whole.emit(&shifts)
     }
 
-    /// Appends the fast path's bytes and listing entries in these ranges of `chunk`; `shift` lines before it.
-    fn append(&mut self, chunk: &fast::FastPiece, bytes: Range<usize>, entries: Range<usize>, shift: u32) {
-        let moved = self.buf.len() as u32 - bytes.start as u32;
-        self.buf.extend_from_slice(&chunk.buf[bytes]);
-        if let Some(list) = &mut self.entries {
-            list.extend(chunk.entries[entries].iter().map(|e| Entry {
-                offset: e.offset.wrapping_add(moved),
-                line: e.line + shift,
-                ..*e
+    /// Assembles the whole lines `src[range]`, counting lines from 1 at its first; returns the piece and its
+    /// number of lines (its newlines). Instructions of a shape the memo (`memos`) has seen are encoded from its
+    /// template as they are read, the parser keeping only what the memo asks of them ([`Shaped`]); any other
+    /// instruction is read again with its operands and goes to the memo's encoder, or to [`Assembler::instruction`]
+    /// (a jump, a fixup, an error).
+    fn piece(
+        table: &'static Table,
+        src: &'s str,
+        range: Range<usize>,
+        listing: bool,
+        memo: bool,
+        memos: &mut Memo,
+    ) -> (Assembler<'s>, u32) {
+        let mut piece = Assembler {
+            buf: Vec::with_capacity(range.len() / 4),
+            entries: listing.then(|| Vec::with_capacity(range.len() / 16)),
+            memo,
+            ..Assembler::default()
+        };
+        let text = &src[..range.end];
+        let first = Place {
+            pos: range.start,
+            line: 1,
+            col_origin: range.start,
+        };
+        let mut reader = Reader::<Shaped>::at(text, first);
+        while let Some(next) = reader.next() {
+            match next {
+                Next::Instruction => piece.read_instruction(table, text, &reader, memos),
+                Next::Label(name, span) => piece.label(name, span),
+                Next::Data(width, values, span) => piece.data(width, &values, span),
+                Next::Failed => piece.errors.append(&mut reader.take_errors()),
+            }
+        }
+        (piece, reader.line() - 1)
+    }
+
+    /// Appends `piece`, assembled after this, whose first line is `lines` lines after this one's first.
+    fn append(&mut self, piece: Assembler<'s>, lines: u32) {
+        let (at, jumps) = (self.buf.len() as u32, self.jumps.len() as u32);
+        let moved = |span: Span| Span {
+            line: span.line + lines,
+            ..span
+        };
+        let pos = |p: Pos| Pos {
+            at: p.at + at,
+            jumps_before: p.jumps_before + jumps,
+        };
+        self.buf.extend_from_slice(&piece.buf);
+        self.errors.extend(piece.errors.into_iter().map(|e| AsmError {
+            span: moved(e.span),
+            ..e
+        }));
+        self.defs.extend(piece.defs.into_iter().map(|def| LabelDef {
+            pos: pos(def.pos),
+            span: moved(def.span),
+            ..def
+        }));
+        self.patches.extend(piece.patches.into_iter().map(|p| Patch {
+            start: p.start + at,
+            jumps_before: p.jumps_before + jumps,
+            origin: moved(p.origin),
+            ..p
+        }));
+        self.jumps.extend(piece.jumps.into_iter().map(|j| Jump {
+            label_span: moved(j.label_span),
+            ..j
+        }));
+        self.sites
+            .extend(piece.sites.into_iter().map(|s| Site { at: s.at + at, ..s }));
+        if let (Some(list), Some(entries)) = (&mut self.entries, piece.entries) {
+            list.extend(entries.into_iter().map(|e| Entry {
+                offset: e.offset + at,
+                line: e.line + lines,
+                ..e
             }));
         }
     }
 
-    /// Parses and assembles the statements of the text from `from` up to byte `to` (a line's end).
-    fn parse(&mut self, table: &'static Table, src: &'s str, from: Place, to: usize) {
-        let mut parser = Parser::new(src.get(..to).unwrap_or(src));
-        if from != Place::START {
-            parser.seek(from);
+    /// The instruction `reader` read last: from the memo's template when it has seen its shape; else read again
+    /// with its operands, for the memo's encoder or [`Assembler::instruction`].
+    fn read_instruction(&mut self, table: &'static Table, text: &'s str, reader: &Reader<'s, Shaped>, memo: &mut Memo) {
+        let span = reader.instruction_span();
+        let key = reader.mnemonic_key().filter(|_| self.memo && reader.kept().taken());
+        let start = self.buf.len();
+        let remembered = key.and_then(|key| {
+            let shaped = reader.kept();
+            memo.remembered(key, shaped.shape(), &shaped.parts, &mut self.buf)
+        });
+        if let Some((len, _)) = remembered
+            && !cfg!(debug_assertions)
+        {
+            return self.entry(start as u32, len as u32, span);
         }
-        while let Some(stmt) = &parser.next_statement() {
-            self.errors.append(&mut parser.take_errors());
-            self.statement(table, stmt);
+        let mnemonic = Spanned {
+            node: reader.text(reader.mnemonic()),
+            span: reader.mnemonic(),
+        };
+        let mut full = Reader::<Operands>::at(text, Place::of(mnemonic.span));
+        let Some(Next::Instruction) = full.next() else {
+            return; // not so: the same grammar reads the same instruction
+        };
+        let operands = full.kept().as_slice();
+        let ins = key.and_then(|key| Instruction::of(mnemonic.node, key, operands));
+        let len = match (remembered, ins) {
+            (Some((len, form)), Some(ins)) => {
+                memo::check(table, &ins, form, &self.buf[start..]);
+                Some(len)
+            }
+            (_, Some(ins)) => memo.encode(table, &ins, &mut self.buf),
+            (_, None) => None,
+        };
+        match len {
+            Some(len) => self.entry(start as u32, len as u32, span),
+            None => self.instruction(table, mnemonic, operands, span),
         }
-        self.errors.append(&mut parser.take_errors());
     }
 
-    /// Assembles one parsed statement.
-    fn statement(&mut self, table: &'static Table, stmt: &Statement<'s>) {
-        let origin: Origin = stmt.span;
-        match stmt.kind {
-            StmtKind::Label(name) => {
-                let def = LabelDef {
-                    name,
-                    pos: Pos {
-                        at: self.buf.len() as u32,
-                        jumps_before: self.jumps.len() as u32,
-                    },
-                };
-                if self.labels.insert(name, self.defs.len() as u32).is_some() {
-                    self.errors.push(AsmError {
-                        kind: ErrorKind::DuplicateLabel(name.into()),
-                        span: stmt.span,
-                    });
-                }
-                self.defs.push(def);
-            }
-            StmtKind::Data { width, ref values } => {
+    /// A label definition.
+    fn label(&mut self, name: &'s str, span: Span) {
+        let pos = Pos {
+            at: self.buf.len() as u32,
+            jumps_before: self.jumps.len() as u32,
+        };
+        self.defs.push(LabelDef { name, pos, span });
+    }
+
+    /// Data: the values' low bytes.
+    fn data(&mut self, width: DataWidth, values: &[Spanned<i128>], span: Span) {
+        let start = self.buf.len() as u32;
+        for v in values {
+            self.buf
+                .extend_from_slice(&(v.node as i64).to_le_bytes()[..width as usize]);
+        }
+        self.entry(start, self.buf.len() as u32 - start, span);
+    }
+
+    /// Assembles an instruction by the table (`select_form`): plain bytes, a jump to lay out, or bytes with a
+    /// fixup.
+    fn instruction(
+        &mut self,
+        table: &'static Table,
+        mnemonic: Spanned<&'s str>,
+        ops: &[Spanned<Operand<'s>>],
+        origin: Origin,
+    ) {
+        // Runtime registers and address parts are for the emitter's fragments, which `lower` takes.
+        let runtime = |o: &&Spanned<Operand>| match o.node {
+            Operand::RegHole(..) => true,
+            Operand::Mem(m) => m.holes.any(),
+            _ => false,
+        };
+        if let Some(op) = ops.iter().find(runtime) {
+            let why = RUNTIME_PARTS.to_string();
+            self.errors.push(AsmError {
+                kind: ErrorKind::BadOperand(why),
+                span: op.span,
+            });
+            return;
+        }
+        match select::select_form(table.forms(mnemonic.node), mnemonic, ops) {
+            Ok(Selected::Encoded(e, _)) => {
                 let start = self.buf.len() as u32;
-                for v in values {
-                    self.buf
-                        .extend_from_slice(&(v.node as i64).to_le_bytes()[..width as usize]);
-                }
-                self.entry(start, self.buf.len() as u32 - start, origin);
-            }
-            StmtKind::Instruction { mnemonic, ref operands } => {
-                let ops = operands.as_slice();
-                // Runtime registers and address parts are for the emitter's fragments, which `lower` takes.
-                let runtime = |o: &&Spanned<Operand>| match o.node {
-                    Operand::RegHole(..) => true,
-                    Operand::Mem(m) => m.holes.any(),
-                    _ => false,
-                };
-                if let Some(op) = ops.iter().find(runtime) {
-                    let why = RUNTIME_PARTS.to_string();
-                    self.errors.push(AsmError {
-                        kind: ErrorKind::BadOperand(why),
-                        span: op.span,
+                e.append_to(&mut self.buf);
+                let len = e.len() as u32;
+                if let Some(fixup) = e.fixup {
+                    self.patches.push(Patch {
+                        start,
+                        len,
+                        jumps_before: self.jumps.len() as u32,
+                        fixup,
+                        origin,
                     });
-                    return;
                 }
-                match select::select_form(table.forms(mnemonic.node), mnemonic, ops) {
-                    Ok(Selected::Encoded(e, _)) => {
-                        let start = self.buf.len() as u32;
-                        e.append_to(&mut self.buf);
-                        let len = e.len() as u32;
-                        if let Some(fixup) = e.fixup {
-                            self.patches.push(Patch {
-                                start,
-                                len,
-                                jumps_before: self.jumps.len() as u32,
-                                fixup,
-                                origin,
-                            });
-                        }
-                        self.entry(start, len, origin);
-                    }
-                    Ok(Selected::Jump { short, long, label }) => {
-                        let at = self.buf.len() as u32;
-                        self.entry(at, JUMP_ENTRY, origin);
-                        self.jumps.push(Jump {
-                            short,
-                            long,
-                            label,
-                            label_span: ops.first().map_or(origin, |op| op.span),
-                        });
-                        let short_len = short.map_or(0, |f| f.fixed_len);
-                        self.sites.push(Site::new(at, short_len, long.fixed_len, 0));
-                    }
-                    Err(e) => self.errors.push(e),
-                }
+                self.entry(start, len, origin);
             }
+            Ok(Selected::Jump { short, long, label }) => {
+                let at = self.buf.len() as u32;
+                self.entry(at, JUMP_ENTRY, origin);
+                self.jumps.push(Jump {
+                    short,
+                    long,
+                    label,
+                    label_span: ops.first().map_or(origin, |op| op.span),
+                });
+                let short_len = short.map_or(0, |f| f.fixed_len);
+                self.sites.push(Site::new(at, short_len, long.fixed_len, 0));
+            }
+            Err(e) => self.errors.push(e),
         }
     }
 
@@ -404,8 +467,18 @@ impl<'s> Assembler<'s> {
         }
     }
 
-    /// Points every jump at its label; reports undefined labels (jumps and `[rip + label]`).
+    /// Points every jump at its label; reports labels defined twice, and undefined labels (jumps and
+    /// `[rip + label]`). The text's labels are named in one map here, once the pieces are in.
     fn resolve_labels(&mut self) {
+        self.labels.reserve(self.defs.len());
+        for (i, def) in self.defs.iter().enumerate() {
+            if self.labels.insert(def.name, i as u32).is_some() {
+                self.errors.push(AsmError {
+                    kind: ErrorKind::DuplicateLabel(def.name.into()),
+                    span: def.span,
+                });
+            }
+        }
         for (jump, site) in self.jumps.iter().zip(&mut self.sites) {
             match self.labels.get(jump.label) {
                 Some(&t) => site.target = t,

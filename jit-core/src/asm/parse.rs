@@ -1,16 +1,22 @@
-//! The parser: tokens to [`Statement`]s.
+//! The parser: assembly text to [`Statement`]s — the one grammar of the assembler.
 //!
 //! Statements come one at a time ([`Parser::next_statement`]), so a large input is never held as a whole
 //! statement list. A statement with an error is reported and dropped, and parsing goes on with the next operand
 //! or the next statement, so every error in the input is found.
+//!
+//! The common tokens — names, numbers, punctuation — are read from the text's bytes where the grammar expects
+//! them, with the lexer's readers ([`name`], [`number`], [`Lexer::skip_blanks`]); the lexer's whole token
+//! ([`Lexer::next_token`]) is asked for only where a token may be anything: holes, the tokens skipped after an
+//! error, and the token an error names.
 
 use super::error::{AddressFault, AsmError, ErrorKind};
-use super::lex::{Lexer, Place, Tok, Token};
+use super::lex::{IDENT, Lexer, Place, Tok, Token, name, number};
 use super::reg::{Reg, RegClass};
 use super::syntax::{
     DataWidth, Index, Mem, MemHoles, Operand, Operands, Scale, Size, Span, Spanned, Statement, StmtKind,
 };
-use super::words::{Word, word};
+use super::table::{mnemonic_key, mnemonic_key_of_name};
+use super::words::{Word, word_of_key};
 
 /// Parses statements out of assembly text.
 ///
@@ -24,11 +30,56 @@ use super::words::{Word, word};
 /// assert!(p.next_statement().is_none() && p.errors().is_empty());
 /// ```
 pub struct Parser<'s> {
+    reader: Reader<'s, Operands<'s>>,
+}
+
+/// The grammar: reads statements, keeping of an instruction's operands what `R` records ([`Record`]).
+pub(crate) struct Reader<'s, R> {
+    /// Where the parser is: past the last token it took.
     lex: Lexer<'s>,
-    tok: Token,
-    /// End of the last token consumed, for statement and operand spans.
+    /// End of the last token taken, for statement and operand spans.
     last_end: u32,
+    /// The mnemonic of the last instruction read and its name key (0 for a name of more than seven bytes), for
+    /// its [`Reader::mnemonic_key`]; what is kept of its operands.
+    head: Span,
+    head_key: u64,
+    operands: R,
     errors: Vec<AsmError>,
+}
+
+/// What the parser keeps of an instruction's operands: all of them with their spans ([`Operands`], for the
+/// assembler and the emitter), or what the memo asks of them ([`Shaped`](super::memo::Shaped), on the fast
+/// path, which reads an instruction again with its operands only when the memo has not seen its shape).
+pub(crate) trait Record<'s>: Default {
+    /// Forgets the operands of the last instruction.
+    fn clear(&mut self);
+    /// Takes in the next operand; gives it back when all places are taken.
+    fn push(&mut self, op: Spanned<Operand<'s>>) -> Result<(), Spanned<Operand<'s>>>;
+}
+
+impl<'s> Record<'s> for Operands<'s> {
+    #[inline(always)]
+    fn clear(&mut self) {
+        Operands::clear(self);
+    }
+
+    #[inline(always)]
+    fn push(&mut self, op: Spanned<Operand<'s>>) -> Result<(), Spanned<Operand<'s>>> {
+        Operands::push(self, op)
+    }
+}
+
+/// What [`Reader::next`] read: a [`Statement`] but for an instruction's operands, which stay in the parser.
+pub(crate) enum Next<'s> {
+    /// An instruction: its mnemonic is at [`Reader::mnemonic`], its operands are [`Reader::kept`], its span is
+    /// [`Reader::instruction_span`]. (Kept in the reader, not returned, so the common case returns a tag.)
+    Instruction,
+    /// A label: its name, and its span.
+    Label(&'s str, Span),
+    /// Data: the width and the values, and its span.
+    Data(DataWidth, Vec<Spanned<i128>>, Span),
+    /// A statement with errors, which [`Reader::take_errors`] gives.
+    Failed,
 }
 
 /// A register term inside brackets: the register, its scale if one was written, and where.
@@ -44,71 +95,226 @@ pub(crate) struct RegTerm {
 impl<'s> Parser<'s> {
     /// A parser at the start of `src`.
     pub fn new(src: &'s str) -> Self {
-        let mut lex = Lexer::new(src);
-        let tok = lex.next_token();
+        Parser::at(src, Place::START)
+    }
+
+    /// A parser at `place` in `src`, the start of a statement that another reader of the same text reached.
+    pub(crate) fn at(src: &'s str, place: Place) -> Self {
         Parser {
-            lex,
-            tok,
-            last_end: 0,
-            errors: Vec::new(),
+            reader: Reader::at(src, place),
         }
     }
 
     /// The errors found so far, in source order.
     pub fn errors(&self) -> &[AsmError] {
-        &self.errors
+        &self.reader.errors
     }
 
     /// Takes the errors found so far.
     pub fn take_errors(&mut self) -> Vec<AsmError> {
+        self.reader.take_errors()
+    }
+
+    /// The next statement, or `None` at the end of the input. Statements with errors are skipped (their errors
+    /// are in [`Parser::errors`]).
+    pub fn next_statement(&mut self) -> Option<Statement<'s>> {
+        loop {
+            let (kind, span) = match self.reader.next()? {
+                Next::Instruction => (
+                    StmtKind::Instruction {
+                        mnemonic: Spanned {
+                            node: self.reader.text(self.reader.head),
+                            span: self.reader.head,
+                        },
+                        operands: self.reader.operands,
+                    },
+                    self.reader.instruction_span(),
+                ),
+                Next::Label(name, span) => (StmtKind::Label(name), span),
+                Next::Data(width, values, span) => (StmtKind::Data { width, values }, span),
+                Next::Failed => continue,
+            };
+            return Some(Statement { kind, span });
+        }
+    }
+}
+
+impl<'s, R: Record<'s>> Reader<'s, R> {
+    /// A reader at `place` in `src`, the start of a statement that another reader of the same text reached.
+    pub(crate) fn at(src: &'s str, place: Place) -> Self {
+        let mut lex = Lexer::new(src);
+        lex.seek(place);
+        lex.skip_blanks();
+        Reader {
+            lex,
+            last_end: place.pos as u32,
+            head: Span::default(),
+            head_key: 0,
+            operands: R::default(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// The [`mnemonic_key`] of the last instruction read, or `None` for a mnemonic no instruction has.
+    #[inline(always)]
+    pub(crate) fn mnemonic_key(&self) -> Option<u128> {
+        match self.head_key {
+            0 => mnemonic_key(self.lex.text(self.head)),
+            key => Some(mnemonic_key_of_name(key)),
+        }
+    }
+
+    /// Where the mnemonic of the last instruction [`Reader::next`] read is.
+    pub(crate) fn mnemonic(&self) -> Span {
+        self.head
+    }
+
+    /// The span of the last instruction [`Reader::next`] read: from its mnemonic to the end of its last operand.
+    pub(crate) fn instruction_span(&self) -> Span {
+        Span {
+            end: self.last_end,
+            ..self.head
+        }
+    }
+
+    /// The text `span` covers.
+    pub(crate) fn text(&self, span: Span) -> &'s str {
+        self.lex.text(span)
+    }
+
+    /// Takes the errors found so far.
+    pub(crate) fn take_errors(&mut self) -> Vec<AsmError> {
         std::mem::take(&mut self.errors)
     }
 
-    /// Goes on from `place`, the start of a statement that another reader of the same text reached.
-    pub(crate) fn seek(&mut self, place: Place) {
-        self.lex.seek(place);
-        self.last_end = place.pos as u32;
-        self.tok = self.lex.next_token();
+    /// What the reader kept of the operands of the last instruction [`Reader::next`] read.
+    pub(crate) fn kept(&self) -> &R {
+        &self.operands
     }
 
-    /// Moves to the next token. Kept out of line: it holds the lexer, inlined.
-    #[inline(never)]
-    fn advance(&mut self) {
-        self.last_end = self.tok.span.end;
-        self.tok = self.lex.next_token();
+    /// The line the parser is on: at the end of the text, the last line's number.
+    pub(crate) fn line(&self) -> u32 {
+        self.lex.span(self.lex.pos(), self.lex.pos()).line
+    }
+
+    /// The first byte of the next token (the parser is past the blanks and comments before it); `None` at the
+    /// end of the text.
+    #[inline(always)]
+    fn peek_byte(&self) -> Option<u8> {
+        self.lex.src().get(self.lex.pos()).copied()
+    }
+
+    /// The next token, not taken: for the paths where it may be anything.
+    fn peek(&self) -> Token {
+        let mut lex = self.lex;
+        lex.next_token()
+    }
+
+    /// Takes the next token, whatever it is, and the blanks after it.
+    fn bump(&mut self) -> Token {
+        let token = self.lex.next_token();
+        self.last_end = token.span.end;
+        self.lex.skip_blanks();
+        token
+    }
+
+    /// Takes the bytes up to `end` (a token of one line the grammar read from the bytes), and the blanks after
+    /// them.
+    #[inline(always)]
+    fn take(&mut self, end: usize) {
+        self.lex.take(end);
+        self.last_end = end as u32;
+        self.lex.skip_blanks();
+    }
+
+    /// Takes the one byte the next token is (`,`, `:`, `*`, `[`, `]`, a sign); returns its span.
+    #[inline(always)]
+    fn take_byte(&mut self) -> Span {
+        let at = self.lex.pos();
+        self.take(at + 1);
+        self.lex.span(at, at + 1)
+    }
+
+    /// Where the next token starts (an empty span there).
+    #[inline(always)]
+    fn here(&self) -> Span {
+        self.lex.span(self.lex.pos(), self.lex.pos())
+    }
+
+    /// The next token if it is a name (not taken).
+    #[inline(always)]
+    fn name_here(&self) -> Option<Token> {
+        let c = self.peek_byte()?;
+        if !IDENT[usize::from(c)] || c.is_ascii_digit() {
+            return None;
+        }
+        let start = self.lex.pos();
+        let (end, key) = name(self.lex.src(), start);
+        Some(Token {
+            tok: Tok::Ident(key),
+            span: self.lex.span(start, end),
+        })
+    }
+
+    /// The next token if it is the name of `w`, taken.
+    #[inline(always)]
+    fn take_word(&mut self, w: Word) -> bool {
+        match self.name_here() {
+            Some(t) if word_of(t) == w => {
+                self.take(t.span.end as usize);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The next token if it is a number (not taken): its value and end; `None` for anything else, a number
+    /// that is not right included (the lexer's error, which [`Reader::expected`] reports).
+    #[inline(always)]
+    fn number_here(&self) -> Option<(u64, usize)> {
+        if !self.peek_byte()?.is_ascii_digit() {
+            return None;
+        }
+        match number(self.lex.src(), self.lex.pos()) {
+            (Tok::Number(n), end) => Some((n, end)),
+            _ => None,
+        }
     }
 
     fn error(&mut self, kind: ErrorKind, span: Span) {
         self.errors.push(AsmError { kind, span });
     }
 
-    /// Reports what the current token is, for "expected X, found Y".
-    fn found(&self) -> String {
-        match &self.tok.tok {
-            Tok::Eof => "the end of the input".into(),
-            Tok::Sep if self.lex.text(self.tok.span) == ";" => "`;`".into(),
-            Tok::Sep => "the end of the line".into(),
-            _ => format!("`{}`", self.lex.text(self.tok.span)),
-        }
-    }
-
+    /// Reports that the next token is not what the grammar expects there: "expected X, found Y" (or the lexer's
+    /// error, for a token that is one).
+    #[cold]
     fn expected(&mut self, expected: &'static str) {
-        let found = self.found();
-        let kind = match &self.tok.tok {
-            Tok::Error(e) => e.kind(self.lex.text(self.tok.span)),
-            _ => ErrorKind::Expected { expected, found },
+        let token = self.peek();
+        let text = self.lex.text(token.span);
+        let found = match token.tok {
+            Tok::Error(e) => return self.error(e.kind(text), token.span),
+            Tok::Eof => "the end of the input".into(),
+            Tok::Sep if text == ";" => "`;`".into(),
+            Tok::Sep => "the end of the line".into(),
+            _ => format!("`{text}`"),
         };
-        self.error(kind, self.tok.span);
+        self.error(ErrorKind::Expected { expected, found }, token.span);
     }
 
+    /// At the end of a statement: a newline, `;`, a comment, or the end of the text.
+    #[inline(always)]
     fn at_end(&self) -> bool {
-        matches!(self.tok.tok, Tok::Sep | Tok::Eof)
+        match self.peek_byte() {
+            None | Some(b'\n' | b';' | b'#') => true,
+            Some(b'/') => self.lex.at_comment(),
+            Some(_) => false,
+        }
     }
 
     /// Skips to the end of the statement (the separator stays).
     fn skip_statement(&mut self) {
         while !self.at_end() {
-            self.advance();
+            self.bump();
         }
     }
 
@@ -116,126 +322,155 @@ impl<'s> Parser<'s> {
     fn skip_operand(&mut self) {
         let mut depth = 0u32;
         while !self.at_end() {
-            match self.tok.tok {
-                Tok::Comma if depth == 0 => return,
-                Tok::LBracket => depth += 1,
-                Tok::RBracket => depth = depth.saturating_sub(1),
+            match self.peek_byte() {
+                Some(b',') if depth == 0 => return,
+                Some(b'[') => depth += 1,
+                Some(b']') => depth = depth.saturating_sub(1),
                 _ => {}
             }
-            self.advance();
+            self.bump();
         }
     }
 
-    /// The next statement, or `None` at the end of the input. Statements with errors are skipped (their errors
-    /// are in [`Parser::errors`]).
-    pub fn next_statement(&mut self) -> Option<Statement<'s>> {
+    /// What the next statement is, or `None` at the end of the input: [`Parser::next_statement`] without making
+    /// an instruction's [`Statement`] (its operands stay in [`Reader::kept`]) or passing over one with errors.
+    #[inline(always)]
+    pub(crate) fn next(&mut self) -> Option<Next<'s>> {
         loop {
-            match &self.tok.tok {
-                Tok::Eof => return None,
-                Tok::Sep => {
-                    self.advance();
+            match self.peek_byte()? {
+                b'\n' => {
+                    self.lex.newline();
+                    self.lex.skip_blanks();
+                    continue;
                 }
-                Tok::Ident => {
-                    let name = self.tok;
-                    self.advance();
-                    let text = self.lex.text(name.span);
-                    if self.tok.tok == Tok::Colon {
-                        let colon = self.tok;
-                        self.advance();
-                        if let Word::Reg(_) = self.word_at(name.span) {
-                            let why = format!("`{text}` is a register and cannot be a label name");
-                            self.error(ErrorKind::BadOperand(why), name.span);
-                            continue;
-                        }
-                        return Some(Statement {
-                            kind: StmtKind::Label(text),
-                            span: name.span.to(colon.span),
-                        });
-                    }
-                    if let Some(s) = self.statement(name) {
-                        return Some(s);
-                    }
+                b';' => {
+                    self.take_byte();
+                    continue;
                 }
-                _ => {
-                    self.expected("an instruction, a label or a data directive");
-                    self.skip_statement();
+                b'#' | b'/' if self.lex.at_comment() => {
+                    self.lex.skip_comment_here();
+                    continue;
                 }
+                _ => {}
             }
+            let Some(name) = self.name_here() else {
+                self.expected("an instruction, a label or a data directive");
+                self.skip_statement();
+                return Some(Next::Failed);
+            };
+            self.take(name.span.end as usize);
+            if self.peek_byte() != Some(b':') {
+                return Some(self.statement(name));
+            }
+            let colon = self.take_byte();
+            let text = self.lex.text(name.span);
+            if let Word::Reg(_) = word_of(name) {
+                let why = format!("`{text}` is a register and cannot be a label name");
+                self.error(ErrorKind::BadOperand(why), name.span);
+                return Some(Next::Failed);
+            }
+            return Some(Next::Label(text, name.span.to(colon)));
         }
     }
 
-    /// The rest of a statement that starts with the identifier `head`.
-    fn statement(&mut self, head: Token) -> Option<Statement<'s>> {
-        let text = self.lex.text(head.span);
+    /// The rest of a statement that starts with the name `head`.
+    #[inline(always)]
+    fn statement(&mut self, head: Token) -> Next<'s> {
         // Data directives start with `d` or `.`: a test of the first byte spares most mnemonics the lookup.
-        if let [b'd' | b'D' | b'.', ..] = text.as_bytes()
-            && let Word::Data(width) = self.word_at(head.span)
+        if let Some(b'd' | b'D' | b'.') = self.lex.src().get(head.span.start as usize)
+            && let Word::Data(width) = word_of(head)
         {
             return self.data(head, width);
         }
-        let mut operands = Operands::new_with(Spanned {
-            node: Operand::Hole(0),
-            span: head.span,
-        });
-        let ok = self.at_end()
-            || self.comma_list(|p| {
-                let op = p.operand()?;
-                Some(match operands.push(op) {
-                    Ok(()) => true,
-                    Err(op) => {
-                        p.error(ErrorKind::TooManyOperands, op.span);
-                        false
-                    }
-                })
-            });
-        let span = Span {
-            end: self.last_end,
-            ..head.span
+        // Field by field: the token was just made, a field at a time, and a copy of the whole would read it
+        // back in wider loads than it was written with, which wait for the stores.
+        (self.head.start, self.head.end) = (head.span.start, head.span.end);
+        (self.head.line, self.head.col) = (head.span.line, head.span.col);
+        self.head_key = match head.tok {
+            Tok::Ident(key) => key,
+            _ => 0,
         };
-        let mnemonic = Spanned {
-            node: text,
-            span: head.span,
-        };
-        if ok {
-            Some(Statement {
-                kind: StmtKind::Instruction { mnemonic, operands },
-                span,
-            })
-        } else {
-            None
+        self.operands.clear();
+        // The operands, a `,` list read here (not by `comma_list`) so that each is read in line.
+        let mut ok = true;
+        if !self.at_end() {
+            loop {
+                let read = self.instruction_operand();
+                let (valid, more) = self.list_item(read);
+                ok &= valid;
+                if !more {
+                    ok = self.list_end(ok);
+                    break;
+                }
+            }
         }
+        if !ok {
+            return Next::Failed;
+        }
+        Next::Instruction
     }
 
-    /// Items separated by `,` up to the end of the statement. `item` parses one: `None` if it could not (the rest
-    /// of that item is skipped), else whether it is valid. True if every item was.
+    /// One of an instruction's operands, added to [`Reader::kept`]: as [`Reader::comma_list`]'s items.
+    #[inline(always)]
+    fn instruction_operand(&mut self) -> Option<bool> {
+        let op = self.operand()?;
+        Some(match self.operands.push(op) {
+            Ok(()) => true,
+            Err(op) => {
+                self.error(ErrorKind::TooManyOperands, op.span);
+                false
+            }
+        })
+    }
+
+    /// Items separated by `,` up to the end of the statement, each read by `item`: `None` if it could not be read
+    /// (the rest of it is skipped), else whether it is valid. True if every item was.
+    #[inline(always)]
     fn comma_list(&mut self, mut item: impl FnMut(&mut Self) -> Option<bool>) -> bool {
         let mut ok = true;
         loop {
-            match item(self) {
-                Some(valid) => ok &= valid,
-                None => {
-                    ok = false;
-                    self.skip_operand();
-                }
+            let read = item(self);
+            let (valid, more) = self.list_item(read);
+            ok &= valid;
+            if !more {
+                return self.list_end(ok);
             }
-            if self.tok.tok != Tok::Comma {
-                break;
-            }
-            self.advance();
         }
-        if !self.at_end() {
-            self.expected("`,` or the end of the statement");
-            self.skip_statement();
-            ok = false;
+    }
+
+    /// After an item of a `,` list (`None`: it could not be read, and the rest of it is skipped): whether it is
+    /// valid, and whether a `,` follows (taken), so another item comes. The loop is the caller's, so that the
+    /// item is read in line.
+    #[inline(always)]
+    fn list_item(&mut self, read: Option<bool>) -> (bool, bool) {
+        let valid = read.unwrap_or_else(|| {
+            self.skip_operand();
+            false
+        });
+        let more = self.peek_byte() == Some(b',');
+        if more {
+            self.take_byte();
         }
-        ok
+        (valid, more)
+    }
+
+    /// After the last item of a `,` list that is `ok` so far: the end of the statement, or an error (and the rest
+    /// skipped). Whether the list is valid.
+    #[inline(always)]
+    fn list_end(&mut self, ok: bool) -> bool {
+        if self.at_end() {
+            return ok;
+        }
+        self.expected("`,` or the end of the statement");
+        self.skip_statement();
+        false
     }
 
     /// `db 1, 2, 3` and friends.
-    fn data(&mut self, head: Token, width: DataWidth) -> Option<Statement<'s>> {
+    fn data(&mut self, head: Token, width: DataWidth) -> Next<'s> {
         let mut values = Vec::new();
         let ok = self.comma_list(|p| {
-            let start = p.tok.span;
+            let start = p.here();
             let value = p.sum()?;
             let span = Span {
                 end: p.last_end,
@@ -259,73 +494,34 @@ impl<'s> Parser<'s> {
             end: self.last_end,
             ..head.span
         };
-        ok.then_some(Statement {
-            kind: StmtKind::Data { width, values },
-            span,
-        })
+        match ok {
+            true => Next::Data(width, values, span),
+            false => Next::Failed,
+        }
     }
 
-    /// One operand; on error it is reported and `None` returned, with the token where it stopped unconsumed.
+    /// One operand; on error it is reported and `None` returned, with the token where it stopped not taken.
+    #[inline(always)]
     fn operand(&mut self) -> Option<Spanned<Operand<'s>>> {
-        let start = self.tok.span;
-        let node = match self.tok.tok {
-            Tok::Ident => {
-                let word = self.word_at(start);
-                if let Word::Size(size) = word {
-                    self.advance();
-                    if self.at_word(Word::Ptr) {
-                        self.advance();
-                    }
-                    if self.at_ds() {
-                        self.ds_address(Some(size))?
-                    } else if self.tok.tok != Tok::LBracket {
-                        self.expected("`[` after the size keyword");
-                        return None;
-                    } else {
-                        self.memory(Some(size))?
-                    }
-                } else if let Word::Reg(reg) = word {
-                    self.advance();
-                    if self.tok.tok == Tok::Colon {
-                        let why = "segment overrides are not supported; write the address without `seg:`";
-                        self.error(ErrorKind::BadOperand(why.into()), start.to(self.tok.span));
-                        return None;
-                    }
-                    if reg.class() == RegClass::Rip {
-                        let why = "`rip` can only be the base of a memory operand, as in `[rip + label]`";
-                        self.error(ErrorKind::BadOperand(why.into()), start);
-                        return None;
-                    }
-                    Operand::Reg(reg)
-                } else if word == Word::Ds {
-                    self.ds_address(None)?
-                } else if word == Word::Ptr {
-                    self.expected("a size keyword (`byte`, `word`, `dword`, `qword`) before `ptr`");
-                    return None;
-                } else {
-                    self.advance();
-                    if self.tok.tok == Tok::Colon {
-                        let why = "segment overrides are not supported; write the address without `seg:`";
-                        self.error(ErrorKind::BadOperand(why.into()), start.to(self.tok.span));
-                        return None;
-                    }
-                    Operand::Label(self.lex.text(start))
+        let start = self.here();
+        let node = match self.peek_byte() {
+            Some(b'[') => self.memory(None)?,
+            Some(c) if c.is_ascii_digit() || c == b'+' || c == b'-' => Operand::Imm(self.sum()?),
+            Some(b'{') => match self.peek().tok {
+                Tok::Hole(n) => {
+                    self.bump();
+                    Operand::Hole(n)
                 }
-            }
-            Tok::LBracket => self.memory(None)?,
-            Tok::Hole(n) => {
-                self.advance();
-                Operand::Hole(n)
-            }
-            Tok::RegHole(n, kind) => {
-                self.advance();
-                Operand::RegHole(n, kind)
-            }
-            Tok::Number(_) | Tok::Plus | Tok::Minus => Operand::Imm(self.sum()?),
-            _ => {
-                self.expected("an operand (a register, a number, a label or a memory operand `[...]`)");
-                return None;
-            }
+                Tok::RegHole(n, kind) => {
+                    self.bump();
+                    Operand::RegHole(n, kind)
+                }
+                _ => return self.not_an_operand(),
+            },
+            _ => match self.name_here() {
+                Some(name) => self.named(name)?,
+                None => return self.not_an_operand(),
+            },
         };
         Some(Spanned {
             node,
@@ -336,34 +532,86 @@ impl<'s> Parser<'s> {
         })
     }
 
-    /// At `ds`: objdump writes absolute addresses as `ds:0x1000`. `ds` is the default segment, so it changes
-    /// nothing (GNU as emits no prefix for it either); other segment overrides are refused.
-    fn at_ds(&self) -> bool {
-        self.at_word(Word::Ds)
+    #[cold]
+    fn not_an_operand(&mut self) -> Option<Spanned<Operand<'s>>> {
+        self.expected("an operand (a register, a number, a label or a memory operand `[...]`)");
+        None
     }
 
-    /// At an identifier that is `w`.
-    fn at_word(&self, w: Word) -> bool {
-        self.tok.tok == Tok::Ident && self.word_at(self.tok.span) == w
+    /// An operand that starts with the name `name` (not taken yet): a register, a sized memory operand, `ds:`
+    /// or a label.
+    #[inline(always)]
+    fn named(&mut self, name: Token) -> Option<Operand<'s>> {
+        let word = word_of(name);
+        // A register first, the most common operand.
+        if let Word::Reg(reg) = word
+            && reg.class() != RegClass::Rip
+        {
+            self.take(name.span.end as usize);
+            if self.peek_byte() != Some(b':') {
+                return Some(Operand::Reg(reg));
+            }
+            return self.segment(name);
+        }
+        match word {
+            Word::Size(size) => {
+                self.take(name.span.end as usize);
+                self.take_word(Word::Ptr);
+                match self.name_here() {
+                    Some(ds) if word_of(ds) == Word::Ds => self.ds_address(ds, Some(size)),
+                    _ if self.peek_byte() == Some(b'[') => self.memory(Some(size)),
+                    _ => {
+                        self.expected("`[` after the size keyword");
+                        None
+                    }
+                }
+            }
+            Word::Ds => self.ds_address(name, None),
+            Word::Ptr => {
+                self.expected("a size keyword (`byte`, `word`, `dword`, `qword`) before `ptr`");
+                None
+            }
+            _ => {
+                self.take(name.span.end as usize);
+                if self.peek_byte() == Some(b':') {
+                    return self.segment(name);
+                }
+                match word {
+                    Word::Reg(reg) if reg.class() == RegClass::Rip => {
+                        let why = "`rip` can only be the base of a memory operand, as in `[rip + label]`";
+                        self.error(ErrorKind::BadOperand(why.into()), name.span);
+                        None
+                    }
+                    Word::Reg(reg) => Some(Operand::Reg(reg)),
+                    _ => Some(Operand::Label(self.lex.text(name.span))),
+                }
+            }
+        }
     }
 
-    /// What the identifier at `span` is.
-    fn word_at(&self, span: Span) -> Word {
-        word(self.lex.bytes(span))
+    /// A segment override (`fs:`), refused: the name `name` is taken, `:` is next.
+    #[cold]
+    fn segment(&mut self, name: Token) -> Option<Operand<'s>> {
+        let colon = self.lex.span(self.lex.pos(), self.lex.pos() + 1);
+        let why = "segment overrides are not supported; write the address without `seg:`";
+        self.error(ErrorKind::BadOperand(why.into()), name.span.to(colon));
+        None
     }
 
-    /// `ds:0x1000` or `ds:[...]`; the current token is `ds`.
-    fn ds_address(&mut self, size: Option<Size>) -> Option<Operand<'s>> {
-        self.advance();
-        if self.tok.tok != Tok::Colon {
+    /// `ds:0x1000` or `ds:[...]`, from the name `ds` (not taken yet). objdump writes absolute addresses so; `ds`
+    /// is the default segment, so it changes nothing (GNU as emits no prefix for it either); other segment
+    /// overrides are refused.
+    fn ds_address(&mut self, ds: Token, size: Option<Size>) -> Option<Operand<'s>> {
+        self.take(ds.span.end as usize);
+        if self.peek_byte() != Some(b':') {
             self.expected("`:` after `ds`");
             return None;
         }
-        self.advance();
-        if self.tok.tok == Tok::LBracket {
+        self.take_byte();
+        if self.peek_byte() == Some(b'[') {
             return self.memory(size);
         }
-        let start = self.tok.span;
+        let start = self.here();
         let disp = self.sum()?;
         match build_mem(size, &[], disp, None, 0) {
             Ok(mem) => Some(Operand::Mem(mem)),
@@ -380,27 +628,34 @@ impl<'s> Parser<'s> {
         }
     }
 
+    /// Signs, as many as written (`5 + -3`, `- -1`), taken: whether they make a minus.
+    #[inline(always)]
+    fn signs(&mut self) -> bool {
+        let mut negative = false;
+        while let Some(c @ (b'+' | b'-')) = self.peek_byte() {
+            negative ^= c == b'-';
+            self.take_byte();
+        }
+        negative
+    }
+
     /// `[+|-] number (('+'|'-') number)*`, checked to be within 64 bits (signed or unsigned).
+    #[inline(always)]
     fn sum(&mut self) -> Option<i128> {
-        let start = self.tok.span;
+        let start = self.here();
         let mut total: i128 = 0;
         loop {
-            // Signs, as many as written: `5 + -3`, `- -1`.
-            let mut negative = false;
-            while matches!(self.tok.tok, Tok::Minus | Tok::Plus) {
-                negative ^= self.tok.tok == Tok::Minus;
-                self.advance();
-            }
-            let Tok::Number(n) = self.tok.tok else {
+            let negative = self.signs();
+            let Some((n, end)) = self.number_here() else {
                 self.expected("a number");
                 return None;
             };
-            self.advance();
+            self.take(end);
             total += if negative { -i128::from(n) } else { i128::from(n) };
             if total < i128::from(i64::MIN) - (1 << 64) || total > (1 << 65) {
                 break; // far out of range; reported below
             }
-            if !matches!(self.tok.tok, Tok::Plus | Tok::Minus) {
+            if !matches!(self.peek_byte(), Some(b'+' | b'-')) {
                 break;
             }
         }
@@ -418,166 +673,187 @@ impl<'s> Parser<'s> {
         Some(total)
     }
 
-    /// A bracketed memory operand; the current token is `[`.
+    /// A bracketed memory operand; the next token is `[`. Out of line: it is long, and most operands are not one.
+    #[inline(never)]
     fn memory(&mut self, size: Option<Size>) -> Option<Operand<'s>> {
-        let open = self.tok;
-        self.advance();
-        let mut regs: [Option<RegTerm>; 3] = [None; 3];
+        let open = self.take_byte();
+        let mut regs = [RegTerm {
+            reg: Reg::RAX,
+            scale: None,
+            span: open,
+            hole: 0,
+        }; 3];
         let mut nregs = 0usize;
         let mut disp: i128 = 0;
         let mut label: Option<&'s str> = None;
         let mut disp_hole = 0u16;
         let mut ok = true;
-        let mut negative = false;
-        if self.tok.tok == Tok::Minus {
-            negative = true;
-            self.advance();
-        } else if self.tok.tok == Tok::Plus {
-            self.advance();
-        }
+        // A sign after `+`/`-` combines with it, as in GNU as: `[rax + -5]` is `[rax - 5]`.
+        let mut negative = self.signs();
         loop {
-            // A sign after `+`/`-` combines with it, as in GNU as: `[rax + -5]` is `[rax - 5]`.
-            while matches!(self.tok.tok, Tok::Minus | Tok::Plus) {
-                negative ^= self.tok.tok == Tok::Minus;
-                self.advance();
-            }
-            let term = self.tok.span;
-            match self.tok.tok {
-                Tok::Hole(n) => {
-                    self.advance();
-                    match u16::try_from(n + 1) {
-                        Ok(h) if disp_hole == 0 && !negative => disp_hole = h,
+            let term = self.here();
+            // A register term: its register and hole number, and whether it has a scale.
+            let reg = match self.peek_byte() {
+                Some(b'{') => {
+                    let token = self.peek();
+                    match token.tok {
+                        Tok::Hole(n) => {
+                            self.bump();
+                            match u16::try_from(n + 1) {
+                                Ok(h) if disp_hole == 0 && !negative => disp_hole = h,
+                                _ => {
+                                    self.error(ErrorKind::BadAddress(AddressFault::RuntimeDisplacement), token.span);
+                                    ok = false;
+                                }
+                            }
+                            None
+                        }
+                        Tok::RegHole(n, kind) => {
+                            self.bump();
+                            Some((kind.reg(0), u16::try_from(n + 1).unwrap_or(u16::MAX)))
+                        }
                         _ => {
-                            self.error(ErrorKind::BadAddress(AddressFault::RuntimeDisplacement), term);
+                            self.expected("a register, a number or a label inside `[...]`");
                             ok = false;
+                            break;
                         }
                     }
                 }
-                Tok::Ident | Tok::RegHole(..) => {
-                    let (word, hole) = match self.tok.tok {
-                        Tok::RegHole(n, kind) => (Word::Reg(kind.reg(0)), u16::try_from(n + 1).unwrap_or(u16::MAX)),
-                        _ => (self.word_at(term), 0),
-                    };
-                    self.advance();
-                    if let Word::Reg(reg) = word {
-                        let scale = if self.tok.tok == Tok::Star {
-                            self.advance();
-                            self.scale()
-                        } else {
-                            Some(None)
-                        };
-                        let span = Span {
-                            end: self.last_end,
-                            ..term
-                        };
-                        match scale {
-                            Some(scale) if !negative && nregs < regs.len() => {
-                                regs[nregs] = Some(RegTerm { reg, scale, span, hole });
-                                nregs += 1;
-                            }
-                            Some(_) if negative => {
-                                self.error(ErrorKind::BadAddress(AddressFault::SubtractedRegister), span);
-                                ok = false;
-                            }
-                            Some(_) => {
-                                self.error(ErrorKind::BadAddress(AddressFault::TooManyRegisters), span);
-                                ok = false;
-                            }
-                            None => ok = false,
-                        }
-                    } else if negative || label.is_some() {
-                        self.error(ErrorKind::BadAddress(AddressFault::LabelNotAdded), term);
+                Some(c) if c.is_ascii_digit() => {
+                    let Some((n, end)) = self.number_here() else {
+                        self.expected("a register, a number or a label inside `[...]`");
                         ok = false;
-                    } else {
-                        label = Some(self.lex.text(term));
-                    }
-                }
-                Tok::Number(n) => {
-                    self.advance();
-                    if self.tok.tok == Tok::Star {
+                        break;
+                    };
+                    self.take(end);
+                    if self.peek_byte() == Some(b'*') {
                         // `8*rcx`
-                        self.advance();
-                        let reg_tok = self.tok.span;
-                        let (reg, hole) = match self.tok.tok {
-                            Tok::Ident => (self.word_at(reg_tok), 0),
-                            Tok::RegHole(n, kind) => (Word::Reg(kind.reg(0)), u16::try_from(n + 1).unwrap_or(u16::MAX)),
-                            _ => (Word::Other, 0),
+                        self.take_byte();
+                        let (reg, hole) = match self.peek_byte() {
+                            Some(b'{') => match self.peek().tok {
+                                Tok::RegHole(n, kind) => (Some(kind.reg(0)), u16::try_from(n + 1).unwrap_or(u16::MAX)),
+                                _ => (None, 0),
+                            },
+                            _ => match self.name_here() {
+                                Some(name) => match word_of(name) {
+                                    Word::Reg(reg) => (Some(reg), 0),
+                                    _ => (None, 0),
+                                },
+                                None => (None, 0),
+                            },
                         };
-                        let Word::Reg(reg) = reg else {
+                        let Some(reg) = reg else {
                             self.expected("a register after `*`");
                             ok = false;
                             break;
                         };
-                        self.advance();
+                        self.bump();
                         let span = Span {
                             end: self.last_end,
                             ..term
                         };
                         match Scale::from_factor(n) {
                             Some(s) if !negative && nregs < regs.len() => {
-                                regs[nregs] = Some(RegTerm {
+                                regs[nregs] = RegTerm {
                                     reg,
                                     scale: Some(s),
                                     span,
                                     hole,
-                                });
+                                };
                                 nregs += 1;
                             }
                             _ => {
-                                self.bad_scale(n, span);
+                                self.error(ErrorKind::BadAddress(AddressFault::Scale(n)), span);
                                 ok = false;
                             }
                         }
                     } else {
                         disp += if negative { -i128::from(n) } else { i128::from(n) };
                     }
+                    None
                 }
-                Tok::RBracket if nregs == 0 && label.is_none() && disp_hole == 0 && term.start == open.span.end => {
-                    self.error(ErrorKind::BadAddress(AddressFault::Empty), term);
-                    self.advance();
+                Some(b']') if nregs == 0 && label.is_none() && disp_hole == 0 && term.start == open.end => {
+                    self.error(
+                        ErrorKind::BadAddress(AddressFault::Empty),
+                        self.lex.span(term.start as usize, term.start as usize + 1),
+                    );
+                    self.take_byte();
                     return None;
                 }
                 _ => {
-                    self.expected("a register, a number or a label inside `[...]`");
-                    ok = false;
-                    break;
+                    let Some(name) = self.name_here() else {
+                        self.expected("a register, a number or a label inside `[...]`");
+                        ok = false;
+                        break;
+                    };
+                    self.take(name.span.end as usize);
+                    match word_of(name) {
+                        Word::Reg(reg) => Some((reg, 0)),
+                        _ if negative || label.is_some() => {
+                            self.error(ErrorKind::BadAddress(AddressFault::LabelNotAdded), name.span);
+                            ok = false;
+                            None
+                        }
+                        _ => {
+                            label = Some(self.lex.text(name.span));
+                            None
+                        }
+                    }
+                }
+            };
+            if let Some((reg, hole)) = reg {
+                let scale = if self.peek_byte() == Some(b'*') {
+                    self.take_byte();
+                    self.scale()
+                } else {
+                    Some(None)
+                };
+                let span = Span {
+                    end: self.last_end,
+                    ..term
+                };
+                match scale {
+                    Some(scale) if !negative && nregs < regs.len() => {
+                        regs[nregs] = RegTerm { reg, scale, span, hole };
+                        nregs += 1;
+                    }
+                    Some(_) if negative => {
+                        self.error(ErrorKind::BadAddress(AddressFault::SubtractedRegister), span);
+                        ok = false;
+                    }
+                    Some(_) => {
+                        self.error(ErrorKind::BadAddress(AddressFault::TooManyRegisters), span);
+                        ok = false;
+                    }
+                    None => ok = false,
                 }
             }
-            match self.tok.tok {
-                Tok::Plus => negative = false,
-                Tok::Minus => negative = true,
-                Tok::RBracket => break,
+            match self.peek_byte() {
+                Some(b'+') => negative = false,
+                Some(b'-') => negative = true,
+                Some(b']') => break,
                 _ => {
                     self.expected("`+`, `-` or `]`");
                     ok = false;
                     break;
                 }
             }
-            self.advance();
+            self.take_byte();
+            negative ^= self.signs();
         }
         if !ok {
             // Skip to the closing bracket so the next operand parses cleanly.
-            while !self.at_end() && self.tok.tok != Tok::RBracket {
-                self.advance();
+            while !self.at_end() && self.peek_byte() != Some(b']') {
+                self.bump();
             }
-            if self.tok.tok == Tok::RBracket {
-                self.advance();
+            if self.peek_byte() == Some(b']') {
+                self.take_byte();
             }
             return None;
         }
-        let close = self.tok;
-        self.advance();
-        let span = open.span.to(close.span);
-        let mut terms = [RegTerm {
-            reg: Reg::RAX,
-            scale: None,
-            span,
-            hole: 0,
-        }; 3];
-        for (t, r) in terms.iter_mut().zip(regs.iter().flatten()) {
-            *t = *r;
-        }
-        match build_mem(size, &terms[..nregs], disp, label, disp_hole) {
+        let close = self.take_byte();
+        let span = open.to(close);
+        match build_mem(size, &regs[..nregs], disp, label, disp_hole) {
             Ok(mem) => Some(Operand::Mem(mem)),
             Err((why, at)) => {
                 self.error(ErrorKind::BadAddress(why), at.unwrap_or(span));
@@ -588,41 +864,34 @@ impl<'s> Parser<'s> {
 
     /// After `*`: a scale of 1, 2, 4 or 8. `None` when reported as an error.
     fn scale(&mut self) -> Option<Option<Scale>> {
-        let span = self.tok.span;
-        let Tok::Number(n) = self.tok.tok else {
+        let Some((n, end)) = self.number_here() else {
             self.expected("a scale (1, 2, 4 or 8) after `*`");
             return None;
         };
-        self.advance();
+        let span = self.lex.span(self.lex.pos(), end);
+        self.take(end);
         match Scale::from_factor(n) {
             Some(s) => Some(Some(s)),
             None => {
-                self.bad_scale(n, span);
+                self.error(ErrorKind::BadAddress(AddressFault::Scale(n)), span);
                 None
             }
         }
     }
-
-    fn bad_scale(&mut self, n: u64, span: Span) {
-        self.error(ErrorKind::BadAddress(AddressFault::Scale(n)), span);
-    }
 }
 
-/// The most common address, `[base ± disp]` with a 64-bit base and a displacement that fits 32 bits, which
-/// nothing in [`build_mem`] could find wrong: its base and displacement, or `None` for any other address (for
-/// the fast path, which makes its shape straight from these).
+/// What a token is as a word: for a name, the [`Word`] it is; for any other token, [`Word::Other`].
 #[inline(always)]
-pub(crate) fn base_and_disp(regs: &[RegTerm], disp: i128) -> Option<(Reg, i32)> {
-    match regs {
-        [one] if one.scale.is_none() && one.reg.class() == RegClass::Qword => {
-            Some((one.reg, i32::try_from(disp).ok()?))
-        }
-        _ => None,
+fn word_of(tok: Token) -> Word {
+    match tok.tok {
+        Tok::Ident(key) => word_of_key(key),
+        _ => Word::Other,
     }
 }
 
 /// Checks and assigns the parts of an address: which register is base and which is index, and the displacement.
 /// On error: the reason and, when it is about one term, that term's span.
+#[inline(always)]
 pub(crate) fn build_mem<'s>(
     size: Option<Size>,
     regs: &[RegTerm],
@@ -630,6 +899,25 @@ pub(crate) fn build_mem<'s>(
     label: Option<&'s str>,
     disp_hole: u16,
 ) -> Result<Mem<'s>, (AddressFault, Option<Span>)> {
+    // The most common address, `[base ± disp]` with a 64-bit base written out and a 32-bit displacement: nothing
+    // below could find it wrong.
+    if let [one] = regs
+        && one.scale.is_none()
+        && one.hole == 0
+        && one.reg.class() == RegClass::Qword
+        && label.is_none()
+        && disp_hole == 0
+        && let Ok(disp) = i32::try_from(disp)
+    {
+        return Ok(Mem {
+            size,
+            base: Some(one.reg),
+            index: None,
+            disp,
+            label: None,
+            holes: MemHoles::NONE,
+        });
+    }
     for t in regs {
         if t.hole != 0 && t.reg.class() != RegClass::Qword {
             return Err((AddressFault::RuntimeRegisterNot64, Some(t.span)));

@@ -106,7 +106,7 @@ pub(crate) const fn name_key(name: &[u8]) -> Option<u64> {
 /// long, else 0; `None` where this cannot tell at once (an identifier with one of `_ . $ @` in it, or sixteen
 /// bytes long or more), which the caller then reads byte by byte.
 ///
-/// For the fast path, which reads names this way: on x86-64 the sixteen bytes are classified at once with SSE2
+/// The lexer reads names this way: on x86-64 the sixteen bytes are classified at once with SSE2
 /// (part of every x86-64 processor) as letters and digits; the byte after them must not go on with the name.
 /// Letters and digits are lowercased by setting one bit (`0x20`, which digits have), without a loop or a branch.
 #[cfg(target_arch = "x86_64")]

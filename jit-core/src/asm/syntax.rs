@@ -297,7 +297,7 @@ pub enum DataWidth {
 pub const MAX_OPERANDS: usize = 3;
 
 /// A statement's operands, stored inline so parsing an instruction allocates nothing.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct Operands<'s> {
     /// The operands in `items[..len]`; the places after them hold any operand.
     items: [Spanned<Operand<'s>>; MAX_OPERANDS],
@@ -311,6 +311,12 @@ impl PartialEq for Operands<'_> {
 }
 
 impl Eq for Operands<'_> {}
+
+impl std::fmt::Debug for Operands<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
+}
 
 impl<'s> Operands<'s> {
     /// What an unused place holds.
@@ -332,13 +338,9 @@ impl<'s> Operands<'s> {
         }
     }
 
-    /// No operands, with `unused` in the places for them: a value known only at run time is written in place,
-    /// where a constant would be copied from memory.
-    pub(crate) fn new_with(unused: Spanned<Operand<'s>>) -> Self {
-        Operands {
-            items: [unused; MAX_OPERANDS],
-            len: 0,
-        }
+    /// Removes every operand.
+    pub(crate) fn clear(&mut self) {
+        self.len = 0;
     }
 
     /// Appends an operand; returns it back when all places are taken.
