@@ -3,8 +3,8 @@
 //! The assembler never stops at the first error: every statement is checked and every error is collected in
 //! [`AsmErrors`], in source order.
 
-use super::reg::Reg;
-use super::syntax::Span;
+use super::text::reg::Reg;
+use super::text::syntax::Span;
 use std::fmt;
 
 /// One thing wrong with the input, and where.

@@ -6,40 +6,34 @@
 //! Layout works like GNU as: every jump to a label starts in its short (`rel8`) form; jumps whose target is out
 //! of reach grow to `rel32` until nothing changes (growing only ever moves targets further, so this ends).
 
-pub mod encode;
+mod encoding;
 mod error;
-mod keymap;
-pub mod layout;
-mod lex;
-pub mod lower;
-mod memo;
-mod parallel;
-mod parse;
-mod reg;
-pub mod select;
-mod syntax;
-pub mod table;
-mod words;
+mod forms;
+mod speed;
+mod text;
 
+pub use encoding::{encode, layout, lower};
 pub use error::{AddressFault, AsmError, AsmErrors, ErrorKind, WithFile};
-pub use parse::Parser;
-pub use reg::{Reg, RegClass};
-pub use syntax::{
+pub use forms::{select, table};
+pub use text::parse::Parser;
+pub use text::reg::{Reg, RegClass};
+pub use text::syntax::{
     DataWidth, Index, MAX_OPERANDS, Mem, MemHoles, Operand, Operands, RegKind, Scale, Size, Span, Spanned, Statement,
     StmtKind,
 };
 
 use crate::code::{Code, Entry, Label};
 use encode::Fixup;
-use keymap::NameMap;
+use forms::keymap::NameMap;
 use layout::{Pos, Site};
-use lex::Place;
-use memo::{Instruction, Memo, Shaped};
-use parse::{Next, Reader};
 use select::Selected;
+use speed::memo::{Instruction, Memo, Shaped};
+use speed::parallel;
 use std::borrow::Cow;
 use std::ops::Range;
 use table::{Form, Table};
+use text::lex::Place;
+use text::parse::{Next, Reader};
 
 /// Assembles text into [`Code`], or reports every error in it.
 ///
@@ -81,7 +75,51 @@ pub struct Assembly {
 /// assert_eq!((a.holes[0].offset, a.holes[0].bytes), (1, 4));
 /// ```
 pub fn assemble_with_holes(src: &str) -> Result<Assembly, AsmErrors> {
-    let (parts, holes) = Assembler::default().run(src)?;
+    assemble_with(src, Settings::default())
+}
+
+/// How the assembler goes about its work. The code, its listing and the errors are the same with any settings;
+/// only the time it takes differs. The defaults are the fastest; [`Settings::PLAIN`] turns the speed machinery
+/// off, to measure what it is worth (`cargo bench --bench asm`) or to check it (the tests do).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// Encode an instruction of a shape seen before from the template the encoder made for the first.
+    pub memo: bool,
+    /// Assemble a long text in pieces, on a thread for each core this process may use.
+    pub threads: bool,
+}
+
+impl Settings {
+    /// Every instruction matched and encoded from the table, on the calling thread.
+    pub const PLAIN: Settings = Settings {
+        memo: false,
+        threads: false,
+    };
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            memo: true,
+            threads: true,
+        }
+    }
+}
+
+/// [`assemble_with_holes`] with these [`Settings`].
+///
+/// ```
+/// use jit_core::asm::{Settings, assemble_with, assemble_with_holes};
+/// let text = "mov eax, {0}\nadd rax, rcx\nadd rdx, rbx\nret";
+/// let plain = assemble_with(text, Settings::PLAIN).unwrap();
+/// assert_eq!(plain.code.bytes(), assemble_with_holes(text).unwrap().code.bytes());
+/// ```
+pub fn assemble_with(src: &str, settings: Settings) -> Result<Assembly, AsmErrors> {
+    let assembler = Assembler {
+        settings,
+        ..Assembler::default()
+    };
+    let (parts, holes) = assembler.run(src)?;
     Ok(Assembly {
         code: parts.into_code(src.to_string()),
         holes,
@@ -96,7 +134,7 @@ pub fn assemble_with_holes(src: &str) -> Result<Assembly, AsmErrors> {
 /// assert!(is_statement_keyword("ret") && is_statement_keyword("DB") && !is_statement_keyword("e"));
 /// ```
 pub fn is_statement_keyword(word: &str) -> bool {
-    matches!(words::word(word.as_bytes()), words::Word::Data(_)) || !Table::get().forms(word).is_empty()
+    matches!(text::words::word(word.as_bytes()), text::words::Word::Data(_)) || !Table::get().forms(word).is_empty()
 }
 
 /// Why the text assembler refuses a runtime register or address part.
@@ -208,9 +246,8 @@ struct Assembler<'s> {
     sites: Vec<Site>,
     /// The listing, when wanted: offsets in `buf` until layout; a jump's entry has length [`JUMP_ENTRY`].
     entries: Option<Vec<Entry>>,
-    /// Whether instructions go through the [`Memo`]; off only in the tests that check it against the table's
-    /// path.
-    memo: bool,
+    /// Whether instructions go through the [`Memo`], and long texts through threads.
+    settings: Settings,
 }
 
 impl Default for Assembler<'_> {
@@ -224,7 +261,7 @@ impl Default for Assembler<'_> {
             jumps: Vec::new(),
             sites: Vec::new(),
             entries: Some(Vec::new()),
-            memo: true,
+            settings: Settings::default(),
         }
     }
 }
@@ -234,11 +271,11 @@ impl<'s> Assembler<'s> {
     /// long text in pieces on threads ([`parallel::pieces`]), appended in order.
     fn run(self, src: &'s str) -> Result<(Assembled, Vec<HolePatch>), AsmErrors> {
         let table: &'static Table = Table::get();
-        let (listing, memo) = (self.entries.is_some(), self.memo);
+        let (listing, memo) = (self.entries.is_some(), self.settings.memo);
         let piece = |range: Range<usize>, memos: &mut Memo| Assembler::piece(table, src, range, listing, memo, memos);
         let mut whole: Option<Assembler<'s>> = None;
         let mut lines = 0;
-        parallel::pieces(src, piece, |(piece, piece_lines)| {
+        parallel::pieces(src, self.settings.threads, piece, |(piece, piece_lines)| {
             match &mut whole {
                 None => {
                     let whole = whole.insert(piece);
@@ -279,7 +316,7 @@ impl<'s> Assembler<'s> {
         let mut piece = Assembler {
             buf: Vec::with_capacity(range.len() / 4),
             entries: listing.then(|| Vec::with_capacity(range.len() / 16)),
-            memo,
+            settings: Settings { memo, threads: false },
             ..Assembler::default()
         };
         let text = &src[..range.end];
@@ -346,7 +383,9 @@ impl<'s> Assembler<'s> {
     /// with its operands, for the memo's encoder or [`Assembler::instruction`].
     fn read_instruction(&mut self, table: &'static Table, text: &'s str, reader: &Reader<'s, Shaped>, memo: &mut Memo) {
         let span = reader.instruction_span();
-        let key = reader.mnemonic_key().filter(|_| self.memo && reader.kept().taken());
+        let key = reader
+            .mnemonic_key()
+            .filter(|_| self.settings.memo && reader.kept().taken());
         let start = self.buf.len();
         let remembered = key.and_then(|key| {
             let shaped = reader.kept();
@@ -369,7 +408,7 @@ impl<'s> Assembler<'s> {
         let ins = key.and_then(|key| Instruction::of(mnemonic.node, key, operands));
         let len = match (remembered, ins) {
             (Some((len, form)), Some(ins)) => {
-                memo::check(table, &ins, form, &self.buf[start..]);
+                speed::memo::check(table, &ins, form, &self.buf[start..]);
                 Some(len)
             }
             (_, Some(ins)) => memo.encode(table, &ins, &mut self.buf),

@@ -342,7 +342,7 @@ mod tests {
         for bytes in chunks {
             let n = bytes
                 .iter()
-                .take_while(|&&c| super::super::lex::IDENT[usize::from(c)])
+                .take_while(|&&c| crate::asm::text::lex::IDENT[usize::from(c)])
                 .count();
             let key = name_key(&bytes[..n]).unwrap_or(0);
             let whole = (n < 16).then_some((n, key));

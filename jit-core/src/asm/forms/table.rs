@@ -17,7 +17,7 @@
 //! equals; the matcher does the same, so row order matters only between rows of equal length.
 
 use super::keymap::KeyMap;
-use super::syntax::MAX_OPERANDS;
+use crate::asm::text::syntax::MAX_OPERANDS;
 use std::sync::OnceLock;
 
 /// One row of the table, as written.
@@ -1249,7 +1249,7 @@ pub struct Table {
 /// the low byte. Looking a mnemonic up compares integers, not strings.
 pub(crate) fn mnemonic_key(name: &str) -> Option<u128> {
     let bytes = name.as_bytes();
-    if let Some(key) = super::reg::name_key(bytes) {
+    if let Some(key) = crate::asm::text::reg::name_key(bytes) {
         return Some(mnemonic_key_of_name(key));
     }
     if !(1..=15).contains(&bytes.len()) {
@@ -1262,7 +1262,7 @@ pub(crate) fn mnemonic_key(name: &str) -> Option<u128> {
     Some(u128::from_be_bytes(key))
 }
 
-/// [`mnemonic_key`] of a mnemonic of one to seven bytes from its [`super::reg::name_key`]: most mnemonics are
+/// [`mnemonic_key`] of a mnemonic of one to seven bytes from its [`crate::asm::text::reg::name_key`]: most mnemonics are
 /// that short, and their key is the name key's bytes with the length moved to the last byte.
 #[inline(always)]
 pub(crate) fn mnemonic_key_of_name(key: u64) -> u128 {

@@ -3,10 +3,10 @@
 //! REX, ModRM, SIB and the displacement are small pure functions, each tested against known bytes; every
 //! addressing special case lives in [`encode_mem`].
 
-use super::error::ErrorKind;
-use super::reg::Reg;
-use super::syntax::{Mem, Operand, Scale};
-use super::table::{Form, ModRm, Role};
+use crate::asm::error::ErrorKind;
+use crate::asm::forms::table::{Form, ModRm, Role};
+use crate::asm::text::reg::Reg;
+use crate::asm::text::syntax::{Mem, Operand, Scale};
 
 /// The longest x86 instruction.
 pub const MAX_LEN: usize = 15;

@@ -4,11 +4,11 @@
 //! first row among equals. A memory operand without a size takes it from the other operands; where they do not fix
 //! it, the row marked as default (`push`, `pop`, `jmp`, `call`: 64 bits) is taken, else it is an error.
 
-use super::encode::{self, Encoded};
-use super::error::{AsmError, ErrorKind};
-use super::reg::RegClass;
-use super::syntax::{MAX_OPERANDS, Mem, Operand, Span, Spanned};
 use super::table::{Attrs, Form, ModRm, OpKind, Table};
+use crate::asm::encoding::encode::{self, Encoded};
+use crate::asm::error::{AsmError, ErrorKind};
+use crate::asm::text::reg::RegClass;
+use crate::asm::text::syntax::{MAX_OPERANDS, Mem, Operand, Span, Spanned};
 
 /// What an instruction became.
 #[derive(Clone, Copy, Debug)]
@@ -34,7 +34,7 @@ pub enum Selected<'t, 's> {
 /// survive that. Counts (shifts, bit numbers, `ret`) just have to fit their own width. Kept out of line: the
 /// matcher's loop over forms stays small.
 #[inline(never)]
-pub(super) fn immediate(form: &Form, op: Option<&Operand<'_>>) -> Result<i64, (i128, i128)> {
+pub(crate) fn immediate(form: &Form, op: Option<&Operand<'_>>) -> Result<i64, (i128, i128)> {
     let Some(&Operand::Imm(value)) = op else {
         return Ok(0);
     };
@@ -406,7 +406,7 @@ fn shortest<'t, 's>(
 }
 
 /// What [`select_form`] makes of an instruction, and the form, when that is plain bytes (no jump, no fixup, no error).
-pub(super) fn plain_bytes<'t, 's>(
+pub(crate) fn plain_bytes<'t, 's>(
     forms: &'t [Form],
     mnemonic: &str,
     ops: &[Operand<'s>],

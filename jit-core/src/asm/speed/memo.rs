@@ -1,4 +1,4 @@
-//! The memo: what [`select_form`](super::select::select_form) chose for each shape of
+//! The memo: what [`select_form`](crate::asm::forms::select::select_form) chose for each shape of
 //! instruction, kept as a template of its bytes, so the next instruction of the same shape is neither matched
 //! nor encoded from its form again.
 //!
@@ -11,17 +11,17 @@
 //! branches. A template is checked against the encoder when it is made (and not used if they differ), and debug
 //! builds check every instruction encoded from one against `select_form` and the encoder.
 
-use super::encode::{self, BaseNeeds, Encoded, Field, Fields, MAX_LEN, Part};
-use super::parse::Record;
-use super::reg::{Reg, RegClass};
-use super::select::{immediate, plain_bytes};
-use super::syntax::{MAX_OPERANDS, Mem, Operand, Size, Spanned};
-use super::table::{Form, Table};
+use crate::asm::encoding::encode::{self, BaseNeeds, Encoded, Field, Fields, MAX_LEN, Part};
+use crate::asm::forms::select::{immediate, plain_bytes};
+use crate::asm::forms::table::{Form, Table};
+use crate::asm::text::parse::Record;
+use crate::asm::text::reg::{Reg, RegClass};
+use crate::asm::text::syntax::{MAX_OPERANDS, Mem, Operand, Size, Spanned};
 
 /// Where an immediate's value can change a range test of the matcher: for every immediate width `b` and operation
 /// width `w` (8, 16, 32, 64 bits), the edges of the signed and unsigned `b`-bit ranges, and of the values that
 /// wrap into the signed `b`-bit range at `w` bits; and 1, the only value with a kind of its own
-/// ([`OpKind::One`]). A value's interval is the number of these at or below it.
+/// ([`OpKind::One`](crate::asm::table::OpKind::One)). A value's interval is the number of these at or below it.
 const IMM_BOUNDS: [i128; 26] = {
     const WIDTHS: [u32; 4] = [8, 16, 32, 64];
     let mut bounds = [0i128; 26];
@@ -104,7 +104,7 @@ const fn shift(i: usize) -> u32 {
 }
 
 /// A register operand's part of a shape, or 0 ([`NOT_KEPT`]) for `ah`..`bh`, whose encoding can fail next to a
-/// REX prefix (left to [`select_form`](super::select::select_form) every time). Looked up: one load, where
+/// REX prefix (left to [`select_form`](crate::asm::forms::select::select_form) every time). Looked up: one load, where
 /// computing it takes a dozen steps.
 #[inline(always)]
 fn reg_shape(r: Reg) -> u64 {
@@ -261,7 +261,7 @@ const EMIT_ROOM: usize = 32;
 
 impl Template {
     /// The template of an instruction the encoder made, from where the encoder said each part went
-    /// ([`encode_with`]): its bytes with the parts' bits cleared, and what each part is multiplied or masked by.
+    /// ([`encode_with`](crate::asm::encode::encode_with)): its bytes with the parts' bits cleared, and what each part is multiplied or masked by.
     /// No encoding rule is decided here. `None` where the layout is not `head, ModRM, SIB, displacement,
     /// immediate` with a head of at most 8 bytes, or a register goes where a template does not put one.
     fn from_encoding(form: &Form, bytes: &[u8], fields: &[(usize, usize, Field)]) -> Option<Template> {
@@ -499,7 +499,7 @@ impl<'s> Record<'s> for Shaped {
 
 /// An instruction for the memo: its mnemonic and operands, and what the memo asks of them.
 pub(crate) struct Instruction<'a, 's> {
-    /// The mnemonic as written, and its [`super::table::mnemonic_key`].
+    /// The mnemonic as written, and its [`crate::asm::forms::table::mnemonic_key`].
     pub(crate) mnemonic: &'s str,
     pub(crate) key: u128,
     operands: &'a [Spanned<Operand<'s>>],
@@ -576,7 +576,7 @@ impl Memo {
         None
     }
 
-    /// Appends what [`select_form`](super::select::select_form) makes of the instruction when that is plain bytes, and returns how many; `None`
+    /// Appends what [`select_form`](crate::asm::forms::select::select_form) makes of the instruction when that is plain bytes, and returns how many; `None`
     /// (and nothing appended) when it is anything else (a jump, a fixup, an error, an unknown mnemonic), which the
     /// caller leaves to the parser and `select`. For what [`Memo::remembered`] does not do: a shape not seen
     /// yet, or one whose form has no template.
@@ -653,10 +653,10 @@ pub(crate) fn check(table: &Table, ins: &Instruction<'_, '_>, form: &Form, bytes
 
 #[cfg(test)]
 mod tests {
-    use super::super::parse::Parser;
-    use super::super::select::immediate;
-    use super::super::syntax::StmtKind;
     use super::*;
+    use crate::asm::forms::select::immediate;
+    use crate::asm::text::parse::Parser;
+    use crate::asm::text::syntax::StmtKind;
 
     /// Calls `f` with the one instruction of `line`, as the assembler gives it to the memo.
     fn with_instruction<R>(line: &str, f: impl FnOnce(&Instruction<'_, '_>) -> R) -> R {
@@ -664,8 +664,32 @@ mod tests {
         let Some(StmtKind::Instruction { mnemonic, operands }) = parser.next_statement().map(|s| s.kind) else {
             panic!("`{line}` is no instruction");
         };
-        let key = super::super::table::mnemonic_key(mnemonic.node).expect("a mnemonic's key");
+        let key = crate::asm::forms::table::mnemonic_key(mnemonic.node).expect("a mnemonic's key");
         f(&Instruction::of(mnemonic.node, key, operands.as_slice()).expect("operands for the memo"))
+    }
+
+    #[test]
+    fn instructions_of_a_shape_seen_before_come_from_its_template() {
+        // 1,000 instructions of a few shapes, with other registers and values each time: all but the first few
+        // of each shape come from its template.
+        let mut text = String::new();
+        for i in 0..250 {
+            let (a, b) = (["rax", "rcx", "rdx", "rbx"][i % 4], ["rsi", "rdi", "r8", "r9"][i % 4]);
+            text.push_str(&format!("add {a}, {b}\nsub {a}, {}\n", i + 1000));
+            text.push_str(&format!(
+                "mov {a}, qword ptr [{b} + {}]\nlea {a}, [{b} + {a}*8 + 4]\n",
+                i + 200
+            ));
+        }
+        // Sized as the assembler sizes it: a slot for every 16 bytes of text.
+        let mut memo = Memo::new(text.len() / 16);
+        let (piece, _) = crate::asm::Assembler::piece(Table::get(), &text, 0..text.len(), false, true, &mut memo);
+        assert!(piece.errors.is_empty());
+        assert!(
+            memo.from_templates.get() > 900,
+            "{} of 1,000",
+            memo.from_templates.get()
+        );
     }
 
     #[test]

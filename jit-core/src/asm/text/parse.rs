@@ -9,14 +9,14 @@
 //! ([`Lexer::next_token`]) is asked for only where a token may be anything: holes, the tokens skipped after an
 //! error, and the token an error names.
 
-use super::error::{AddressFault, AsmError, ErrorKind};
 use super::lex::{IDENT, Lexer, Place, Tok, Token, name, number};
 use super::reg::{Reg, RegClass};
 use super::syntax::{
     DataWidth, Index, Mem, MemHoles, Operand, Operands, Scale, Size, Span, Spanned, Statement, StmtKind,
 };
-use super::table::{mnemonic_key, mnemonic_key_of_name};
 use super::words::{Word, word_of_key};
+use crate::asm::error::{AddressFault, AsmError, ErrorKind};
+use crate::asm::forms::table::{mnemonic_key, mnemonic_key_of_name};
 
 /// Parses statements out of assembly text.
 ///
@@ -48,7 +48,7 @@ pub(crate) struct Reader<'s, R> {
 }
 
 /// What the parser keeps of an instruction's operands: all of them with their spans ([`Operands`], for the
-/// assembler and the emitter), or what the memo asks of them ([`Shaped`](super::memo::Shaped), on the fast
+/// assembler and the emitter), or what the memo asks of them ([`Shaped`](crate::asm::speed::memo::Shaped), on the fast
 /// path, which reads an instruction again with its operands only when the memo has not seen its shape).
 pub(crate) trait Record<'s>: Default {
     /// Forgets the operands of the last instruction.

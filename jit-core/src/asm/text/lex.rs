@@ -3,15 +3,15 @@
 //! Comments (`#` or `//` to the end of the line) are skipped; newlines and `;` both end a statement. The lexer
 //! never fails: a character it does not know becomes an error token, reported by the parser, and lexing goes on.
 
-use super::error::ErrorKind;
 use super::reg::{leading_name, name_key};
 use super::syntax::{RegKind, Span};
+use crate::asm::error::ErrorKind;
 
 /// What a token is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Tok {
     /// A name: mnemonic, register, size keyword, label or directive (`.byte`), with its
-    /// [`name_key`](super::reg::name_key) (0 for a name longer than seven bytes, which is no register or keyword).
+    /// [`name_key`] (0 for a name longer than seven bytes, which is no register or keyword).
     Ident(u64),
     /// A number literal (its sign is a separate token).
     Number(u64),

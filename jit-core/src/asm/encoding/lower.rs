@@ -12,12 +12,12 @@
 //! a text's jumps ([`layout`](super::layout)), so a program built from fragments has the bytes of its text.
 
 use super::encode::{Field, Fields, Part, encode_with};
-use super::error::{AddressFault, AsmError, AsmErrors, ErrorKind};
-use super::parse::{Parser, RegTerm, build_mem};
-use super::reg::Reg;
-use super::select::{self, Selected};
-use super::syntax::{Mem, MemHoles, Operand, RegKind, Scale, Span, Spanned, Statement, StmtKind};
-use super::table::{Form, Table};
+use crate::asm::error::{AddressFault, AsmError, AsmErrors, ErrorKind};
+use crate::asm::forms::select::{self, Selected};
+use crate::asm::forms::table::{Form, Table};
+use crate::asm::text::parse::{Parser, RegTerm, build_mem};
+use crate::asm::text::reg::Reg;
+use crate::asm::text::syntax::{Mem, MemHoles, Operand, RegKind, Scale, Span, Spanned, Statement, StmtKind};
 use crate::emit::spec::{self, ERROR, Patch, PatchKind, Stmt, Target};
 use std::collections::{BTreeMap, HashMap};
 
