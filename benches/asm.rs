@@ -9,7 +9,8 @@
 //! drawn with a fixed seed. Before timing, each size is assembled once by both and the bytes compared (`objcopy`
 //! extracts GNU's `.text`). A second figure is taken on the same mix as real code looks (issue 14): a label every
 //! tenth line, a tenth of the lines `jnz` to an earlier label and a tenth `lea rax, [rip + label]` to a later one
-//! ([`common::source_with_labels`]).
+//! ([`common::source_with_labels`]). A third shows what the speed machinery (the memo, threads) is worth, each
+//! switched off in turn ([`speed_machinery`]).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -17,10 +18,12 @@ use std::sync::LazyLock;
 
 mod common;
 use common::{source, source_with_labels};
+use rustyjit::asm::{Settings, assemble_with};
 
 fn main() {
     interleaved("the common mix", input(200_000), 15);
     interleaved("the mix with labels and jumps", &LABELLED, 15);
+    speed_machinery(&input(200_000).text, 15);
     divan::main();
     // The generated inputs (63 MB with GNU's objects) go with the run.
     let _ = std::fs::remove_dir_all(&*DIR);
@@ -45,6 +48,30 @@ fn interleaved(what: &str, input: &Input, pairs: usize) {
         p.low,
         p.high,
     );
+}
+
+/// What the speed machinery is worth (issue 14): `assemble_with` in this process on the common mix, with each part
+/// of it switched off in turn ([`Settings`]), against all of it on, in turns; printed as how many times faster
+/// each part makes assembly.
+fn speed_machinery(text: &str, pairs: usize) {
+    let run = |settings: Settings| move || drop(assemble_with(text, settings).expect("the bench input assembles"));
+    let all = Settings::default();
+    for (part, without) in [
+        ("the memo", Settings { memo: false, ..all }),
+        ("threads", Settings { threads: false, ..all }),
+        ("both", Settings::PLAIN),
+    ] {
+        let p = common::paired(pairs, &mut run(without), &mut run(all));
+        eprintln!(
+            "speed machinery, {part}: {:.2} ms without, {:.2} ms with (medians); {:.2}x faster with (median of the pairs' \
+             ratios; {:.2}x to {:.2}x)",
+            p.theirs * 1e3,
+            p.ours * 1e3,
+            p.ratio,
+            p.low,
+            p.high,
+        );
+    }
 }
 
 const SIZES: [usize; 5] = [1_000, 10_000, 100_000, 200_000, 1_000_000];

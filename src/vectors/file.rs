@@ -602,9 +602,13 @@ impl Reader<'_> {
 
     /// `memory` as bytes.
     fn memory(&mut self, memory: &Option<Spanned<String>>) -> Option<Vec<u8>> {
-        let m = memory.as_ref()?;
-        let bytes = parse_hex(m.get_ref()).map_err(|why| format!("`memory`: {why}"));
-        self.get(m.span().start, bytes)
+        self.hex("memory", memory.as_ref()?)
+    }
+
+    /// The bytes of the hex string of `key` (`memory`, `bytes`, `memory_after`), or an error at the string.
+    fn hex(&mut self, key: &str, hex: &Spanned<String>) -> Option<Vec<u8>> {
+        let bytes = parse_hex(hex.get_ref()).map_err(|why| format!("`{key}`: {why}"));
+        self.get(hex.span().start, bytes)
     }
 
     /// `timeout_ms`, checked, as a duration.
@@ -646,142 +650,197 @@ impl Reader<'_> {
         }
     }
 
+    /// Reads a case: its buffer, its registers on entry (`args`, then `regs`), what it expects, its timeout and its
+    /// code. Every problem is an error at its place.
     fn case(&mut self, case: CaseSchema, case_at: usize) -> Case {
-        let mut regs = entry_regs();
-        let mut xmm = [0u128; 16];
-        let mut set_by = [None::<&str>; 16];
-        let mut xmm_set_by = [None::<&str>; 16];
         let memory = self.memory(&case.memory);
-        let mut int_regs = ARG_REGS.iter().skip(usize::from(memory.is_some()));
-        if memory.is_some() {
-            set_by[7] = Some("memory"); // rdi holds the buffer's address
+        let mut entry = EntryRegs::new();
+        self.place_args(&case.args, memory.is_some(), &mut entry);
+        self.set_regs(&case.regs, &mut entry);
+        let preserve = case.preserve.as_ref().is_none_or(|p| *p.get_ref());
+        let expect = self.expect(&case, memory.is_some(), preserve, case_at);
+        let timeout = self.timeout(&case.timeout_ms, case_at);
+        Case {
+            name: case.name.get_ref().clone(),
+            line: self.pos.at(case_at).0,
+            code: assemble_at(&case.asm, self.text, &self.pos, self.path),
+            regs: entry.regs,
+            xmm: entry.xmm,
+            memory,
+            expect,
+            timeout,
+            state: case.state,
+            preserve,
+        }
+    }
+
+    /// Puts a case's arguments in registers in call order: the integers in rdi, rsi, rdx, rcx, r8, r9 (from rsi
+    /// when the case has a buffer, `memory`, whose address rdi holds), the floats in xmm0..xmm7. An argument that
+    /// is no value, or finds no register left, is an error.
+    fn place_args(&mut self, args: &[Spanned<toml::Value>], memory: bool, entry: &mut EntryRegs) {
+        let mut int_regs = ARG_REGS.iter().skip(usize::from(memory));
+        if memory {
+            entry.set_by[7] = Some("memory"); // rdi holds the buffer's address
         }
         let mut float_regs = 0..8;
-        for arg in &case.args {
-            let Some(value) = self.get(arg.span().start, case_value(arg.get_ref())) else {
+        for arg in args {
+            let at = arg.span().start;
+            let Some(value) = self.get(at, case_value(arg.get_ref())) else {
                 continue;
             };
             if value.is_float() {
                 let Some(x) = float_regs.next() else {
-                    self.error(
-                        arg.span().start,
-                        "too many float arguments: at most eight fit in xmm0..xmm7".into(),
-                    );
+                    self.error(at, "too many float arguments: at most eight fit in xmm0..xmm7".into());
                     continue;
                 };
-                xmm[x] = value.xmm_bits();
-                xmm_set_by[x] = Some("args");
+                entry.xmm[x] = value.xmm_bits();
+                entry.xmm_set_by[x] = Some("args");
             } else {
                 let Some(&r) = int_regs.next() else {
-                    let room = if memory.is_some() {
+                    let room = if memory {
                         "five (rdi holds the memory buffer)"
                     } else {
                         "six"
                     };
                     self.error(
-                        arg.span().start,
+                        at,
                         format!("too many integer arguments: at most {room} fit in registers"),
                     );
                     continue;
                 };
-                regs[r] = value.xmm_bits() as u64; // an integer's 64 bits
-                set_by[r] = Some("args");
+                entry.regs[r] = value.xmm_bits() as u64; // an integer's 64 bits
+                entry.set_by[r] = Some("args");
             }
         }
-        for (reg, value) in &case.regs {
+    }
+
+    /// Sets the registers of a case's `regs` table: a general register takes an integer, an xmm register a float or
+    /// a 128-bit pattern. A name that is no register, rsp, or a register that `args` or `memory` already set is an
+    /// error.
+    fn set_regs(&mut self, regs: &BTreeMap<Spanned<String>, Spanned<toml::Value>>, entry: &mut EntryRegs) {
+        for (reg, value) in regs {
             let lower = reg.get_ref().to_ascii_lowercase();
             let at = reg.span().start;
-            if let Some(x) = lower
-                .strip_prefix("xmm")
-                .and_then(|n| n.parse::<usize>().ok())
-                .filter(|&x| x < 16)
-            {
-                if let Some(by) = xmm_set_by[x] {
-                    self.error(at, format!("`{lower}` is already set by `{by}`"));
-                } else if let Some(bits) = self.get(value.span().start, xmm_value(value.get_ref())) {
-                    xmm[x] = bits;
+            match Register::named(&lower) {
+                Some(Register::Xmm(x)) => {
+                    if let Some(by) = entry.xmm_set_by[x] {
+                        self.error(at, format!("`{lower}` is already set by `{by}`"));
+                    } else if let Some(bits) = self.get(value.span().start, xmm_value(value.get_ref())) {
+                        entry.xmm[x] = bits;
+                    }
                 }
-                continue;
-            }
-            let Some(r) = REGS.iter().position(|n| *n == lower) else {
-                self.error(
+                Some(Register::General(4)) => {
+                    self.error(at, "`rsp` cannot be set: the harness owns the stack".into());
+                }
+                Some(Register::General(r)) => {
+                    if let Some(by) = entry.set_by[r] {
+                        self.error(at, format!("`{lower}` is already set by `{by}`"));
+                    } else if let Some(v) = self.get(value.span().start, int_value(value.get_ref())) {
+                        entry.regs[r] = v as u64;
+                    }
+                }
+                None => self.error(
                     at,
                     format!(
                         "`{}` is not a register a case can set; use rax, rbx, ..., r15 or xmm0..xmm15",
                         reg.get_ref()
                     ),
-                );
-                continue;
-            };
-            if r == 4 {
-                self.error(at, "`rsp` cannot be set: the harness owns the stack".into());
-            } else if let Some(by) = set_by[r] {
-                self.error(at, format!("`{lower}` is already set by `{by}`"));
-            } else if let Some(v) = self.get(value.span().start, int_value(value.get_ref())) {
-                regs[r] = v as u64;
+                ),
             }
         }
-        let mut expect = Expect::default();
-        if let Some(r) = &case.returns {
-            expect.returns = self.get(r.span().start, case_value(r.get_ref()));
-        }
-        if let Some(u) = &case.ulps
-            && !matches!(expect.returns, Some(v) if v.is_float())
-        {
+    }
+
+    /// What a case asserts, each key checked in turn: `returns`, `ulps`, `bytes`, `memory_after` (with the case's
+    /// buffer, `memory`), `fault`, `breaks` (with `preserve`); then that it expects at most one outcome.
+    fn expect(&mut self, case: &CaseSchema, memory: bool, preserve: bool, case_at: usize) -> Expect {
+        let returns = case
+            .returns
+            .as_ref()
+            .and_then(|r| self.get(r.span().start, case_value(r.get_ref())));
+        let ulps = self.ulps(&case.ulps, returns);
+        let bytes = case.bytes.as_ref().and_then(|b| self.hex("bytes", b));
+        let memory_after = self.memory_after(&case.memory_after, memory);
+        let fault = self.fault(&case.fault);
+        let breaks = self.breaks(case, preserve, case_at);
+        let expect = Expect {
+            returns,
+            ulps,
+            bytes,
+            fault,
+            breaks,
+            memory_after,
+        };
+        self.one_outcome(&expect, case_at);
+        expect
+    }
+
+    /// `ulps`: a tolerance, which only a float result (`returns`) can have.
+    fn ulps(&mut self, ulps: &Option<Spanned<u64>>, returns: Option<Value>) -> Option<u64> {
+        let u = ulps.as_ref()?;
+        if !matches!(returns, Some(v) if v.is_float()) {
             self.error(
                 u.span().start,
                 "`ulps` is a tolerance for a float result; it needs a float `returns` such as 3.75".into(),
             );
         }
-        expect.ulps = case.ulps.as_ref().map(|u| *u.get_ref());
-        if let Some(b) = &case.bytes {
-            let bytes = parse_hex(b.get_ref()).map_err(|why| format!("`bytes`: {why}"));
-            expect.bytes = self.get(b.span().start, bytes);
+        Some(*u.get_ref())
+    }
+
+    /// `memory_after`: the bytes the buffer holds after the call, which needs a buffer (`memory`) to compare with.
+    fn memory_after(&mut self, memory_after: &Option<Spanned<String>>, memory: bool) -> Option<Vec<u8>> {
+        let m = memory_after.as_ref()?;
+        let bytes = self.hex("memory_after", m)?;
+        if !memory {
+            self.error(
+                m.span().start,
+                "`memory_after` needs a `memory` buffer to compare with".into(),
+            );
+            return None;
         }
-        if let Some(m) = &case.memory_after {
-            match (parse_hex(m.get_ref()), &memory) {
-                (Ok(bytes), Some(_)) => expect.memory_after = Some(bytes),
-                (Ok(_), None) => self.error(
-                    m.span().start,
-                    "`memory_after` needs a `memory` buffer to compare with".into(),
-                ),
-                (Err(why), _) => self.error(m.span().start, format!("`memory_after`: {why}")),
-            }
+        Some(bytes)
+    }
+
+    /// `fault`: the signal a case expects, one of [`SIGNALS`], named with or without `SIG`, in any case.
+    fn fault(&mut self, fault: &Option<Spanned<String>>) -> Option<i32> {
+        let f = fault.as_ref()?;
+        let wanted = f.get_ref().to_ascii_uppercase();
+        let signal = SIGNALS
+            .iter()
+            .find(|(n, _)| *n == wanted || n[3..] == wanted)
+            .map(|&(_, signal)| signal)
+            .ok_or_else(|| {
+                format!(
+                    "`{}` is not a fault the harness catches; use SIGSEGV, SIGBUS, SIGILL, SIGFPE or SIGTRAP",
+                    f.get_ref()
+                )
+            });
+        self.get(f.span().start, signal)
+    }
+
+    /// `breaks`: the calling-convention break a case expects, which only a case whose convention is checked
+    /// (`preserve`) can expect.
+    fn breaks(&mut self, case: &CaseSchema, preserve: bool, case_at: usize) -> Option<Break> {
+        let b = case.breaks.as_ref()?;
+        let kind = Break::from_name(b.get_ref()).ok_or_else(|| {
+            format!(
+                "`{}` is not a way to break the calling convention; use one of {}",
+                b.get_ref(),
+                Break::NAMES.join(", ")
+            )
+        });
+        let kind = self.get(b.span().start, kind);
+        if !preserve {
+            let at = case.preserve.as_ref().map_or(case_at, |p| p.span().start);
+            self.error(
+                at,
+                "`breaks` needs the convention checked; remove `preserve = false`".into(),
+            );
         }
-        if let Some(f) = &case.fault {
-            let wanted = f.get_ref().to_ascii_uppercase();
-            match SIGNALS.iter().find(|(n, _)| *n == wanted || n[3..] == wanted) {
-                Some((_, sig)) => expect.fault = Some(*sig),
-                None => self.error(
-                    f.span().start,
-                    format!(
-                        "`{}` is not a fault the harness catches; use SIGSEGV, SIGBUS, SIGILL, SIGFPE or SIGTRAP",
-                        f.get_ref()
-                    ),
-                ),
-            }
-        }
-        let preserve = case.preserve.as_ref().is_none_or(|p| *p.get_ref());
-        if let Some(b) = &case.breaks {
-            match Break::from_name(b.get_ref()) {
-                Some(kind) => expect.breaks = Some(kind),
-                None => self.error(
-                    b.span().start,
-                    format!(
-                        "`{}` is not a way to break the calling convention; use one of {}",
-                        b.get_ref(),
-                        Break::NAMES.join(", ")
-                    ),
-                ),
-            }
-            if !preserve {
-                let at = case.preserve.as_ref().map_or(case_at, |p| p.span().start);
-                self.error(
-                    at,
-                    "`breaks` needs the convention checked; remove `preserve = false`".into(),
-                );
-            }
-        }
+        kind
+    }
+
+    /// A case expects at most one outcome: a result (`returns`), a fault or a break.
+    fn one_outcome(&mut self, expect: &Expect, case_at: usize) {
         let outcomes = [
             expect.returns.is_some(),
             expect.fault.is_some(),
@@ -792,19 +851,6 @@ impl Reader<'_> {
                 case_at,
                 "a case can expect one outcome; keep one of `returns`, `fault` and `breaks`".into(),
             );
-        }
-        let timeout = self.timeout(&case.timeout_ms, case_at);
-        Case {
-            name: case.name.get_ref().clone(),
-            line: self.pos.at(case_at).0,
-            code: assemble_at(&case.asm, self.text, &self.pos, self.path),
-            regs,
-            xmm,
-            memory,
-            expect,
-            timeout,
-            state: case.state,
-            preserve,
         }
     }
 
@@ -867,6 +913,54 @@ impl Reader<'_> {
             memory,
             timeout,
             preserve: p.preserve,
+        }
+    }
+}
+
+/// A case's registers on entry while its `args` and `regs` are read, and what set each one, so that none is set
+/// twice.
+struct EntryRegs {
+    /// The general registers, in [`REGS`] order, from [`entry_regs`].
+    regs: [u64; 16],
+    /// xmm0..xmm15, from zero.
+    xmm: [u128; 16],
+    /// The key that set each general register: `memory` or `args`.
+    set_by: [Option<&'static str>; 16],
+    /// The key that set each xmm register: `args`.
+    xmm_set_by: [Option<&'static str>; 16],
+}
+
+impl EntryRegs {
+    /// Every register at its entry value, none set yet.
+    fn new() -> EntryRegs {
+        EntryRegs {
+            regs: entry_regs(),
+            xmm: [0; 16],
+            set_by: [None; 16],
+            xmm_set_by: [None; 16],
+        }
+    }
+}
+
+/// A register a case's `regs` table names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Register {
+    /// A general register, by number in [`REGS`].
+    General(usize),
+    /// xmm0..xmm15, by number.
+    Xmm(usize),
+}
+
+impl Register {
+    /// The register a lower-case name names: `xmm0`..`xmm15`, or one of [`REGS`] (rsp too).
+    fn named(lower: &str) -> Option<Register> {
+        let xmm = lower
+            .strip_prefix("xmm")
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|&x| x < 16);
+        match xmm {
+            Some(x) => Some(Register::Xmm(x)),
+            None => REGS.iter().position(|n| *n == lower).map(Register::General),
         }
     }
 }

@@ -22,7 +22,7 @@
 //! on some input is reported with that input.
 
 use super::convention::{self, Exit, frame_entry};
-use super::file::{Case, FCW_ENTRY, FRAME_CANARIES, MXCSR_ENTRY, Property, VectorFile, entry_regs};
+use super::file::{ArgType, Case, FCW_ENTRY, FRAME_CANARIES, MXCSR_ENTRY, Property, VectorFile, entry_regs};
 pub use super::outcome::Outcome;
 use super::property::{self, Inputs};
 use crate::{Code, Scratch, ScratchFn};
@@ -746,28 +746,124 @@ fn run_property(
 ) {
     let [code, reference] = codes;
     let [a, b] = scratch;
-    let Some(sides) = load_or_mark(code, a, p, shared).and_then(|a| Some([a, load_or_mark(reference, b, p, shared)?]))
+    let Some(loaded) = load_or_mark(code, a, p, shared).and_then(|a| Some([a, load_or_mark(reference, b, p, shared)?]))
     else {
         return;
     };
     // SAFETY: slot `p` is this worker's to write while it runs position `p`.
     unsafe { (*shared.slot(p)).tag = SLOT_PROPERTY };
-    let record = shared.area(p).0.cast::<Input>();
-    let run = |side: usize, input: &[u64], shrinking: bool| -> SideResult {
+    let sides = Sides {
+        prop,
+        loaded,
+        caller,
+        record: shared.area(p).0.cast::<Input>(),
+        p,
+        fd,
+    };
+    let (held, text) = sides.verdict();
+    send(fd, &[VERDICT, p as u64, u64::from(held)], text.as_bytes());
+}
+
+/// A property's two sides in the worker at position `p`: their code loaded, the caller, where the current input
+/// goes (position `p`'s area), and the pipe (`fd`) that takes the best counterexample so far.
+struct Sides<'a> {
+    prop: &'a Property,
+    /// The code and the reference, loaded, in the order of [`SIDES`].
+    loaded: [ScratchFn<'a>; 2],
+    caller: &'a Caller<'a>,
+    record: *mut Input,
+    p: usize,
+    fd: i32,
+}
+
+impl Sides<'_> {
+    /// Every input on both sides until they disagree: whether the property held, and the verdict's text (how many
+    /// inputs it held on, or the counterexample).
+    fn verdict(&self) -> (bool, String) {
+        let inputs = Inputs::new(self.prop);
+        let edges = inputs.edge_count();
+        let mut count = 0usize;
+        for input in inputs {
+            count += 1;
+            if let Some(why) = self.disagree(&input, false) {
+                return (false, self.counterexample(input, why));
+            }
+        }
+        (true, held(count, edges, self.prop.seed))
+    }
+
+    /// The text of the verdict on `input`, where the sides disagree (`why`): the counterexample shrunk, and what
+    /// from. Sends the first counterexample and each better one over the pipe as it goes.
+    fn counterexample(&self, input: Vec<u64>, why: String) -> String {
+        let first = property::show_input(&self.prop.args, &input);
+        self.progress(&first, &why);
+        let (best, why, steps) = self.shrink(input, why);
+        let shrunk = match steps {
+            0 => String::new(),
+            1 => format!(" (shrunk from {first} in 1 step)"),
+            n => format!(" (shrunk from {first} in {n} steps)"),
+        };
+        format!(
+            "counterexample {}: {why}{shrunk}",
+            property::show_input(&self.prop.args, &best)
+        )
+    }
+
+    /// Greedy shrinking of an input on which the sides disagree (`why`): takes the first simpler value of any
+    /// argument that still fails, until none does or the budget of tries is spent. The simplest input found, why it
+    /// fails, and in how many steps.
+    fn shrink(&self, input: Vec<u64>, why: String) -> (Vec<u64>, String, usize) {
+        let (mut best, mut why, mut steps) = (input, why, 0);
+        let mut budget = 2_000;
+        'shrink: loop {
+            for a in 0..best.len() {
+                for candidate in property::shrink(self.prop.args[a], best[a]) {
+                    if budget == 0 {
+                        break 'shrink;
+                    }
+                    budget -= 1;
+                    let mut trial = best.clone();
+                    trial[a] = candidate;
+                    if let Some(w) = self.disagree(&trial, true) {
+                        (best, why) = (trial, w);
+                        steps += 1;
+                        self.progress(&property::show_input(&self.prop.args, &best), &why);
+                        continue 'shrink;
+                    }
+                }
+            }
+            break;
+        }
+        (best, why, steps)
+    }
+
+    /// Sends the best counterexample so far over the pipe: the input as shown, and why it fails.
+    fn progress(&self, input: &str, why: &str) {
+        let text = format!("counterexample {input}: {why}");
+        send(self.fd, &[PROGRESS, self.p as u64], text.as_bytes());
+    }
+
+    /// How the two sides disagree on an input, in words; `None` if they agree.
+    fn disagree(&self, input: &[u64], shrinking: bool) -> Option<String> {
+        let results = [self.run(0, input, shrinking), self.run(1, input, shrinking)];
+        difference(self.prop.returns, &results)
+    }
+
+    /// Calls one side (an index of [`SIDES`]) on an input, which goes first to the position's area, so that a fault
+    /// or a hang is reported with it; what the side returned, left in the buffer and broke.
+    fn run(&self, side: usize, input: &[u64], shrinking: bool) -> SideResult {
+        let prop = self.prop;
         let (mut regs, mut xmm) = (entry_regs(), [0u128; 16]);
         property::place(&prop.args, input, prop.memory.is_some(), &mut regs, &mut xmm);
         let mut memory = prop.memory.clone();
-        let mut now: Input = [0; 16];
-        now[0] = side as u64;
-        now[1] = u64::from(shrinking);
-        now[2..2 + input.len()].copy_from_slice(input);
+        let now = current_input(side, input, shrinking);
         // SAFETY: position `p`'s area holds an `Input` (`area_len`), this worker's to write; the harness reads it
         // only after the worker has ended. The area may not be 8-byte aligned (after a case's odd-sized buffer).
-        unsafe { record.write_unaligned(now) };
+        unsafe { self.record.write_unaligned(now) };
         // Each call has its own deadline (a case's is its position's start).
-        caller.header.started.store(monotonic_ns(), Ordering::Release);
-        caller.call(&sides[side], &regs, &xmm, memory.as_deref_mut());
-        let out = caller.slot();
+        self.caller.header.started.store(monotonic_ns(), Ordering::Release);
+        self.caller.call(&self.loaded[side], &regs, &xmm, memory.as_deref_mut());
+        let out = self.caller.slot();
         let broke = if prop.preserve {
             let broken = convention::check(&regs, &out.exit());
             broken.iter().map(|b| b.message.as_str()).collect::<Vec<_>>().join("; ")
@@ -779,88 +875,56 @@ fn run_property(
             memory,
             broke,
         }
-    };
-    // How the two sides disagree on an input, in words; `None` if they agree.
-    let disagree = |input: &[u64], shrinking: bool| -> Option<String> {
-        let results = [run(0, input, shrinking), run(1, input, shrinking)];
-        for (side, r) in SIDES.iter().zip(&results) {
-            if !r.broke.is_empty() {
-                return Some(format!("{side} broke the calling convention: {}", r.broke));
-            }
-        }
-        let [a, b] = &results;
-        if !property::same(prop.returns, a.value, b.value) {
-            let show = |v| format!("{} ({v:#x})", property::show(prop.returns, v));
-            return Some(format!(
-                "asm returned {}, reference returned {}",
-                show(a.value),
-                show(b.value)
-            ));
-        }
-        if a.memory != b.memory {
-            let hex = |m: &Option<Vec<u8>>| m.as_deref().map_or_else(String::new, super::report::hex_bytes);
-            return Some(format!(
-                "asm left memory {}, reference left {}",
-                hex(&a.memory),
-                hex(&b.memory)
-            ));
-        }
-        None
-    };
-    let mut inputs = Inputs::new(prop);
-    let edges = inputs.edge_count();
-    let mut count = 0usize;
-    for input in inputs.by_ref() {
-        count += 1;
-        let Some(why) = disagree(&input, false) else {
-            continue;
-        };
-        let first = property::show_input(&prop.args, &input);
-        let (mut best, mut why, mut steps) = (input, why, 0);
-        send(
-            fd,
-            &[PROGRESS, p as u64],
-            format!("counterexample {first}: {why}").as_bytes(),
-        );
-        // Greedy shrinking: take the first simpler value of any argument that still fails, until none does or
-        // the budget of tries is spent.
-        let mut budget = 2_000;
-        'shrink: loop {
-            for a in 0..best.len() {
-                for candidate in property::shrink(prop.args[a], best[a]) {
-                    if budget == 0 {
-                        break 'shrink;
-                    }
-                    budget -= 1;
-                    let mut trial = best.clone();
-                    trial[a] = candidate;
-                    if let Some(w) = disagree(&trial, true) {
-                        (best, why) = (trial, w);
-                        steps += 1;
-                        let text = format!("counterexample {}: {why}", property::show_input(&prop.args, &best));
-                        send(fd, &[PROGRESS, p as u64], text.as_bytes());
-                        continue 'shrink;
-                    }
-                }
-            }
-            break;
-        }
-        let shown = property::show_input(&prop.args, &best);
-        let shrunk = match steps {
-            0 => String::new(),
-            1 => format!(" (shrunk from {first} in 1 step)"),
-            n => format!(" (shrunk from {first} in {n} steps)"),
-        };
-        let text = format!("counterexample {shown}: {why}{shrunk}");
-        send(fd, &[VERDICT, p as u64, 0], text.as_bytes());
-        return;
     }
-    let text = format!(
+}
+
+/// A property's current call as its position's area holds it (see [`Input`]): the side, whether it is shrinking,
+/// then the input's values.
+fn current_input(side: usize, input: &[u64], shrinking: bool) -> Input {
+    let mut now: Input = [0; 16];
+    now[0] = side as u64;
+    now[1] = u64::from(shrinking);
+    now[2..2 + input.len()].copy_from_slice(input);
+    now
+}
+
+/// How the results of a property's two sides (in the order of [`SIDES`]) differ, in words, checked in this order:
+/// a side broke the calling convention, the compared values (of type `returns`) differ, the buffers differ.
+/// `None` if they agree.
+fn difference(returns: ArgType, results: &[SideResult; 2]) -> Option<String> {
+    for (side, r) in SIDES.iter().zip(results) {
+        if !r.broke.is_empty() {
+            return Some(format!("{side} broke the calling convention: {}", r.broke));
+        }
+    }
+    let [a, b] = results;
+    if !property::same(returns, a.value, b.value) {
+        let show = |v| format!("{} ({v:#x})", property::show(returns, v));
+        return Some(format!(
+            "asm returned {}, reference returned {}",
+            show(a.value),
+            show(b.value)
+        ));
+    }
+    if a.memory != b.memory {
+        let hex = |m: &Option<Vec<u8>>| m.as_deref().map_or_else(String::new, super::report::hex_bytes);
+        return Some(format!(
+            "asm left memory {}, reference left {}",
+            hex(&a.memory),
+            hex(&b.memory)
+        ));
+    }
+    None
+}
+
+/// The text of the verdict on a property that held on `count` inputs, the first `edges` of them edge inputs, the
+/// rest random from `seed`.
+fn held(count: usize, edges: usize, seed: u64) -> String {
+    format!(
         "held on {count} inputs ({edges} edge, {} random; seed {:#x})",
         count - edges.min(count),
-        prop.seed
-    );
-    send(fd, &[VERDICT, p as u64, 1], text.as_bytes());
+        seed
+    )
 }
 
 /// A worker process, the read end of its pipe, and how it ended once it has been waited for.
@@ -1014,6 +1078,7 @@ fn next_record(buf: &[u8], at: &mut usize) -> Option<(Vec<u64>, Vec<u8>)> {
 }
 
 /// What one shard's harness learns from its workers' records.
+#[derive(Default)]
 struct Records {
     /// A fault the worker reported: the position, and the fault as an outcome.
     fault: Option<(usize, Outcome)>,
@@ -1209,130 +1274,233 @@ fn run_shard(tasks: &[Task], outcomes: &mut [Outcome]) {
     if tasks.is_empty() {
         return;
     }
-    let cannot_start = |outcomes: &mut [Outcome], from: usize, e: io::Error| {
-        for outcome in &mut outcomes[from..] {
-            *outcome = Outcome::LoadFailed(format!("could not start a worker process: {e}"));
-        }
-    };
     let shared = match Shared::new(tasks) {
         Ok(shared) => shared,
-        Err(e) => return cannot_start(outcomes, 0, e),
+        Err(e) => return cannot_start(outcomes, e),
     };
-    let timeout_ns = |p: usize| tasks[p].timeout_ns();
-    // The harness never sleeps longer than the shortest timeout, so a position that starts while it sleeps
-    // cannot reach its deadline long before it wakes.
-    let shortest = tasks.iter().map(|task| task.timeout_ns()).min().unwrap_or(u64::MAX);
-    let mut records = Records {
-        fault: None,
-        progress: std::collections::HashMap::new(),
+    let mut shard = Shard {
+        tasks,
+        shared,
+        outcomes,
+        records: Records::default(),
+        nap: longest_nap(tasks),
     };
     let mut next = 0;
     while next < tasks.len() {
-        let first = next;
-        let mut worker = match spawn(tasks, first, &shared) {
+        match shard.run_worker(next) {
+            Some(after) => next = after,
+            None => break,
+        }
+    }
+}
+
+/// Gives every position of `outcomes` the outcome that no worker process could start (`e`).
+fn cannot_start(outcomes: &mut [Outcome], e: io::Error) {
+    outcomes.fill(Outcome::LoadFailed(format!("could not start a worker process: {e}")));
+}
+
+/// The longest the harness sleeps while a worker of `tasks` runs: [`COLLECT_NS`], and never longer than the
+/// shortest timeout, so a position that starts while it sleeps cannot reach its deadline long before it wakes.
+fn longest_nap(tasks: &[Task]) -> u64 {
+    let shortest = tasks.iter().map(|task| task.timeout_ns()).min().unwrap_or(u64::MAX);
+    shortest.min(COLLECT_NS)
+}
+
+/// One shard's harness: its positions, the memory it shares with their workers, the outcomes it fills, and what
+/// the workers' records said.
+struct Shard<'a> {
+    tasks: &'a [Task<'a>],
+    shared: Shared,
+    outcomes: &'a mut [Outcome],
+    records: Records,
+    /// See [`longest_nap`].
+    nap: u64,
+}
+
+/// Why the harness stopped watching a worker.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// The end of the pipe: the worker has finished or died, and has sent everything.
+    Closed,
+    /// The worker has ended (and has been waited for), though the end of its pipe has not shown yet.
+    Ended,
+    /// The position in flight ran past its timeout.
+    TimedOut(usize),
+    /// The pipe could not be read.
+    Unreadable,
+    /// No position started or finished for [`STUCK_NS`], and none runs: the worker is stuck between cases, and the
+    /// next one resumes after what it finished.
+    Stuck,
+}
+
+impl Stop {
+    /// Whether the worker must be killed, rather than waited for while it ends by itself.
+    fn kills(self) -> bool {
+        matches!(self, Stop::TimedOut(_) | Stop::Unreadable | Stop::Stuck)
+    }
+}
+
+impl Shard<'_> {
+    /// Runs a worker from position `first` until it ends, and fills the outcomes it leaves: the position the next
+    /// worker starts at, or `None` when the shard is over (everything ran, or no worker could start or finish a
+    /// position).
+    fn run_worker(&mut self, first: usize) -> Option<usize> {
+        let mut worker = match spawn(self.tasks, first, &self.shared) {
             Ok(w) => w,
-            Err(e) => return cannot_start(outcomes, first, e),
+            Err(e) => {
+                cannot_start(&mut self.outcomes[first..], e);
+                return None;
+            }
         };
         let mut buf = Vec::new();
-        records.fault = None;
-        let mut timed_out = None;
-        let mut kill = false;
-        let mut closed = false;
-        // The positions from `first` up to this one have their outcomes.
-        let mut collected = first;
-        // The last state seen, and when it changed: a worker that makes no progress for STUCK_NS is killed.
-        let mut seen = (first, None);
-        let mut changed = monotonic_ns();
-        loop {
-            let done = shared.done();
-            if done > collected {
-                collect(tasks, &shared, collected..done, outcomes);
-                collected = done;
-            }
-            let now = monotonic_ns();
-            let mut wait = shortest.min(COLLECT_NS);
-            if let Some((p, started)) = shared.in_flight() {
-                wait = wait.min(started.saturating_add(timeout_ns(p)).saturating_sub(now));
-            }
-            match read_some(&worker.pipe, &mut buf, wait) {
-                Ok(Some(true)) => {
-                    take_records(&mut buf, outcomes, &mut records);
-                    continue;
-                }
-                Ok(Some(false)) => {
-                    closed = true; // the end of the pipe: the worker has finished or died
-                    break;
-                }
-                Ok(None) => {}
-                Err(_) => {
-                    kill = true;
-                    break;
-                }
-            }
-            // Nothing came in time: look at the worker again.
-            if worker.has_ended() {
-                break;
-            }
-            let now = monotonic_ns();
-            let state = (shared.done(), shared.in_flight());
-            match state.1 {
-                Some((p, started)) if now.saturating_sub(started) >= timeout_ns(p) => {
-                    timed_out = Some(p);
-                    kill = true;
-                    break;
-                }
-                _ if state != seen => (seen, changed) = (state, now),
-                None if now.saturating_sub(changed) >= STUCK_NS => {
-                    kill = true; // stuck between cases: kill it and resume after what it finished
-                    break;
-                }
-                _ => {}
-            }
-        }
+        self.records.fault = None;
+        let (stop, collected) = self.watch(&mut worker, first, &mut buf);
         // A worker whose pipe ended has sent everything: it is waited for below, while it exits. Any other is
         // killed if need be and waited for now, so that everything it sent is in the pipe.
-        let mut how = (!closed || kill).then(|| worker.reap(kill));
-        while let Ok(Some(true)) = read_some(&worker.pipe, &mut buf, 0) {}
-        take_records(&mut buf, outcomes, &mut records);
-        let done = shared.done();
-        collect(tasks, &shared, collected..done, outcomes);
-        if how.is_none() && done == tasks.len() {
-            // Everything finished and the worker closed its pipe: nothing it could still say matters, so it
-            // is waited for on a thread of its own while it tears itself down (about a millisecond for a
-            // worker forked from a big harness) instead of by the run.
-            let pid = worker.pid;
-            let waiter = std::thread::Builder::new().spawn(move || wait_for(pid));
-            if waiter.is_err() {
-                worker.reap(false); // no thread to spare: wait here
-            }
-            break;
+        let how = (stop != Stop::Closed).then(|| worker.reap(stop.kills()));
+        let done = self.drain(&worker, &mut buf, collected);
+        if how.is_none() && done == self.tasks.len() {
+            // Everything finished and the worker closed its pipe.
+            wait_in_background(worker);
+            return None;
         }
-        let how = how.take().unwrap_or_else(|| worker.reap(false));
-        next = done;
-        // The position that was running when the worker ended, if it did not finish: timed out, faulted or died.
-        let ended = match (timed_out, records.fault.take(), shared.in_flight()) {
-            (Some(p), _, _) if p >= done => Some((p, Outcome::TimedOut(tasks[p].timeout()))),
-            (Some(_), _, _) => None, // it finished after all; the case running when the worker was killed runs again
-            (None, Some((p, outcome)), _) if p == done => Some((p, outcome)),
-            (None, _, Some((p, _))) => Some((p, Outcome::Died(how.clone()))),
-            _ => None,
-        };
-        if let Some((p, outcome)) = ended {
-            outcomes[p] = match tasks[p] {
-                Task::Case(..) => outcome,
-                Task::Property(prop, codes) => {
-                    interrupted(prop, codes, &shared.result(p).1, records.progress.remove(&p), &outcome)
-                }
-            };
+        let how = how.unwrap_or_else(|| worker.reap(false));
+        let mut next = done;
+        if let Some((p, outcome)) = self.unfinished(stop, done, &how) {
+            self.outcomes[p] = self.interrupted_outcome(p, outcome);
             next = next.max(p + 1);
         }
         if next == first {
             // The worker ended without finishing a single case: give up on the rest rather than loop.
-            for outcome in &mut outcomes[next..] {
-                *outcome = Outcome::Died(how.clone());
-            }
-            break;
+            self.outcomes[next..].fill(Outcome::Died(how));
+            return None;
         }
+        Some(next)
+    }
+
+    /// Watches the worker started at position `first` until it stops: collects the outcomes of the positions it
+    /// finishes and takes the records it sends (into `buf`) as they come. Why it stopped, and the position up to
+    /// which outcomes are collected.
+    fn watch(&mut self, worker: &mut Worker, first: usize, buf: &mut Vec<u8>) -> (Stop, usize) {
+        let mut collected = first;
+        let mut progress = Progress::new(first);
+        loop {
+            let done = self.shared.done();
+            if done > collected {
+                collect(self.tasks, &self.shared, collected..done, self.outcomes);
+                collected = done;
+            }
+            match read_some(&worker.pipe, buf, self.wait_ns()) {
+                Ok(Some(true)) => {
+                    take_records(buf, self.outcomes, &mut self.records);
+                    continue;
+                }
+                Ok(Some(false)) => return (Stop::Closed, collected),
+                Ok(None) => {}
+                Err(_) => return (Stop::Unreadable, collected),
+            }
+            // Nothing came in time: look at the worker again.
+            if worker.has_ended() {
+                return (Stop::Ended, collected);
+            }
+            if let Some(stop) = progress.overdue(self.tasks, &self.shared) {
+                return (stop, collected);
+            }
+        }
+    }
+
+    /// How long the harness may wait for the worker now: its nap, and no later than the deadline of the position
+    /// in flight.
+    fn wait_ns(&self) -> u64 {
+        let now = monotonic_ns();
+        let mut wait = self.nap;
+        if let Some((p, started)) = self.shared.in_flight() {
+            wait = wait.min(started.saturating_add(self.tasks[p].timeout_ns()).saturating_sub(now));
+        }
+        wait
+    }
+
+    /// Takes what a stopped worker left: the records still in its pipe (after those in `buf`), and the outcomes of
+    /// the positions it finished from `collected` on. How many positions are finished.
+    fn drain(&mut self, worker: &Worker, buf: &mut Vec<u8>, collected: usize) -> usize {
+        while let Ok(Some(true)) = read_some(&worker.pipe, buf, 0) {}
+        take_records(buf, self.outcomes, &mut self.records);
+        let done = self.shared.done();
+        collect(self.tasks, &self.shared, collected..done, self.outcomes);
+        done
+    }
+
+    /// The position that was running when the worker ended, if it did not finish (`done` are), and what ended it:
+    /// its timeout, a fault the worker reported, or else the worker's death (`how`).
+    fn unfinished(&mut self, stop: Stop, done: usize, how: &str) -> Option<(usize, Outcome)> {
+        match (stop, self.records.fault.take(), self.shared.in_flight()) {
+            (Stop::TimedOut(p), _, _) if p >= done => Some((p, Outcome::TimedOut(self.tasks[p].timeout()))),
+            // It finished after all; the case running when the worker was killed runs again.
+            (Stop::TimedOut(_), _, _) => None,
+            (_, Some((p, outcome)), _) if p == done => Some((p, outcome)),
+            (_, _, Some((p, _))) => Some((p, Outcome::Died(how.into()))),
+            _ => None,
+        }
+    }
+
+    /// The outcome of position `p`, which its worker did not finish because of `outcome`: that outcome for a case;
+    /// for a property, a counterexample on the input it was running.
+    fn interrupted_outcome(&mut self, p: usize, outcome: Outcome) -> Outcome {
+        match self.tasks[p] {
+            Task::Case(..) => outcome,
+            Task::Property(prop, codes) => interrupted(
+                prop,
+                codes,
+                &self.shared.result(p).1,
+                self.records.progress.remove(&p),
+                &outcome,
+            ),
+        }
+    }
+}
+
+/// What the harness last saw of a worker, to tell a worker that is stuck from one that is busy.
+struct Progress {
+    /// The last state seen: how many positions are finished, and the one in flight with its start.
+    seen: (usize, Option<(usize, u64)>),
+    /// When that state was first seen.
+    changed: u64,
+}
+
+impl Progress {
+    /// Nothing seen yet of a worker that starts at position `first`.
+    fn new(first: usize) -> Progress {
+        Progress {
+            seen: (first, None),
+            changed: monotonic_ns(),
+        }
+    }
+
+    /// Whether a worker that sent nothing in time must be stopped: the position in flight ran past its timeout, or
+    /// the worker is stuck (see [`Stop::Stuck`]).
+    fn overdue(&mut self, tasks: &[Task], shared: &Shared) -> Option<Stop> {
+        let now = monotonic_ns();
+        let state = (shared.done(), shared.in_flight());
+        match state.1 {
+            Some((p, started)) if now.saturating_sub(started) >= tasks[p].timeout_ns() => {
+                return Some(Stop::TimedOut(p));
+            }
+            _ if state != self.seen => (self.seen, self.changed) = (state, now),
+            None if now.saturating_sub(self.changed) >= STUCK_NS => return Some(Stop::Stuck),
+            _ => {}
+        }
+        None
+    }
+}
+
+/// Lets a worker that finished everything and closed its pipe be waited for on a thread of its own while it tears
+/// itself down (about a millisecond for a worker forked from a big harness) instead of by the run: nothing it could
+/// still say matters. With no thread to spare, waits for it here.
+fn wait_in_background(mut worker: Worker) {
+    let pid = worker.pid;
+    let waiter = std::thread::Builder::new().spawn(move || wait_for(pid));
+    if waiter.is_err() {
+        worker.reap(false);
     }
 }
 

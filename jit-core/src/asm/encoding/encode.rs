@@ -304,203 +304,354 @@ pub fn encode_with<'s, R: Record>(
     rel: i32,
     record: &mut R,
 ) -> Result<Encoded<'s>, ErrorKind> {
-    let mut reg_field = match form.modrm {
-        ModRm::Digit(d) => d,
-        _ => 0,
-    };
-    let (mut r, mut b) = (false, false);
-    let mut force_rex = false;
-    let mut high_byte: Option<Reg> = None;
-    let mut rm_reg: Option<Reg> = None;
-    // The memory operand: its place in the operand list, and itself.
-    let mut mem: Option<(usize, &Mem<'s>)> = None;
-    let mut op_reg = 0u8;
-    let mut hole: Option<u32> = None;
-    // Which operand each register field and REX bit comes from, and where the memory operand and the immediate
-    // are: for `record`.
-    let (mut reg_src, mut rm_src, mut op_reg_src, mut imm_src) = (None, None, None, None);
-    let (mut r_src, mut b_src) = (None, None);
-    for (i, (op, role)) in ops.iter().zip(&form.roles).enumerate() {
-        let reg = match (op, role) {
-            (Operand::Reg(reg), Role::Reg | Role::RegRm | Role::Rm | Role::OpReg) => *reg,
-            (Operand::Mem(m), Role::Rm) => {
-                mem = Some((i, m));
-                continue;
-            }
-            (Operand::Hole(n), Role::Imm) => {
-                hole = Some(*n);
-                imm_src = Some(i);
-                continue;
-            }
-            (Operand::Imm(_), Role::Imm) => {
-                imm_src = Some(i);
-                continue;
-            }
-            _ => continue,
+    let placed = Placement::new(form, ops);
+    let needs_rex = placed.needs_rex(form)?;
+    let mut buf = [0u8; MAX_LEN + 9];
+    let mut out = Writer::new(&mut buf);
+    out.prefixes_and_rex(form, &placed, needs_rex, record);
+    out.opcode(form, &placed, record);
+    out.modrm_sib_disp(form, &placed, record);
+    out.immediate_or_relative(form, &placed, imm, rel, record);
+    Ok(out.finish())
+}
+
+/// The [`Field::Low3`] of `part` at bit `shift`.
+#[inline(always)]
+const fn low3(part: Part, shift: u8) -> Field {
+    Field::Low3 { part, shift }
+}
+
+/// The [`Field::Bit3`] of `part` at bit `shift` of the REX prefix.
+#[inline(always)]
+const fn bit3(part: Part, shift: u8) -> Field {
+    Field::Bit3 { part, shift }
+}
+
+/// The memory operand of an instruction: its place in the operand list, itself, and its encoding.
+#[derive(Clone, Copy)]
+struct MemOperand<'a, 's> {
+    /// Its place in the operand list.
+    at: usize,
+    /// The operand.
+    mem: &'a Mem<'s>,
+    /// Its ModRM.rm bits, SIB, displacement and REX bits.
+    enc: MemEncoding,
+}
+
+impl MemOperand<'_, '_> {
+    /// Whether the base register's bits are in the instruction: there is a base, and it is not `rip`.
+    #[inline(always)]
+    fn has_base(&self) -> bool {
+        self.mem.base.is_some_and(|base| base != Reg::RIP)
+    }
+}
+
+/// The operands sorted into the fields of the instruction, each with the operand it comes from (its place in the
+/// operand list) for the [`Record`].
+struct Placement<'a, 's> {
+    /// ModRM.reg: a register's low three bits, or the form's `/digit` (0 without either).
+    reg_field: u8,
+    /// The operand in ModRM.reg, which also gives REX.R.
+    reg_src: Option<usize>,
+    /// The register in ModRM.rm (`mod` = 11), and its operand.
+    rm_reg: Option<(usize, Reg)>,
+    /// The memory operand in ModRM.rm.
+    mem: Option<MemOperand<'a, 's>>,
+    /// The register added to the opcode's last byte (`+r`), and its operand.
+    op_reg: Option<(usize, Reg)>,
+    /// The immediate operand.
+    imm_src: Option<usize>,
+    /// The hole number of an immediate supplied at run time.
+    hole: Option<u32>,
+    /// REX.R: the high bit of the register in ModRM.reg.
+    rex_r: bool,
+    /// REX.X: the high bit of the memory operand's index.
+    rex_x: bool,
+    /// REX.B: the high bit of the register in ModRM.rm or `+r`, or of the memory operand's base.
+    rex_b: bool,
+    /// The operand REX.B comes from, and which of its registers.
+    b_src: Option<(usize, Part)>,
+    /// Whether a register exists only with a REX prefix (`spl bpl sil dil`).
+    force_rex: bool,
+    /// A high byte register (`ah ch dh bh`), which cannot be encoded with a REX prefix.
+    high_byte: Option<Reg>,
+}
+
+impl<'a, 's> Placement<'a, 's> {
+    /// Sorts `ops` by their roles in `form`: registers by [`Placement::register`], the memory operand (encoded by
+    /// [`encode_mem`], which gives REX.X and REX.B), and the immediate, a value or a hole. Implicit operands take
+    /// no field.
+    #[inline(always)]
+    fn new(form: &Form, ops: &'a [Operand<'s>]) -> Self {
+        let mut placed = Placement {
+            reg_field: match form.modrm {
+                ModRm::Digit(d) => d,
+                _ => 0,
+            },
+            reg_src: None,
+            rm_reg: None,
+            mem: None,
+            op_reg: None,
+            imm_src: None,
+            hole: None,
+            rex_r: false,
+            rex_x: false,
+            rex_b: false,
+            b_src: None,
+            force_rex: false,
+            high_byte: None,
         };
-        match role {
-            Role::Reg => {
-                reg_field = reg.low3();
-                r = reg.high_bit();
-                (reg_src, r_src) = (Some(i), Some(i));
-            }
-            Role::RegRm => {
-                reg_field = reg.low3();
-                r = reg.high_bit();
-                b = reg.high_bit();
-                rm_reg = Some(reg);
-                (reg_src, rm_src, r_src, b_src) = (Some(i), Some(i), Some(i), Some((i, Part::Reg)));
-            }
-            Role::Rm => {
-                rm_reg = Some(reg);
-                b = reg.high_bit();
-                (rm_src, b_src) = (Some(i), Some((i, Part::Reg)));
-            }
-            _ => {
-                op_reg = reg.low3();
-                b = reg.high_bit();
-                (op_reg_src, b_src) = (Some(i), Some((i, Part::Reg)));
+        let mut mem = None;
+        for (i, (op, role)) in ops.iter().zip(&form.roles).enumerate() {
+            match (op, role) {
+                (Operand::Reg(reg), Role::Reg | Role::RegRm | Role::Rm | Role::OpReg) => {
+                    placed.register(i, *reg, *role);
+                }
+                (Operand::Mem(m), Role::Rm) => mem = Some((i, m)),
+                (Operand::Hole(n), Role::Imm) => {
+                    placed.hole = Some(*n);
+                    placed.imm_src = Some(i);
+                }
+                (Operand::Imm(_), Role::Imm) => placed.imm_src = Some(i),
+                _ => {}
             }
         }
-        force_rex |= reg.needs_rex();
-        if reg.is_high_byte() {
-            high_byte = Some(reg);
+        placed.mem = mem.map(|(at, mem)| MemOperand {
+            at,
+            mem,
+            enc: encode_mem(mem),
+        });
+        if let Some(m) = placed.mem {
+            placed.rex_x = m.enc.rex_x;
+            placed.rex_b = m.enc.rex_b;
+            if m.has_base() {
+                placed.b_src = Some((m.at, Part::Base));
+            }
         }
-    }
-    let mem = mem.map(|(i, m)| (i, m, encode_mem(m)));
-    let mut x = false;
-    if let Some((i, m, e)) = mem {
-        x = e.rex_x;
-        b = e.rex_b;
-        if m.base.is_some_and(|base| base != Reg::RIP) {
-            b_src = Some((i, Part::Base));
-        }
-    }
-    let needs_rex = form.rex_w || r || x || b || force_rex;
-    if let (true, Some(hb)) = (needs_rex, high_byte) {
-        return Err(ErrorKind::HighByteWithRex(hb.to_string()));
+        placed
     }
 
-    // Written into a buffer with room for a whole 4- or 8-byte field at any offset up to `MAX_LEN`, so that
-    // each part is one copy of known size; the running length `n` counts only the bytes that belong.
-    let mut buf = [0u8; MAX_LEN + 9];
-    let mut n = form.prefixes.len();
-    buf[..4].copy_from_slice(&form.prefixes.array());
-    buf[n] = rex(form.rex_w, r, x, b);
-    if needs_rex {
-        let bit3 = |part, shift| Field::Bit3 { part, shift };
-        if let Some(i) = r_src {
-            record.field(i, n, bit3(Part::Reg, 2));
+    /// Places register `reg`, operand `at`, by its role: `Reg` in ModRM.reg and REX.R, `Rm` in ModRM.rm and
+    /// REX.B, `RegRm` in both, `OpReg` in the opcode's `+r` and REX.B.
+    #[inline(always)]
+    fn register(&mut self, at: usize, reg: Reg, role: Role) {
+        if let Role::Reg | Role::RegRm = role {
+            self.reg_field = reg.low3();
+            self.rex_r = reg.high_bit();
+            self.reg_src = Some(at);
         }
-        if let Some((i, m, _)) = mem
-            && m.index.is_some()
+        match role {
+            Role::Rm | Role::RegRm => self.rm_reg = Some((at, reg)),
+            Role::OpReg => self.op_reg = Some((at, reg)),
+            _ => {}
+        }
+        if role != Role::Reg {
+            self.rex_b = reg.high_bit();
+            self.b_src = Some((at, Part::Reg));
+        }
+        self.force_rex |= reg.needs_rex();
+        if reg.is_high_byte() {
+            self.high_byte = Some(reg);
+        }
+    }
+
+    /// Whether the instruction needs a REX prefix: for REX.W, R, X or B, or for `spl bpl sil dil`. Fails if it does
+    /// and an operand is `ah ch dh bh`, which cannot be encoded with a REX prefix.
+    #[inline(always)]
+    fn needs_rex(&self, form: &Form) -> Result<bool, ErrorKind> {
+        let needs_rex = form.rex_w || self.rex_r || self.rex_x || self.rex_b || self.force_rex;
+        match (needs_rex, self.high_byte) {
+            (true, Some(hb)) => Err(ErrorKind::HighByteWithRex(hb.to_string())),
+            _ => Ok(needs_rex),
+        }
+    }
+}
+
+/// An instruction being written: a buffer of zeros with room for a whole 4- or 8-byte field at any offset up to
+/// [`MAX_LEN`], so that each part is one copy of known size; the running length `n`, which counts only the
+/// bytes that belong; and what must be filled in later, if anything. The buffer is borrowed, not held, so that
+/// the length and the fixup stay in registers.
+struct Writer<'b, 's> {
+    /// The bytes.
+    buf: &'b mut [u8; MAX_LEN + 9],
+    /// How many bytes of `buf` belong to the instruction so far.
+    n: usize,
+    /// What must be filled in later.
+    fixup: Option<Fixup<'s>>,
+}
+
+impl<'b, 's> Writer<'b, 's> {
+    /// An empty instruction written into `buf`.
+    #[inline(always)]
+    fn new(buf: &'b mut [u8; MAX_LEN + 9]) -> Self {
+        Writer { buf, n: 0, fixup: None }
+    }
+
+    /// Writes the form's legacy prefixes, then the REX prefix if `needs_rex`, reporting which operand each of
+    /// REX.R, REX.X and REX.B comes from.
+    #[inline(always)]
+    fn prefixes_and_rex<R: Record>(
+        &mut self,
+        form: &Form,
+        placed: &Placement<'_, '_>,
+        needs_rex: bool,
+        record: &mut R,
+    ) {
+        self.n = form.prefixes.len();
+        self.buf[..4].copy_from_slice(&form.prefixes.array());
+        self.buf[self.n] = rex(form.rex_w, placed.rex_r, placed.rex_x, placed.rex_b);
+        if needs_rex {
+            if let Some(i) = placed.reg_src {
+                record.field(i, self.n, bit3(Part::Reg, 2));
+            }
+            if let Some(m) = placed.mem
+                && m.mem.index.is_some()
+            {
+                record.field(m.at, self.n, bit3(Part::Index, 1));
+            }
+            if let Some((i, part)) = placed.b_src {
+                record.field(i, self.n, bit3(part, 0));
+            }
+        }
+        self.n += usize::from(needs_rex);
+    }
+
+    /// Writes the opcode bytes (`+cc` is already in the form's opcode) and, for a `+r` form, the register's low
+    /// three bits in the last of them.
+    #[inline(always)]
+    fn opcode<R: Record>(&mut self, form: &Form, placed: &Placement<'_, '_>, record: &mut R) {
+        self.buf[self.n..self.n + 4].copy_from_slice(&form.opcode.array());
+        self.n += form.opcode.len();
+        if form.plus_r
+            && let Some((i, reg)) = placed.op_reg
         {
-            record.field(i, n, bit3(Part::Index, 1));
-        }
-        if let Some((i, part)) = b_src {
-            record.field(i, n, bit3(part, 0));
+            self.buf[self.n - 1] |= reg.low3();
+            record.field(i, self.n - 1, low3(Part::Reg, 0));
         }
     }
-    n += usize::from(needs_rex);
-    let opcode_len = form.opcode.len();
-    buf[n..n + 4].copy_from_slice(&form.opcode.array());
-    n += opcode_len;
-    let low3 = |part, shift| Field::Low3 { part, shift };
-    if form.plus_r {
-        buf[n - 1] |= op_reg;
-        if let Some(i) = op_reg_src {
-            record.field(i, n - 1, low3(Part::Reg, 0));
+
+    /// Writes the ModRM byte, if the form has one, and what follows it: with `mod` = 11, the register operand in
+    /// ModRM.rm (0 if none, for a `/digit` alone); or the memory operand's SIB and displacement
+    /// ([`Writer::memory`]).
+    #[inline(always)]
+    fn modrm_sib_disp<R: Record>(&mut self, form: &Form, placed: &Placement<'_, 's>, record: &mut R) {
+        if form.modrm == ModRm::None {
+            return;
         }
-    }
-    let mut fixup = None;
-    if form.modrm != ModRm::None {
-        record.field(0, n, Field::ModRm);
-        if let Some(i) = reg_src {
-            record.field(i, n, low3(Part::Reg, 3));
+        record.field(0, self.n, Field::ModRm);
+        if let Some(i) = placed.reg_src {
+            record.field(i, self.n, low3(Part::Reg, 3));
         }
-        match (rm_reg, mem) {
-            (Some(rm), _) => {
-                buf[n] = modrm(0b11, reg_field, rm.low3());
-                if let Some(i) = rm_src {
-                    record.field(i, n, low3(Part::Reg, 0));
-                }
-                n += 1;
+        match (placed.rm_reg, placed.mem) {
+            (Some((i, rm)), _) => {
+                self.buf[self.n] = modrm(0b11, placed.reg_field, rm.low3());
+                record.field(i, self.n, low3(Part::Reg, 0));
+                self.n += 1;
             }
-            (None, Some((i, m, e))) => {
-                buf[n] = modrm(e.md, reg_field, e.rm);
-                let has_base = m.base.is_some_and(|base| base != Reg::RIP);
-                if e.sib.is_none() && has_base {
-                    record.field(i, n, low3(Part::Base, 0));
-                }
-                n += 1;
-                if let Some(s) = e.sib {
-                    buf[n] = s;
-                    record.field(i, n, Field::Sib);
-                    if has_base {
-                        record.field(i, n, low3(Part::Base, 0));
-                    }
-                    if m.index.is_some() {
-                        record.field(i, n, low3(Part::Index, 3));
-                    }
-                    n += 1;
-                }
-                match e.disp {
-                    Disp::None => {}
-                    Disp::Imm8(d) => {
-                        buf[n] = d as u8;
-                        record.field(i, n, Field::Disp(1));
-                        n += 1;
-                    }
-                    Disp::Imm32(d) => {
-                        if let Some(label) = m.label {
-                            fixup = Some(Fixup::RipLabel {
-                                at: n as u8,
-                                label,
-                                addend: d,
-                            });
-                        }
-                        record.field(i, n, Field::Disp(4));
-                        buf[n..n + 4].copy_from_slice(&d.to_le_bytes());
-                        n += 4;
-                    }
-                }
-            }
+            (None, Some(m)) => self.memory(placed.reg_field, m, record),
             (None, None) => {
-                buf[n] = modrm(0b11, reg_field, 0);
-                n += 1;
+                self.buf[self.n] = modrm(0b11, placed.reg_field, 0);
+                self.n += 1;
             }
         }
     }
-    let value = if form.is_relative() {
-        i64::from(rel)
-    } else {
-        if let Some(hole) = hole
-            && form.imm_bytes > 0
-        {
-            fixup = Some(Fixup::Hole {
-                at: n as u8,
-                hole,
-                bytes: form.imm_bytes,
-            });
+
+    /// Writes a memory operand's ModRM byte (with `reg_field` in ModRM.reg), its SIB byte if it has one, and its
+    /// displacement ([`Writer::displacement`]), reporting where its base and index registers went: the base in
+    /// ModRM.rm, or in SIB.base with the index in SIB.index.
+    #[inline(always)]
+    fn memory<R: Record>(&mut self, reg_field: u8, m: MemOperand<'_, 's>, record: &mut R) {
+        let e = m.enc;
+        self.buf[self.n] = modrm(e.md, reg_field, e.rm);
+        if e.sib.is_none() && m.has_base() {
+            record.field(m.at, self.n, low3(Part::Base, 0));
         }
-        if let Some(i) = imm_src
-            && form.imm_bytes > 0
-        {
-            record.field(i, n, Field::Imm(form.imm_bytes));
+        self.n += 1;
+        if let Some(s) = e.sib {
+            self.buf[self.n] = s;
+            record.field(m.at, self.n, Field::Sib);
+            if m.has_base() {
+                record.field(m.at, self.n, low3(Part::Base, 0));
+            }
+            if m.mem.index.is_some() {
+                record.field(m.at, self.n, low3(Part::Index, 3));
+            }
+            self.n += 1;
         }
-        imm
-    };
-    // Only the immediate's own bytes: the rest of the buffer stays zero, as `Encoded` compares all 15 bytes.
-    let mask = u64::MAX.checked_shr(64 - 8 * u32::from(form.imm_bytes)).unwrap_or(0);
-    buf[n..n + 8].copy_from_slice(&(value as u64 & mask).to_le_bytes());
-    n += usize::from(form.imm_bytes);
-    let mut bytes = [0u8; MAX_LEN];
-    bytes.copy_from_slice(&buf[..MAX_LEN]);
-    Ok(Encoded {
-        bytes,
-        len: n.min(MAX_LEN) as u8,
-        fixup,
-    })
+        self.displacement(m, record);
+    }
+
+    /// Writes a memory operand's displacement: none, a byte or a dword. A dword next to a label becomes a fixup,
+    /// the written displacement its addend.
+    #[inline(always)]
+    fn displacement<R: Record>(&mut self, m: MemOperand<'_, 's>, record: &mut R) {
+        match m.enc.disp {
+            Disp::None => {}
+            Disp::Imm8(d) => {
+                self.buf[self.n] = d as u8;
+                record.field(m.at, self.n, Field::Disp(1));
+                self.n += 1;
+            }
+            Disp::Imm32(d) => {
+                if let Some(label) = m.mem.label {
+                    self.fixup = Some(Fixup::RipLabel {
+                        at: self.n as u8,
+                        label,
+                        addend: d,
+                    });
+                }
+                record.field(m.at, self.n, Field::Disp(4));
+                self.buf[self.n..self.n + 4].copy_from_slice(&d.to_le_bytes());
+                self.n += 4;
+            }
+        }
+    }
+
+    /// Writes the form's `imm_bytes` bytes (none for 0): the relative offset `rel` for a jump or call, else the
+    /// immediate `imm`. An immediate supplied at run time (a hole) becomes a fixup.
+    #[inline(always)]
+    fn immediate_or_relative<R: Record>(
+        &mut self,
+        form: &Form,
+        placed: &Placement<'_, 's>,
+        imm: i64,
+        rel: i32,
+        record: &mut R,
+    ) {
+        let value = if form.is_relative() {
+            i64::from(rel)
+        } else {
+            if form.imm_bytes > 0 {
+                if let Some(hole) = placed.hole {
+                    self.fixup = Some(Fixup::Hole {
+                        at: self.n as u8,
+                        hole,
+                        bytes: form.imm_bytes,
+                    });
+                }
+                if let Some(i) = placed.imm_src {
+                    record.field(i, self.n, Field::Imm(form.imm_bytes));
+                }
+            }
+            imm
+        };
+        // Only the immediate's own bytes: the rest of the buffer stays zero, as `Encoded` compares all 15 bytes.
+        let mask = u64::MAX.checked_shr(64 - 8 * u32::from(form.imm_bytes)).unwrap_or(0);
+        self.buf[self.n..self.n + 8].copy_from_slice(&(value as u64 & mask).to_le_bytes());
+        self.n += usize::from(form.imm_bytes);
+    }
+
+    /// The instruction written.
+    #[inline(always)]
+    fn finish(&self) -> Encoded<'s> {
+        let mut bytes = [0u8; MAX_LEN];
+        bytes.copy_from_slice(&self.buf[..MAX_LEN]);
+        Encoded {
+            bytes,
+            len: self.n.min(MAX_LEN) as u8,
+            fixup: self.fixup,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1355,7 +1355,7 @@ impl Table {
 pub fn supported_instructions_markdown() -> String {
     let mut out = String::from(
         "# Supported instructions\n\n\
-         Generated from the instruction table in `jit-core/src/asm/table.rs` (`cargo run -- forms > \
+         Generated from the instruction table in `jit-core/src/asm/forms/table.rs` (`cargo run -- forms > \
          docs/instructions.md`; a test checks this file is current). Each row is written as in the Intel manual. \
          Mnemonics ending in `cc` stand for every condition: ",
     );

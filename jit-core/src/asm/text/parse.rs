@@ -82,6 +82,53 @@ pub(crate) enum Next<'s> {
     Failed,
 }
 
+/// The terms of an address read so far: its registers (one may be scaled), its displacement, label and runtime
+/// displacement (`{N}`: N + 1, or 0).
+struct Address<'s> {
+    regs: [RegTerm; 3],
+    nregs: usize,
+    disp: i128,
+    label: Option<&'s str>,
+    disp_hole: u16,
+}
+
+impl Address<'_> {
+    /// No terms yet, in the address that opens at `open`.
+    fn new(open: Span) -> Self {
+        let unused = RegTerm {
+            reg: Reg::RAX,
+            scale: None,
+            span: open,
+            hole: 0,
+        };
+        Address {
+            regs: [unused; 3],
+            nregs: 0,
+            disp: 0,
+            label: None,
+            disp_hole: 0,
+        }
+    }
+
+    /// Whether no register, label or runtime displacement was read (a number may have been).
+    fn is_empty(&self) -> bool {
+        self.nregs == 0 && self.label.is_none() && self.disp_hole == 0
+    }
+}
+
+/// What reading an address term did: read it; reported it as wrong (the operator after it is read on); or
+/// reported that there is none, which ends the address.
+enum Term {
+    Read,
+    Bad,
+    Stop,
+}
+
+/// The number a runtime register `{N:kind}` is recorded as in a [`RegTerm`]: N + 1.
+fn hole_number(n: u32) -> u16 {
+    u16::try_from(n + 1).unwrap_or(u16::MAX)
+}
+
 /// A register term inside brackets: the register, its scale if one was written, and where.
 #[derive(Clone, Copy)]
 pub(crate) struct RegTerm {
@@ -677,155 +724,23 @@ impl<'s, R: Record<'s>> Reader<'s, R> {
     #[inline(never)]
     fn memory(&mut self, size: Option<Size>) -> Option<Operand<'s>> {
         let open = self.take_byte();
-        let mut regs = [RegTerm {
-            reg: Reg::RAX,
-            scale: None,
-            span: open,
-            hole: 0,
-        }; 3];
-        let mut nregs = 0usize;
-        let mut disp: i128 = 0;
-        let mut label: Option<&'s str> = None;
-        let mut disp_hole = 0u16;
+        let mut address = Address::new(open);
         let mut ok = true;
         // A sign after `+`/`-` combines with it, as in GNU as: `[rax + -5]` is `[rax - 5]`.
         let mut negative = self.signs();
         loop {
             let term = self.here();
-            // A register term: its register and hole number, and whether it has a scale.
-            let reg = match self.peek_byte() {
-                Some(b'{') => {
-                    let token = self.peek();
-                    match token.tok {
-                        Tok::Hole(n) => {
-                            self.bump();
-                            match u16::try_from(n + 1) {
-                                Ok(h) if disp_hole == 0 && !negative => disp_hole = h,
-                                _ => {
-                                    self.error(ErrorKind::BadAddress(AddressFault::RuntimeDisplacement), token.span);
-                                    ok = false;
-                                }
-                            }
-                            None
-                        }
-                        Tok::RegHole(n, kind) => {
-                            self.bump();
-                            Some((kind.reg(0), u16::try_from(n + 1).unwrap_or(u16::MAX)))
-                        }
-                        _ => {
-                            self.expected("a register, a number or a label inside `[...]`");
-                            ok = false;
-                            break;
-                        }
-                    }
-                }
-                Some(c) if c.is_ascii_digit() => {
-                    let Some((n, end)) = self.number_here() else {
-                        self.expected("a register, a number or a label inside `[...]`");
-                        ok = false;
-                        break;
-                    };
-                    self.take(end);
-                    if self.peek_byte() == Some(b'*') {
-                        // `8*rcx`
-                        self.take_byte();
-                        let (reg, hole) = match self.peek_byte() {
-                            Some(b'{') => match self.peek().tok {
-                                Tok::RegHole(n, kind) => (Some(kind.reg(0)), u16::try_from(n + 1).unwrap_or(u16::MAX)),
-                                _ => (None, 0),
-                            },
-                            _ => match self.name_here() {
-                                Some(name) => match word_of(name) {
-                                    Word::Reg(reg) => (Some(reg), 0),
-                                    _ => (None, 0),
-                                },
-                                None => (None, 0),
-                            },
-                        };
-                        let Some(reg) = reg else {
-                            self.expected("a register after `*`");
-                            ok = false;
-                            break;
-                        };
-                        self.bump();
-                        let span = Span {
-                            end: self.last_end,
-                            ..term
-                        };
-                        match Scale::from_factor(n) {
-                            Some(s) if !negative && nregs < regs.len() => {
-                                regs[nregs] = RegTerm {
-                                    reg,
-                                    scale: Some(s),
-                                    span,
-                                    hole,
-                                };
-                                nregs += 1;
-                            }
-                            _ => {
-                                self.error(ErrorKind::BadAddress(AddressFault::Scale(n)), span);
-                                ok = false;
-                            }
-                        }
-                    } else {
-                        disp += if negative { -i128::from(n) } else { i128::from(n) };
-                    }
-                    None
-                }
-                Some(b']') if nregs == 0 && label.is_none() && disp_hole == 0 && term.start == open.end => {
-                    self.error(
-                        ErrorKind::BadAddress(AddressFault::Empty),
-                        self.lex.span(term.start as usize, term.start as usize + 1),
-                    );
-                    self.take_byte();
-                    return None;
-                }
-                _ => {
-                    let Some(name) = self.name_here() else {
-                        self.expected("a register, a number or a label inside `[...]`");
-                        ok = false;
-                        break;
-                    };
-                    self.take(name.span.end as usize);
-                    match word_of(name) {
-                        Word::Reg(reg) => Some((reg, 0)),
-                        _ if negative || label.is_some() => {
-                            self.error(ErrorKind::BadAddress(AddressFault::LabelNotAdded), name.span);
-                            ok = false;
-                            None
-                        }
-                        _ => {
-                            label = Some(self.lex.text(name.span));
-                            None
-                        }
-                    }
-                }
-            };
-            if let Some((reg, hole)) = reg {
-                let scale = if self.peek_byte() == Some(b'*') {
-                    self.take_byte();
-                    self.scale()
-                } else {
-                    Some(None)
-                };
-                let span = Span {
-                    end: self.last_end,
-                    ..term
-                };
-                match scale {
-                    Some(scale) if !negative && nregs < regs.len() => {
-                        regs[nregs] = RegTerm { reg, scale, span, hole };
-                        nregs += 1;
-                    }
-                    Some(_) if negative => {
-                        self.error(ErrorKind::BadAddress(AddressFault::SubtractedRegister), span);
-                        ok = false;
-                    }
-                    Some(_) => {
-                        self.error(ErrorKind::BadAddress(AddressFault::TooManyRegisters), span);
-                        ok = false;
-                    }
-                    None => ok = false,
+            if self.peek_byte() == Some(b']') && address.is_empty() && term.start == open.end {
+                let bracket = self.take_byte();
+                self.error(ErrorKind::BadAddress(AddressFault::Empty), bracket);
+                return None;
+            }
+            match self.address_term(&mut address, term, negative) {
+                Term::Read => {}
+                Term::Bad => ok = false,
+                Term::Stop => {
+                    ok = false;
+                    break;
                 }
             }
             match self.peek_byte() {
@@ -842,7 +757,7 @@ impl<'s, R: Record<'s>> Reader<'s, R> {
             negative ^= self.signs();
         }
         if !ok {
-            // Skip to the closing bracket so the next operand parses cleanly.
+            // Past the closing bracket, so the next operand parses cleanly.
             while !self.at_end() && self.peek_byte() != Some(b']') {
                 self.bump();
             }
@@ -851,15 +766,152 @@ impl<'s, R: Record<'s>> Reader<'s, R> {
             }
             return None;
         }
-        let close = self.take_byte();
-        let span = open.to(close);
-        match build_mem(size, &regs[..nregs], disp, label, disp_hole) {
+        let span = open.to(self.take_byte());
+        match build_mem(
+            size,
+            &address.regs[..address.nregs],
+            address.disp,
+            address.label,
+            address.disp_hole,
+        ) {
             Ok(mem) => Some(Operand::Mem(mem)),
             Err((why, at)) => {
                 self.error(ErrorKind::BadAddress(why), at.unwrap_or(span));
                 None
             }
         }
+    }
+
+    /// One term of an address, added to `address`: a register (`rcx`, `rcx*8`), a number (`16`, `8*rcx`), a
+    /// runtime displacement (`{N}`) or register (`{N:r64}`), or a label; `term` is where it starts, `negative`
+    /// whether it is subtracted.
+    #[inline(always)]
+    fn address_term(&mut self, address: &mut Address<'s>, term: Span, negative: bool) -> Term {
+        let (reg, hole) = match self.peek_byte() {
+            Some(b'{') => {
+                let token = self.peek();
+                match token.tok {
+                    Tok::Hole(n) => {
+                        self.bump();
+                        return match u16::try_from(n + 1) {
+                            Ok(h) if address.disp_hole == 0 && !negative => {
+                                address.disp_hole = h;
+                                Term::Read
+                            }
+                            _ => {
+                                self.error(ErrorKind::BadAddress(AddressFault::RuntimeDisplacement), token.span);
+                                Term::Bad
+                            }
+                        };
+                    }
+                    Tok::RegHole(n, kind) => {
+                        self.bump();
+                        (kind.reg(0), hole_number(n))
+                    }
+                    _ => return self.no_term(),
+                }
+            }
+            Some(c) if c.is_ascii_digit() => return self.number_term(address, term, negative),
+            _ => {
+                let Some(name) = self.name_here() else {
+                    return self.no_term();
+                };
+                self.take(name.span.end as usize);
+                match word_of(name) {
+                    Word::Reg(reg) => (reg, 0),
+                    _ if negative || address.label.is_some() => {
+                        self.error(ErrorKind::BadAddress(AddressFault::LabelNotAdded), name.span);
+                        return Term::Bad;
+                    }
+                    _ => {
+                        address.label = Some(self.lex.text(name.span));
+                        return Term::Read;
+                    }
+                }
+            }
+        };
+        let scale = if self.peek_byte() == Some(b'*') {
+            self.take_byte();
+            match self.scale() {
+                Some(scale) => scale,
+                None => return Term::Bad,
+            }
+        } else {
+            None
+        };
+        let span = Span {
+            end: self.last_end,
+            ..term
+        };
+        self.add_register(address, RegTerm { reg, scale, span, hole }, negative)
+    }
+
+    /// A term that starts with a number: a displacement, or a scale before its register (`8*rcx`).
+    fn number_term(&mut self, address: &mut Address<'s>, term: Span, negative: bool) -> Term {
+        let Some((n, end)) = self.number_here() else {
+            return self.no_term();
+        };
+        self.take(end);
+        if self.peek_byte() != Some(b'*') {
+            address.disp += if negative { -i128::from(n) } else { i128::from(n) };
+            return Term::Read;
+        }
+        self.take_byte();
+        let (reg, hole) = match (self.peek_byte(), self.peek().tok) {
+            (Some(b'{'), Tok::RegHole(n, kind)) => (Some(kind.reg(0)), hole_number(n)),
+            (_, Tok::Ident(key)) => match word_of_key(key) {
+                Word::Reg(reg) => (Some(reg), 0),
+                _ => (None, 0),
+            },
+            _ => (None, 0),
+        };
+        let Some(reg) = reg else {
+            self.expected("a register after `*`");
+            return Term::Stop;
+        };
+        self.bump();
+        let span = Span {
+            end: self.last_end,
+            ..term
+        };
+        match Scale::from_factor(n) {
+            Some(scale) => self.add_register(
+                address,
+                RegTerm {
+                    reg,
+                    scale: Some(scale),
+                    span,
+                    hole,
+                },
+                negative,
+            ),
+            None => {
+                self.error(ErrorKind::BadAddress(AddressFault::Scale(n)), span);
+                Term::Bad
+            }
+        }
+    }
+
+    /// Adds register term `t` to `address`: not subtracted, and at most as many as an address has room for.
+    fn add_register(&mut self, address: &mut Address<'s>, t: RegTerm, negative: bool) -> Term {
+        let fault = if negative {
+            AddressFault::SubtractedRegister
+        } else if address.nregs == address.regs.len() {
+            AddressFault::TooManyRegisters
+        } else {
+            address.regs[address.nregs] = t;
+            address.nregs += 1;
+            return Term::Read;
+        };
+        self.error(ErrorKind::BadAddress(fault), t.span);
+        Term::Bad
+    }
+
+    /// Where an address term should be and is not: reported, and no more terms are read.
+    #[cold]
+    fn no_term(&mut self) -> Term {
+        self.expected("a register, a number or a label inside `[...]`");
+        Term::Stop
     }
 
     /// After `*`: a scale of 1, 2, 4 or 8. `None` when reported as an error.
@@ -1122,5 +1174,19 @@ mod tests {
             let (_, errors) = parse_all(src);
             assert!(!errors.is_empty(), "{src:?} should be an error");
         }
+    }
+
+    #[test]
+    fn a_register_scaled_scale_first_is_checked_as_one_scaled_after() {
+        // `8*rcx` is `rcx*8`: subtracting it, or a fourth register, is the error, not its scale.
+        let (_, errors) = parse_all(
+            "lea rax, [rbx - 8*rcx]\nlea rax, [rbx - rcx*8]\nlea rax, [rax+rbx+rcx+8*rdx]\nlea rax, [rax+rbx+rcx+rdx*8]",
+        );
+        let message = |i: usize| errors[i].split_once(": error: ").map(|(_, m)| m.to_string());
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        assert_eq!(message(0), message(1));
+        assert_eq!(message(2), message(3));
+        assert!(errors[0].contains("subtract"), "{errors:?}");
+        assert!(!errors[2].contains("scale"), "{errors:?}");
     }
 }
