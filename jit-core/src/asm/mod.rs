@@ -402,7 +402,9 @@ impl<'s> Assembler<'s> {
         };
         let mut full = Reader::<Operands>::at(text, Place::of(mnemonic.span));
         let Some(Next::Instruction) = full.next() else {
-            return; // not so: the same grammar reads the same instruction
+            // Not so: the same grammar reads the same instruction again (the tests would stop here).
+            debug_assert!(false, "`{}` read again is no instruction", mnemonic.node);
+            return;
         };
         let operands = full.kept().as_slice();
         let ins = key.and_then(|key| Instruction::of(mnemonic.node, key, operands));
