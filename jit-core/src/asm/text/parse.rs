@@ -142,13 +142,8 @@ pub(crate) struct RegTerm {
 impl<'s> Parser<'s> {
     /// A parser at the start of `src`.
     pub fn new(src: &'s str) -> Self {
-        Parser::at(src, Place::START)
-    }
-
-    /// A parser at `place` in `src`, the start of a statement that another reader of the same text reached.
-    pub(crate) fn at(src: &'s str, place: Place) -> Self {
         Parser {
-            reader: Reader::at(src, place),
+            reader: Reader::at(src, Place::START),
         }
     }
 
