@@ -233,3 +233,50 @@ fn a_long_text_in_pieces_on_threads_is_the_same_code() {
         &errors[..errors.len().min(300)]
     );
 }
+
+#[test]
+fn jumps_and_rip_addresses_to_labels_in_other_pieces_are_the_same_code() {
+    // Jumps and `[rip + label]` operands of several shapes, to labels far back and far ahead (in other pieces of
+    // a text long enough for threads), with registers, displacements and immediates of every kind: encoded by
+    // the memo's templates and the mnemonic's jump forms as the table and encoder encode them.
+    let mut rng = Rng::new(0x1abe);
+    const JUMPS: [&str; 10] = ["jmp", "je", "jne", "jl", "jge", "ja", "jb", "call", "jz", "jnz"];
+    const RIP: [&str; 6] = [
+        "lea R, [rip + L]",
+        "lea R, [rip + L + D]",
+        "mov R, qword ptr [rip + L - D]",
+        "mov qword ptr [rip + L], R",
+        "cmp qword ptr [rip + L], I",
+        "add R, qword ptr [rip + D + L]",
+    ];
+    const REGS: [&str; 8] = ["rax", "rcx", "rsp", "rbp", "r8", "r12", "r13", "r15"];
+    let lines = 30_000;
+    let label = |rng: &mut Rng| format!("L{}", rng.below(lines / 10));
+    let mut src = String::new();
+    for i in 0..lines {
+        if i % 10 == 0 {
+            src.push_str(&format!("L{}:\n", i / 10));
+        }
+        let line = match rng.below(3) {
+            0 => format!("{} {}", rng.pick(&JUMPS), label(&mut rng)),
+            1 => rng
+                .pick(&RIP)
+                .replace('R', rng.pick::<&str>(&REGS))
+                .replace('L', &label(&mut rng))
+                .replace('D', &rng.below(300).to_string())
+                .replace('I', &(rng.below(1000) as i64 - 500).to_string()),
+            _ => valid(&mut rng),
+        };
+        src.push_str(&line);
+        src.push('\n');
+    }
+    assert!(src.len() > 1 << 19, "{} bytes: too short for threads", src.len());
+    let outcome = same_either_way(&src);
+    assert!(outcome.starts_with('['), "{}", &outcome[..outcome.len().min(300)]);
+    // Undefined labels (a jump's, an address's) and a label defined again, far from the first.
+    src.push_str("jne nowhere\nlea rax, [rip + nowhere_either + 8]\nL3: nop\n");
+    let errors = same_either_way(&src);
+    for name in ["`nowhere`", "`nowhere_either`", "`L3`"] {
+        assert!(errors.contains(name), "{name}: {}", &errors[..errors.len().min(300)]);
+    }
+}

@@ -24,10 +24,10 @@ pub use text::syntax::{
 
 use crate::code::{Code, Entry, Label};
 use encode::Fixup;
-use forms::keymap::NameMap;
+use forms::keymap::{NameKey, NameMap};
 use layout::{Pos, Site};
-use select::Selected;
-use speed::memo::{Instruction, Memo, Shaped};
+use select::{Selected, jump_forms};
+use speed::memo::{Instruction, Made, Memo, Shaped};
 use speed::parallel;
 use std::borrow::Cow;
 use std::ops::Range;
@@ -190,17 +190,16 @@ type Origin = Span;
 /// Marks a listing entry that is a jump until layout gives it its offset and length.
 const JUMP_ENTRY: u32 = u32::MAX;
 
-/// A jump to a label: its forms and label; its place and length are its [`Site`] (same index in
+/// A jump to a label: its forms; its place, length and label are its [`Site`] (same index in
 /// [`Assembler::sites`]).
-struct Jump<'s> {
+struct Jump {
     short: Option<&'static Form>,
     long: &'static Form,
-    label: &'s str,
     /// The label operand, where an undefined label is reported.
     label_span: Span,
 }
 
-impl Jump<'_> {
+impl Jump {
     /// The form in use at `site`.
     fn form(&self, site: &Site) -> &'static Form {
         match (self.short, site.is_short) {
@@ -210,10 +209,11 @@ impl Jump<'_> {
     }
 }
 
-/// A label definition: the offset in [`Assembler::buf`] it stands for and how many jumps come before it, and
-/// where it is written.
+/// A label definition: its name and label id, the offset in [`Assembler::buf`] it stands for and how many jumps
+/// come before it, and where it is written.
 struct LabelDef<'s> {
     name: &'s str,
+    label: u32,
     pos: Pos,
     span: Span,
 }
@@ -226,23 +226,30 @@ struct Patch<'s> {
     jumps_before: u32,
     fixup: Fixup<'s>,
     origin: Origin,
+    /// For a `[rip + label]` fixup, its label's id, which [`Assembler::resolve_labels`] makes the index of its
+    /// definition in [`Assembler::defs`].
+    label: u32,
 }
 
 /// Builds the code in one pass over the statements.
 ///
 /// Every statement but a jump to a label is encoded straight into `buf`, in order; jumps, label definitions and
-/// fixups are kept aside with their offset in `buf`. Without jumps `buf` is the code. With them, a position's
-/// final offset is its offset in `buf` plus the lengths of the jumps before it, so layout works on the jumps
-/// alone and copies `buf` once, with the jumps between its pieces.
+/// fixups are kept aside with their offset in `buf`, and name their label by a number (its id) given to each name
+/// the first time it is seen. Without jumps `buf` is the code. With them, a position's final offset is its offset
+/// in `buf` plus the lengths of the jumps before it, so layout works on the jumps alone and copies `buf` once,
+/// with the jumps between its pieces.
 struct Assembler<'s> {
     buf: Vec<u8>,
     errors: Vec<AsmError>,
-    /// Each label's index in `defs`.
-    labels: NameMap<&'s str, u32>,
+    /// Each label's id: its index in `names`. A piece numbers the labels it names itself; appended, they are
+    /// numbered again, one lookup for each name the piece has (not for each use).
+    labels: NameMap<NameKey<'s>, u32>,
+    names: Vec<NameKey<'s>>,
     defs: Vec<LabelDef<'s>>,
     patches: Vec<Patch<'s>>,
-    jumps: Vec<Jump<'s>>,
-    /// Each jump's place, length and target, for [`layout::relax`].
+    jumps: Vec<Jump>,
+    /// Each jump's place, length and label (its id, then its definition's index in `defs`), for
+    /// [`layout::relax`].
     sites: Vec<Site>,
     /// The listing, when wanted: offsets in `buf` until layout; a jump's entry has length [`JUMP_ENTRY`].
     entries: Option<Vec<Entry>>,
@@ -256,6 +263,7 @@ impl Default for Assembler<'_> {
             buf: Vec::new(),
             errors: Vec::new(),
             labels: NameMap::default(),
+            names: Vec::new(),
             defs: Vec::new(),
             patches: Vec::new(),
             jumps: Vec::new(),
@@ -277,16 +285,16 @@ impl<'s> Assembler<'s> {
         let mut lines = 0;
         parallel::pieces(src, self.settings.threads, piece, |(piece, piece_lines)| {
             match &mut whole {
-                None => {
-                    let whole = whole.insert(piece);
-                    // Room for what the rest of the text will likely make: at most about a byte of code for every
-                    // 3 bytes of text, an entry for every 16.
+                None => whole = Some(piece),
+                Some(whole) => {
+                    // Room for what the whole text will likely make (once; then there is): at most about a byte
+                    // of code for every 3 bytes of text, an entry for every 16.
                     whole.buf.reserve((src.len() / 3).saturating_sub(whole.buf.len()));
                     if let Some(list) = &mut whole.entries {
                         list.reserve((src.len() / 16).saturating_sub(list.len()));
                     }
+                    whole.append(piece, lines);
                 }
-                Some(whole) => whole.append(piece, lines),
             }
             lines += piece_lines;
         });
@@ -348,12 +356,15 @@ impl<'s> Assembler<'s> {
             at: p.at + at,
             jumps_before: p.jumps_before + jumps,
         };
+        self.labels.reserve(piece.names.len());
+        let ids: Vec<u32> = piece.names.iter().map(|&key| self.label_id(key)).collect();
         self.buf.extend_from_slice(&piece.buf);
         self.errors.extend(piece.errors.into_iter().map(|e| AsmError {
             span: moved(e.span),
             ..e
         }));
         self.defs.extend(piece.defs.into_iter().map(|def| LabelDef {
+            label: ids[def.label as usize],
             pos: pos(def.pos),
             span: moved(def.span),
             ..def
@@ -362,14 +373,21 @@ impl<'s> Assembler<'s> {
             start: p.start + at,
             jumps_before: p.jumps_before + jumps,
             origin: moved(p.origin),
+            label: match p.fixup {
+                Fixup::RipLabel { .. } => ids[p.label as usize],
+                Fixup::Hole { .. } => p.label,
+            },
             ..p
         }));
         self.jumps.extend(piece.jumps.into_iter().map(|j| Jump {
             label_span: moved(j.label_span),
             ..j
         }));
-        self.sites
-            .extend(piece.sites.into_iter().map(|s| Site { at: s.at + at, ..s }));
+        self.sites.extend(piece.sites.into_iter().map(|s| Site {
+            at: s.at + at,
+            target: ids[s.target as usize],
+            ..s
+        }));
         if let (Some(list), Some(entries)) = (&mut self.entries, piece.entries) {
             list.extend(entries.into_iter().map(|e| Entry {
                 offset: e.offset + at,
@@ -379,22 +397,31 @@ impl<'s> Assembler<'s> {
         }
     }
 
-    /// The instruction `reader` read last: from the memo's template when it has seen its shape; else read again
-    /// with its operands, for the memo's encoder or [`Assembler::instruction`].
-    fn read_instruction(&mut self, table: &'static Table, text: &'s str, reader: &Reader<'s, Shaped>, memo: &mut Memo) {
+    /// The instruction `reader` read last: a jump to a label by its mnemonic's jump forms; from the memo's
+    /// template when it has seen its shape; else read again with its operands, for the memo's encoder or
+    /// [`Assembler::instruction`].
+    fn read_instruction(
+        &mut self,
+        table: &'static Table,
+        text: &'s str,
+        reader: &Reader<'s, Shaped<'s>>,
+        memo: &mut Memo,
+    ) {
         let span = reader.instruction_span();
-        let key = reader
-            .mnemonic_key()
-            .filter(|_| self.settings.memo && reader.kept().taken());
+        let shaped = reader.kept();
+        let key = reader.mnemonic_key().filter(|_| self.settings.memo && shaped.taken());
+        if let (Some(key), Some(label)) = (key, shaped.label)
+            && shaped.is_label()
+            && let Some((short, long)) = jump_forms(table.forms_by_key(key))
+        {
+            return self.jump(short, long, label, span);
+        }
         let start = self.buf.len();
-        let remembered = key.and_then(|key| {
-            let shaped = reader.kept();
-            memo.remembered(key, shaped.shape(), &shaped.parts, &mut self.buf)
-        });
-        if let Some((len, _)) = remembered
+        let remembered = key.and_then(|key| memo.remembered(key, shaped.shape(), &shaped.parts, &mut self.buf));
+        if let Some((made, _)) = remembered
             && !cfg!(debug_assertions)
         {
-            return self.entry(start as u32, len as u32, span);
+            return self.made(start, made, shaped, span);
         }
         let mnemonic = Spanned {
             node: reader.text(reader.mnemonic()),
@@ -408,18 +435,33 @@ impl<'s> Assembler<'s> {
         };
         let operands = full.kept().as_slice();
         let ins = key.and_then(|key| Instruction::of(mnemonic.node, key, operands));
-        let len = match (remembered, ins) {
-            (Some((len, form)), Some(ins)) => {
-                speed::memo::check(table, &ins, form, &self.buf[start..]);
-                Some(len)
+        let made = match (remembered, &ins) {
+            (Some((made, form)), Some(ins)) => {
+                speed::memo::check(table, ins, form, &self.buf[start..]);
+                Some(made)
             }
-            (_, Some(ins)) => memo.encode(table, &ins, &mut self.buf),
+            (_, Some(ins)) => memo.encode(table, ins, &mut self.buf),
             (_, None) => None,
         };
-        match len {
-            Some(len) => self.entry(start as u32, len as u32, span),
-            None => self.instruction(table, mnemonic, operands, span),
+        match (made, ins) {
+            (Some(made), Some(ins)) => self.made(start, made, &ins.shaped, span),
+            _ => self.instruction(table, mnemonic, operands, span),
         }
+    }
+
+    /// The memo's bytes for an instruction, appended at `start`: its listing entry, and the fixup of a
+    /// `[rip + label]`.
+    fn made(&mut self, start: usize, made: Made, shaped: &Shaped<'s>, origin: Origin) {
+        let (start, len) = (start as u32, made.len as u32);
+        if let Some(label) = shaped.label {
+            let fixup = Fixup::RipLabel {
+                at: made.disp_at,
+                label: label.node,
+                addend: shaped.parts.disp,
+            };
+            self.patch(start, len, fixup, origin);
+        }
+        self.entry(start, len, origin);
     }
 
     /// A label definition.
@@ -428,7 +470,17 @@ impl<'s> Assembler<'s> {
             at: self.buf.len() as u32,
             jumps_before: self.jumps.len() as u32,
         };
-        self.defs.push(LabelDef { name, pos, span });
+        let label = self.label_id(NameKey::of(name));
+        self.defs.push(LabelDef { name, label, pos, span });
+    }
+
+    /// The id of the label `name`: a new one the first time it is seen.
+    fn label_id(&mut self, name: NameKey<'s>) -> u32 {
+        let next = self.names.len() as u32;
+        *self.labels.entry(name).or_insert_with(|| {
+            self.names.push(name);
+            next
+        })
     }
 
     /// Data: the values' low bytes.
@@ -470,30 +522,46 @@ impl<'s> Assembler<'s> {
                 e.append_to(&mut self.buf);
                 let len = e.len() as u32;
                 if let Some(fixup) = e.fixup {
-                    self.patches.push(Patch {
-                        start,
-                        len,
-                        jumps_before: self.jumps.len() as u32,
-                        fixup,
-                        origin,
-                    });
+                    self.patch(start, len, fixup, origin);
                 }
                 self.entry(start, len, origin);
             }
             Ok(Selected::Jump { short, long, label }) => {
-                let at = self.buf.len() as u32;
-                self.entry(at, JUMP_ENTRY, origin);
-                self.jumps.push(Jump {
-                    short,
-                    long,
-                    label,
-                    label_span: ops.first().map_or(origin, |op| op.span),
-                });
-                let short_len = short.map_or(0, |f| f.fixed_len);
-                self.sites.push(Site::new(at, short_len, long.fixed_len, 0));
+                let span = ops.first().map_or(origin, |op| op.span);
+                self.jump(short, long, Spanned { node: label, span }, origin);
             }
             Err(e) => self.errors.push(e),
         }
+    }
+
+    /// An instruction at `start` with bytes to fill in at layout.
+    fn patch(&mut self, start: u32, len: u32, fixup: Fixup<'s>, origin: Origin) {
+        let label = match fixup {
+            Fixup::RipLabel { label, .. } => self.label_id(NameKey::of(label)),
+            Fixup::Hole { .. } => 0,
+        };
+        self.patches.push(Patch {
+            start,
+            len,
+            jumps_before: self.jumps.len() as u32,
+            fixup,
+            origin,
+            label,
+        });
+    }
+
+    /// A jump to a label (`short` and `long` its forms), whose place and length layout decides.
+    fn jump(&mut self, short: Option<&'static Form>, long: &'static Form, label: Spanned<&'s str>, origin: Origin) {
+        let at = self.buf.len() as u32;
+        self.entry(at, JUMP_ENTRY, origin);
+        self.jumps.push(Jump {
+            short,
+            long,
+            label_span: label.span,
+        });
+        let short_len = short.map_or(0, |f| f.fixed_len);
+        let label = self.label_id(NameKey::of(label.node));
+        self.sites.push(Site::new(at, short_len, long.fixed_len, label));
     }
 
     /// Records a listing entry, if a listing is wanted.
@@ -508,36 +576,35 @@ impl<'s> Assembler<'s> {
         }
     }
 
-    /// Points every jump at its label; reports labels defined twice, and undefined labels (jumps and
-    /// `[rip + label]`). The text's labels are named in one map here, once the pieces are in.
+    /// Points every jump and `[rip + label]` at its label's definition; reports labels defined twice, and
+    /// undefined labels.
     fn resolve_labels(&mut self) {
-        self.labels.reserve(self.defs.len());
+        const UNDEFINED: u32 = u32::MAX;
+        let mut def_of = vec![UNDEFINED; self.names.len()];
         for (i, def) in self.defs.iter().enumerate() {
-            if self.labels.insert(def.name, i as u32).is_some() {
-                self.errors.push(AsmError {
+            match &mut def_of[def.label as usize] {
+                first @ &mut UNDEFINED => *first = i as u32,
+                _ => self.errors.push(AsmError {
                     kind: ErrorKind::DuplicateLabel(def.name.into()),
                     span: def.span,
-                });
-            }
-        }
-        for (jump, site) in self.jumps.iter().zip(&mut self.sites) {
-            match self.labels.get(jump.label) {
-                Some(&t) => site.target = t,
-                None => self.errors.push(AsmError {
-                    kind: ErrorKind::UndefinedLabel(jump.label.to_string()),
-                    span: jump.label_span,
                 }),
             }
         }
-        for patch in &self.patches {
-            if let Fixup::RipLabel { label, .. } = patch.fixup
-                && !self.labels.contains_key(label)
-            {
-                let kind = ErrorKind::UndefinedLabel(label.to_string());
-                self.errors.push(AsmError {
-                    kind,
-                    span: patch.origin,
-                });
+        let (names, errors) = (&self.names, &mut self.errors);
+        let mut def = |label: u32, span: Span| match def_of[label as usize] {
+            UNDEFINED => {
+                let kind = ErrorKind::UndefinedLabel(names[label as usize].name());
+                errors.push(AsmError { kind, span });
+                0
+            }
+            def => def,
+        };
+        for (jump, site) in self.jumps.iter().zip(&mut self.sites) {
+            site.target = def(site.target, jump.label_span);
+        }
+        for patch in &mut self.patches {
+            if let Fixup::RipLabel { .. } = patch.fixup {
+                patch.label = def(patch.label, patch.origin);
             }
         }
     }
@@ -558,14 +625,18 @@ impl<'s> Assembler<'s> {
             }]));
         }
         let final_at = |at: u32, jumps_before: u32| layout::final_at(shifts, Pos { at, jumps_before }) as u32;
-        let labels: Vec<Label> = self
-            .defs
-            .iter()
-            .map(|d| Label {
-                name: Cow::Owned(d.name.to_string()),
-                offset: layout::final_at(shifts, d.pos) as u32,
-            })
-            .collect();
+        // The labels go with the listing (bytes alone are wanted without either).
+        let labels: Vec<Label> = match self.entries {
+            Some(_) => self
+                .defs
+                .iter()
+                .map(|d| Label {
+                    name: Cow::Owned(d.name.to_string()),
+                    offset: layout::final_at(shifts, d.pos) as u32,
+                })
+                .collect(),
+            None => Vec::new(),
+        };
         // Without jumps every byte is already where it belongs; with them, `buf` is copied piece by piece with
         // the jumps between the pieces.
         let mut bytes = if self.jumps.is_empty() {
@@ -592,9 +663,8 @@ impl<'s> Assembler<'s> {
         for patch in &self.patches {
             let start = final_at(patch.start, patch.jumps_before);
             match patch.fixup {
-                Fixup::RipLabel { at, label, addend } => {
-                    let def = self.labels.get(label).map(|&i| &self.defs[i as usize]);
-                    let target = def.map_or(0, |d| layout::final_at(shifts, d.pos) as i64);
+                Fixup::RipLabel { at, addend, .. } => {
+                    let target = layout::final_at(shifts, self.defs[patch.label as usize].pos) as i64;
                     let next = i64::from(start) + i64::from(patch.len);
                     let disp = (target + i64::from(addend) - next) as i32;
                     let field = start as usize + usize::from(at);

@@ -1,5 +1,5 @@
 //! Maps with keys made for the job: [`KeyMap`], the table's mnemonic lookup as open addressing over integer keys,
-//! and [`NameMap`], the std map with a fast hasher, for labels.
+//! and [`NameMap`], the std map with a fast hasher, for labels (by [`NameKey`]).
 //!
 //! Mnemonics are packed into integers first (`mnemonic_key`), so a lookup is one multiply, usually one probe and
 //! one integer compare, with none of the unpredictable branches of a binary search or the setup of a
@@ -10,6 +10,39 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 /// A map from names (labels), hashed by [`NameHasher`].
 pub(crate) type NameMap<K, V> = HashMap<K, V, BuildHasherDefault<NameHasher>>;
+
+/// A label's name as a map key: a name of up to 15 bytes is its bytes and length in one integer, so that a lookup
+/// compares integers and does not read the text again (a long text's labels are spread over megabytes); a longer
+/// name is itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum NameKey<'s> {
+    Short(u128),
+    Long(&'s str),
+}
+
+impl<'s> NameKey<'s> {
+    pub(crate) fn of(name: &'s str) -> NameKey<'s> {
+        let bytes = name.as_bytes();
+        if bytes.len() > 15 {
+            return NameKey::Long(name);
+        }
+        let mut key = [0u8; 16];
+        key[..bytes.len()].copy_from_slice(bytes);
+        key[15] = bytes.len() as u8;
+        NameKey::Short(u128::from_le_bytes(key))
+    }
+
+    /// The name.
+    pub(crate) fn name(&self) -> String {
+        match *self {
+            NameKey::Short(key) => {
+                let bytes = key.to_le_bytes();
+                String::from_utf8_lossy(&bytes[..usize::from(bytes[15])]).into_owned()
+            }
+            NameKey::Long(name) => name.to_string(),
+        }
+    }
+}
 
 /// Hashes a name eight bytes at a time, each multiplied in (the scheme of rustc's `FxHasher`). The std map's
 /// default hasher (SipHash) resists inputs made to collide, at several times the cost; the names here are the
@@ -99,7 +132,28 @@ impl<V: Copy + Default> KeyMap<V> {
 
 #[cfg(test)]
 mod tests {
-    use super::KeyMap;
+    use super::{KeyMap, NameKey};
+
+    #[test]
+    fn a_name_key_gives_its_name_back_and_tells_names_apart() {
+        let names = [
+            "L0",
+            "L00",
+            "loop_start",
+            "a\u{e9}b",
+            "fifteen_bytes_x",
+            "sixteen_bytes_xx",
+            ".L1",
+        ];
+        for (i, a) in names.iter().enumerate() {
+            assert_eq!(NameKey::of(a).name(), *a);
+            for b in &names[i + 1..] {
+                assert_ne!(NameKey::of(a), NameKey::of(b), "{a} and {b}");
+            }
+        }
+        assert!(matches!(NameKey::of("fifteen_bytes_x"), NameKey::Short(_)));
+        assert!(matches!(NameKey::of("sixteen_bytes_xx"), NameKey::Long(_)));
+    }
 
     #[test]
     fn finds_every_key_and_nothing_else() {

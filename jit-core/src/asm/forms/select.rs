@@ -405,7 +405,8 @@ fn shortest<'t, 's>(
     }
 }
 
-/// What [`select_form`] makes of an instruction, and the form, when that is plain bytes (no jump, no fixup, no error).
+/// What [`select_form`] makes of an instruction, and the form, when that is bytes (no jump, no error); the bytes
+/// may have a fixup.
 pub(crate) fn plain_bytes<'t, 's>(
     forms: &'t [Form],
     mnemonic: &str,
@@ -423,7 +424,7 @@ pub(crate) fn plain_bytes<'t, 's>(
         s.node = *op;
     }
     match select_form(forms, mnemonic, &spanned[..ops.len().min(MAX_OPERANDS)]) {
-        Ok(Selected::Encoded(e, form)) if e.fixup.is_none() => Some((e, form)),
+        Ok(Selected::Encoded(e, form)) => Some((e, form)),
         _ => None,
     }
 }

@@ -11,7 +11,7 @@
 //! branches. A template is checked against the encoder when it is made (and not used if they differ), and debug
 //! builds check every instruction encoded from one against `select_form` and the encoder.
 
-use crate::asm::encoding::encode::{self, BaseNeeds, Encoded, Field, Fields, MAX_LEN, Part};
+use crate::asm::encoding::encode::{self, BaseNeeds, Encoded, Field, Fields, Fixup, MAX_LEN, Part};
 use crate::asm::forms::select::{immediate, plain_bytes};
 use crate::asm::forms::table::{Form, Table};
 use crate::asm::text::parse::Record;
@@ -145,17 +145,21 @@ const REG_SHAPES: [u32; 7 * 16] = {
 /// The part of a shape of an operand the memo does not keep: every other part is not 0.
 const NOT_KEPT: u64 = 0;
 
+/// A label operand's part of a shape (the low bits of no register, immediate or memory operand's).
+const LABEL: u64 = 4;
+
 /// An immediate's part of a shape.
 #[inline(always)]
 fn imm_shape(value: i128) -> u64 {
     2 | imm_interval(value) << 2
 }
 
-/// A memory operand's part of a shape (one without a label or runtime parts: the memo takes no other).
+/// A memory operand's part of a shape (one without runtime parts: the memo takes no other).
 #[inline(always)]
 fn mem_shape(m: &Mem<'_>) -> u64 {
     let (base, rex_b) = match m.base {
         None => (0, false),
+        Some(_) if m.label.is_some() => (5, false),
         Some(b) if b.class() == RegClass::Rip => (1, false),
         Some(b) => (base_kind(b), b.high_bit()),
     };
@@ -163,7 +167,8 @@ fn mem_shape(m: &Mem<'_>) -> u64 {
     address_shape(m.size, base, index, m.disp, rex_b, rex_x)
 }
 
-/// What a base register (not `rip`) is to the encoding ([`BaseNeeds`]), as a shape's base kind.
+/// What a base register (not `rip`) is to the encoding ([`BaseNeeds`]), as a shape's base kind (`rip`'s are 1,
+/// and 5 with a label).
 #[inline(always)]
 fn base_kind(b: Reg) -> u64 {
     match BaseNeeds::of(b) {
@@ -349,6 +354,11 @@ impl Template {
         same
     }
 
+    /// Where the displacement is in the bytes.
+    fn disp_at(&self) -> u8 {
+        self.head_len + self.modrm_len + self.sib_len
+    }
+
     /// Appends the bytes of an instruction of this template's shape with `parts`; returns how many.
     #[inline(always)]
     fn emit(&self, parts: &Values, out: &mut Vec<u8>) -> usize {
@@ -420,21 +430,23 @@ pub(crate) struct Memo {
     pub(crate) from_templates: std::cell::Cell<usize>,
 }
 
-/// What the memo asks of an instruction's operands, recorded as the parser reads them: their shape and their
-/// [`Values`].
+/// What the memo asks of an instruction's operands, recorded as the parser reads them: their shape, their
+/// [`Values`] and the label an operand names.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Shaped {
+pub(crate) struct Shaped<'s> {
     /// The operands' shape ([`shift`]s apart), without their count.
     shape: u64,
     count: u8,
     /// Whether each operand is one the memo keeps the shape of (not `ah`..`bh`).
     kept: bool,
-    /// Whether each operand is one the memo takes at all (not a label or a runtime part).
+    /// Whether each operand is one the memo takes at all (not a runtime part).
     taken: bool,
     pub(crate) parts: Values,
+    /// The label an operand names (a jump's, or `[rip + label]`'s), with the operand's span.
+    pub(crate) label: Option<Spanned<&'s str>>,
 }
 
-impl Default for Shaped {
+impl Default for Shaped<'_> {
     fn default() -> Self {
         Shaped {
             shape: 0,
@@ -442,12 +454,13 @@ impl Default for Shaped {
             kept: true,
             taken: true,
             parts: Values::NONE,
+            label: None,
         }
     }
 }
 
-impl Shaped {
-    /// Whether the memo can encode the instruction: no operand is a label or a runtime part.
+impl Shaped<'_> {
+    /// Whether the memo can encode the instruction: no operand is a runtime part.
     #[inline(always)]
     pub(crate) fn taken(&self) -> bool {
         self.taken
@@ -458,9 +471,15 @@ impl Shaped {
     pub(crate) fn shape(&self) -> Option<u64> {
         self.kept.then_some(self.shape | u64::from(self.count))
     }
+
+    /// Whether the operands are a label alone, as a jump's are.
+    #[inline(always)]
+    pub(crate) fn is_label(&self) -> bool {
+        self.shape == LABEL << shift(0) && self.count == 1
+    }
 }
 
-impl<'s> Record<'s> for Shaped {
+impl<'s> Record<'s> for Shaped<'s> {
     #[inline(always)]
     fn clear(&mut self) {
         *self = Shaped::default();
@@ -481,9 +500,20 @@ impl<'s> Record<'s> for Shaped {
                 self.parts.imm = value as u64;
                 imm_shape(value)
             }
-            Operand::Mem(m) if m.label.is_none() && !m.holes.any() => {
+            Operand::Mem(m) if !m.holes.any() => {
+                self.label = m.label.map(|name| Spanned {
+                    node: name,
+                    span: op.span,
+                });
                 self.parts.set_mem(m);
                 mem_shape(m)
+            }
+            &Operand::Label(name) => {
+                self.label = Some(Spanned {
+                    node: name,
+                    span: op.span,
+                });
+                LABEL
             }
             _ => {
                 self.taken = false;
@@ -503,11 +533,11 @@ pub(crate) struct Instruction<'a, 's> {
     pub(crate) mnemonic: &'s str,
     pub(crate) key: u128,
     operands: &'a [Spanned<Operand<'s>>],
-    pub(crate) shaped: Shaped,
+    pub(crate) shaped: Shaped<'s>,
 }
 
 impl<'a, 's> Instruction<'a, 's> {
-    /// The instruction with these operands, or `None` if one is not for the memo (a label, a runtime part).
+    /// The instruction with these operands, or `None` if one is not for the memo (a runtime part).
     pub(crate) fn of(mnemonic: &'s str, key: u128, operands: &'a [Spanned<Operand<'s>>]) -> Option<Self> {
         let mut shaped = Shaped::default();
         for op in operands {
@@ -556,7 +586,7 @@ impl Memo {
     }
 
     /// The common case, done in the caller's loop: an instruction of a remembered shape whose form has a
-    /// template. Appends its bytes, returns how many and the form; `None` (nothing appended) for any other.
+    /// template. Appends its bytes, returns what was made and the form; `None` (nothing appended) for any other.
     #[inline(always)]
     pub(crate) fn remembered(
         &self,
@@ -564,29 +594,34 @@ impl Memo {
         shape: Option<u64>,
         parts: &Values,
         out: &mut Vec<u8>,
-    ) -> Option<(usize, &'static Form)> {
+    ) -> Option<(Made, &'static Form)> {
         let shape = shape?;
         let set = self.set(key, shape);
         let slot = &self.slots[set + usize::from(!self.slots[set].holds(key, shape))];
         if slot.holds(key, shape) & (slot.template.head_len != 0) {
             #[cfg(test)]
             self.from_templates.set(self.from_templates.get() + 1);
-            return Some((slot.template.emit(parts, out), slot.form?));
+            let made = Made {
+                len: slot.template.emit(parts, out),
+                disp_at: slot.template.disp_at(),
+            };
+            return Some((made, slot.form?));
         }
         None
     }
 
-    /// Appends what [`select_form`](crate::asm::forms::select::select_form) makes of the instruction when that is plain bytes, and returns how many; `None`
-    /// (and nothing appended) when it is anything else (a jump, a fixup, an error, an unknown mnemonic), which the
-    /// caller leaves to the parser and `select`. For what [`Memo::remembered`] does not do: a shape not seen
-    /// yet, or one whose form has no template.
+    /// Appends what [`select_form`](crate::asm::forms::select::select_form) makes of the instruction when that
+    /// is bytes (with a `[rip + label]` to fill in, perhaps), and returns what was made; `None` (and nothing
+    /// appended) when it is anything else (a jump, an error, an unknown mnemonic), which the caller leaves to the
+    /// parser and `select`. For what [`Memo::remembered`] does not do: a shape not seen yet, or one whose form has
+    /// no template.
     #[inline(never)]
     pub(crate) fn encode(
         &mut self,
         table: &'static Table,
         ins: &Instruction<'_, '_>,
         out: &mut Vec<u8>,
-    ) -> Option<usize> {
+    ) -> Option<Made> {
         ins.with_ops(|ops| self.encode_ops(table, ins, ops, out))
     }
 
@@ -597,11 +632,10 @@ impl Memo {
         ins: &Instruction<'_, '_>,
         ops: &[Operand<'_>],
         out: &mut Vec<u8>,
-    ) -> Option<usize> {
+    ) -> Option<Made> {
         let Some(shape) = ins.shaped.shape() else {
             let (e, _) = plain_bytes(table.forms_by_key(ins.key), ins.mnemonic, ops)?;
-            e.append_to(out);
-            return Some(e.len());
+            return Some(Made::append(&e, out));
         };
         let set = self.set(ins.key, shape);
         let ways = &mut self.slots[set..set + 2];
@@ -611,8 +645,7 @@ impl Memo {
         {
             let imm = immediate(form, ops.get(usize::from(form.imm_at))).ok()?;
             let e = encode::encode(form, ops, imm, 0).ok()?;
-            e.append_to(out);
-            return Some(e.len());
+            return Some(Made::append(&e, out));
         }
         let (e, form) = plain_bytes(table.forms_by_key(ins.key), ins.mnemonic, ops)?;
         // The template from the encoder's account of where each part went.
@@ -632,8 +665,27 @@ impl Memo {
             form: Some(form),
             template,
         };
+        Some(Made::append(&e, out))
+    }
+}
+
+/// What the memo made of an instruction: how many bytes, and where in them the displacement of a `[rip + label]`
+/// is, which the caller fills in once the label has its place.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Made {
+    pub(crate) len: usize,
+    pub(crate) disp_at: u8,
+}
+
+impl Made {
+    /// Appends the encoder's bytes.
+    fn append(e: &Encoded<'_>, out: &mut Vec<u8>) -> Made {
         e.append_to(out);
-        Some(e.len())
+        let disp_at = match e.fixup {
+            Some(Fixup::RipLabel { at, .. }) => at,
+            _ => 0,
+        };
+        Made { len: e.len(), disp_at }
     }
 }
 
@@ -693,6 +745,35 @@ mod tests {
     }
 
     #[test]
+    fn instructions_with_a_rip_label_of_a_shape_seen_before_come_from_its_template() {
+        // 500 instructions addressing labels: all but the first of each shape come from its template, their labels'
+        // displacements left to fill in where the template says they are.
+        let mut text = String::new();
+        for i in 0..250 {
+            let a = ["rax", "rcx", "r9", "rbx"][i % 4];
+            text.push_str(&format!(
+                "lea {a}, [rip + L{i}]\ncmp dword ptr [rip + L{i} - {i}], {}\nL{i}:\n",
+                i % 100
+            ));
+        }
+        let mut memo = Memo::new(text.len() / 16);
+        let (piece, _) = crate::asm::Assembler::piece(Table::get(), &text, 0..text.len(), false, true, &mut memo);
+        assert!(piece.errors.is_empty());
+        // (Eleven shapes: `lea` of registers 0, 1, another and one that needs REX; `cmp` of displacements and
+        // immediates of several sizes.)
+        assert_eq!(memo.from_templates.get(), 500 - 11);
+        // Where the displacements are: after `lea`'s REX, opcode and ModRM; after `cmp`'s opcode and ModRM.
+        let at: Vec<u8> = piece.patches[..2]
+            .iter()
+            .map(|p| match p.fixup {
+                crate::asm::encoding::encode::Fixup::RipLabel { at, .. } => at,
+                _ => panic!("not a label's fixup"),
+            })
+            .collect();
+        assert_eq!(at, [3, 2]);
+    }
+
+    #[test]
     fn common_shapes_get_a_template() {
         let lines = [
             "add rax, rcx",
@@ -711,7 +792,7 @@ mod tests {
         for line in lines {
             let (mut memo, mut out) = (Memo::new(16), Vec::new());
             let n = with_instruction(line, |ins| memo.encode(Table::get(), ins, &mut out));
-            assert_eq!(n, Some(out.len()));
+            assert_eq!(n.map(|made| made.len), Some(out.len()));
             assert_eq!(out, crate::assemble(line).expect("assembles").bytes(), "{line}");
             let made = memo
                 .slots
