@@ -312,11 +312,23 @@ impl<'a> Hex<'a> {
 
     /// Appends `bytes` in hex to `text`, separators between them (none before the first).
     fn append(&self, text: &mut Vec<u8>, bytes: &[u8]) {
-        for (i, &b) in bytes.iter().enumerate() {
-            if i > 0 {
-                text.extend_from_slice(self.separator.as_bytes());
+        match self.separator.as_bytes() {
+            // Megabytes of code for `asm --format hex`: sized first, each byte's digits written in their place.
+            [] => {
+                let start = text.len();
+                text.resize(start + 2 * bytes.len(), 0);
+                for (digits, &b) in text[start..].chunks_exact_mut(2).zip(bytes) {
+                    digits.copy_from_slice(&Self::DIGITS[usize::from(b)]);
+                }
             }
-            text.extend_from_slice(&Self::DIGITS[usize::from(b)]);
+            sep => {
+                for (i, &b) in bytes.iter().enumerate() {
+                    if i > 0 {
+                        text.extend_from_slice(sep);
+                    }
+                    text.extend_from_slice(&Self::DIGITS[usize::from(b)]);
+                }
+            }
         }
     }
 }
