@@ -24,7 +24,7 @@ pub use text::syntax::{
 
 use crate::code::{Code, Entry, Label};
 use encode::Fixup;
-use forms::keymap::{NameKey, NameMap};
+use forms::keymap::{KeyMap, NameKey};
 use layout::{Pos, Site};
 use select::{Selected, jump_forms};
 use speed::memo::{Instruction, Made, Memo, Shaped};
@@ -243,7 +243,7 @@ struct Assembler<'s> {
     errors: Vec<AsmError>,
     /// Each label's id: its index in `names`. A piece numbers the labels it names itself; appended, they are
     /// numbered again, one lookup for each name the piece has (not for each use).
-    labels: NameMap<NameKey<'s>, u32>,
+    labels: KeyMap<NameKey<'s>, u32>,
     names: Vec<NameKey<'s>>,
     defs: Vec<LabelDef<'s>>,
     patches: Vec<Patch<'s>>,
@@ -262,7 +262,7 @@ impl Default for Assembler<'_> {
         Assembler {
             buf: Vec::new(),
             errors: Vec::new(),
-            labels: NameMap::default(),
+            labels: KeyMap::with_capacity(0),
             names: Vec::new(),
             defs: Vec::new(),
             patches: Vec::new(),
@@ -451,6 +451,7 @@ impl<'s> Assembler<'s> {
 
     /// The memo's bytes for an instruction, appended at `start`: its listing entry, and the fixup of a
     /// `[rip + label]`.
+    #[inline(always)]
     fn made(&mut self, start: usize, made: Made, shaped: &Shaped<'s>, origin: Origin) {
         let (start, len) = (start as u32, made.len as u32);
         if let Some(label) = shaped.label {
@@ -477,7 +478,7 @@ impl<'s> Assembler<'s> {
     /// The id of the label `name`: a new one the first time it is seen.
     fn label_id(&mut self, name: NameKey<'s>) -> u32 {
         let next = self.names.len() as u32;
-        *self.labels.entry(name).or_insert_with(|| {
+        *self.labels.get_or_insert_with(name, || {
             self.names.push(name);
             next
         })

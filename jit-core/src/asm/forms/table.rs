@@ -1242,7 +1242,7 @@ fn check_form(
 pub struct Table {
     forms: Vec<Form>,
     /// The range of each mnemonic's forms, by [`mnemonic_key`].
-    by_mnemonic: KeyMap<(u32, u32)>,
+    by_mnemonic: KeyMap<u128, (u32, u32)>,
 }
 
 /// A mnemonic of one to fifteen bytes as one integer, ASCII letters lowercased: the bytes, then the length in
@@ -1325,7 +1325,7 @@ impl Table {
     /// The forms of the mnemonic whose [`mnemonic_key`] is `key`.
     pub(crate) fn forms_by_key(&self, key: u128) -> &[Form] {
         match self.by_mnemonic.get(key) {
-            Some((a, b)) => &self.forms[a as usize..b as usize],
+            Some(&(a, b)) => &self.forms[a as usize..b as usize],
             None => &[],
         }
     }

@@ -12,6 +12,7 @@
 //! builds check every instruction encoded from one against `select_form` and the encoder.
 
 use crate::asm::encoding::encode::{self, BaseNeeds, Encoded, Field, Fields, Fixup, MAX_LEN, Part};
+use crate::asm::forms::keymap::{KeyMap, ShapeKey};
 use crate::asm::forms::select::{immediate, plain_bytes};
 use crate::asm::forms::table::{Form, Table};
 use crate::asm::text::parse::Record;
@@ -400,35 +401,26 @@ impl Template {
     }
 }
 
-/// One remembered shape: mnemonic key, shape, the form `select_form` chose (`None`: an empty slot) and its template
-/// (`head_len` 0: the form is encoded by the encoder each time).
-#[derive(Clone, Copy, Default)]
-#[repr(align(64))]
-struct Slot {
-    key: u128,
-    shape: u64,
+/// What the memo keeps of a shape: the form `select_form` chose and its template (`head_len` 0: the form is
+/// encoded by the encoder each time).
+#[derive(Clone, Copy, Debug, Default)]
+struct Remembered {
     form: Option<&'static Form>,
     template: Template,
 }
 
-impl Slot {
-    /// Whether the slot holds this mnemonic's shape (`&`, not `&&`: one branch for the two tests).
-    #[inline(always)]
-    fn holds(&self, key: u128, shape: u64) -> bool {
-        // An empty slot's key is 0, which no mnemonic has (its length is in the key).
-        (self.key == key) & (self.shape == shape)
-    }
-}
-
-/// The memo: a table of [`Slot`]s, one cache line each, in pairs (two-way set-associative).
+/// The memo: each shape seen, by mnemonic key and shape.
 pub(crate) struct Memo {
-    slots: Box<[Slot]>,
-    /// 64 less the bits of a slot's index.
-    shift: u32,
+    shapes: KeyMap<ShapeKey, Remembered>,
     /// For the tests: how many instructions templates made.
     #[cfg(test)]
     pub(crate) from_templates: std::cell::Cell<usize>,
 }
+
+/// How many shapes a memo keeps at most: many more than a text of common instructions has. An instruction of a
+/// shape past these is encoded by the encoder, so that a text whose every line has a shape of its own does not
+/// make a memo as large as itself.
+const MOST_SHAPES: usize = 1 << 14;
 
 /// What the memo asks of an instruction's operands, recorded as the parser reads them: their shape, their
 /// [`Values`] and the label an operand names.
@@ -562,27 +554,12 @@ impl<'a, 's> Instruction<'a, 's> {
 }
 
 impl Memo {
-    /// A memo for about `statements` statements: a slot for each, up to 4,096 (more shapes than a text of
-    /// common instructions has), so a short text does not pay for a large table.
-    pub(crate) fn new(statements: usize) -> Memo {
-        let slots = statements.clamp(16, 4096).next_power_of_two();
+    pub(crate) fn new() -> Memo {
         Memo {
-            slots: vec![Slot::default(); slots].into_boxed_slice(),
-            shift: 64 - slots.trailing_zeros(),
+            shapes: KeyMap::with_capacity(64),
             #[cfg(test)]
             from_templates: std::cell::Cell::new(0),
         }
-    }
-
-    /// The first of the two slots where a mnemonic's shape is kept: two ways, so a shape may share its pair with
-    /// another without the two evicting each other.
-    #[inline(always)]
-    fn set(&self, key: u128, shape: u64) -> usize {
-        // Mnemonic and shape mixed by a multiply each (an exclusive or of the two alone cancels: `or` and `cmp`
-        // of some shapes fold to the same word), the slot taken from the top bits of the last product.
-        let mnemonic = ((key >> 64) as u64 ^ key as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let mixed = (mnemonic ^ shape).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        (mixed >> self.shift) as usize & !1
     }
 
     /// The common case, done in the caller's loop: an instruction of a remembered shape whose form has a
@@ -595,19 +572,17 @@ impl Memo {
         parts: &Values,
         out: &mut Vec<u8>,
     ) -> Option<(Made, &'static Form)> {
-        let shape = shape?;
-        let set = self.set(key, shape);
-        let slot = &self.slots[set + usize::from(!self.slots[set].holds(key, shape))];
-        if slot.holds(key, shape) & (slot.template.head_len != 0) {
-            #[cfg(test)]
-            self.from_templates.set(self.from_templates.get() + 1);
-            let made = Made {
-                len: slot.template.emit(parts, out),
-                disp_at: slot.template.disp_at(),
-            };
-            return Some((made, slot.form?));
+        let seen = self.shapes.get(ShapeKey(key, shape?))?;
+        if seen.template.head_len == 0 {
+            return None;
         }
-        None
+        #[cfg(test)]
+        self.from_templates.set(self.from_templates.get() + 1);
+        let made = Made {
+            len: seen.template.emit(parts, out),
+            disp_at: seen.template.disp_at(),
+        };
+        Some((made, seen.form?))
     }
 
     /// Appends what [`select_form`](crate::asm::forms::select::select_form) makes of the instruction when that
@@ -637,12 +612,7 @@ impl Memo {
             let (e, _) = plain_bytes(table.forms_by_key(ins.key), ins.mnemonic, ops)?;
             return Some(Made::append(&e, out));
         };
-        let set = self.set(ins.key, shape);
-        let ways = &mut self.slots[set..set + 2];
-        let slot = &ways[usize::from(!ways[0].holds(ins.key, shape))];
-        if let Some(form) = slot.form
-            && slot.holds(ins.key, shape)
-        {
+        if let Some(form) = self.shapes.get(ShapeKey(ins.key, shape)).and_then(|seen| seen.form) {
             let imm = immediate(form, ops.get(usize::from(form.imm_at))).ok()?;
             let e = encode::encode(form, ops, imm, 0).ok()?;
             return Some(Made::append(&e, out));
@@ -657,14 +627,11 @@ impl Memo {
             .flatten()
             .filter(|t| t.gives(&ins.shaped.parts, &e, out))
             .unwrap_or_default();
-        // The new shape in the first way, the one it displaces in the second.
-        ways[1] = ways[0];
-        ways[0] = Slot {
-            key: ins.key,
-            shape,
-            form: Some(form),
-            template,
-        };
+        if self.shapes.len() < MOST_SHAPES {
+            let form = Some(form);
+            self.shapes
+                .get_or_insert_with(ShapeKey(ins.key, shape), || Remembered { form, template });
+        }
         Some(Made::append(&e, out))
     }
 }
@@ -733,8 +700,7 @@ mod tests {
                 i + 200
             ));
         }
-        // Sized as the assembler sizes it: a slot for every 16 bytes of text.
-        let mut memo = Memo::new(text.len() / 16);
+        let mut memo = Memo::new();
         let (piece, _) = crate::asm::Assembler::piece(Table::get(), &text, 0..text.len(), false, true, &mut memo);
         assert!(piece.errors.is_empty());
         assert!(
@@ -756,7 +722,7 @@ mod tests {
                 i % 100
             ));
         }
-        let mut memo = Memo::new(text.len() / 16);
+        let mut memo = Memo::new();
         let (piece, _) = crate::asm::Assembler::piece(Table::get(), &text, 0..text.len(), false, true, &mut memo);
         assert!(piece.errors.is_empty());
         // (Eleven shapes: `lea` of registers 0, 1, another and one that needs REX; `cmp` of displacements and
@@ -790,23 +756,27 @@ mod tests {
             "ret",
         ];
         for line in lines {
-            let (mut memo, mut out) = (Memo::new(16), Vec::new());
+            let (mut memo, mut out) = (Memo::new(), Vec::new());
             let n = with_instruction(line, |ins| memo.encode(Table::get(), ins, &mut out));
             assert_eq!(n.map(|made| made.len), Some(out.len()));
             assert_eq!(out, crate::assemble(line).expect("assembles").bytes(), "{line}");
-            let made = memo
-                .slots
-                .iter()
-                .filter(|s| s.form.is_some() && s.template.head_len > 0)
-                .count();
-            assert_eq!(made, 1, "no template for `{line}`");
+            // The same again, from the template.
+            let again = with_instruction(line, |ins| {
+                memo.remembered(ins.key, ins.shaped.shape(), &ins.shaped.parts, &mut out)
+            });
+            assert_eq!(
+                again.map(|(made, _)| made.len),
+                n.map(|made| made.len),
+                "no template for `{line}`"
+            );
+            assert_eq!(out[..out.len() / 2], out[out.len() / 2..]);
         }
     }
 
     #[test]
-    fn a_full_memo_keeps_what_it_has_seen() {
+    fn a_memo_keeps_what_it_has_seen() {
         // 648 shapes (9 mnemonics; two widths; registers 0, 1, another, and one that needs REX, in each
-        // position; immediates of 5 intervals) in a memo of 4,096 slots: (almost) each is found again.
+        // position; immediates of 5 intervals): each is found again.
         let alu = ["add", "sub", "and", "or", "xor", "cmp", "adc", "sbb", "mov"];
         let regs = [["rax", "rcx", "rdx", "r8", "r9"], ["eax", "ecx", "edx", "r8d", "r9d"]];
         let mut lines = Vec::new();
@@ -822,7 +792,7 @@ mod tests {
                 }
             }
         }
-        let (mut memo, mut out) = (Memo::new(1 << 20), Vec::new());
+        let (mut memo, mut out) = (Memo::new(), Vec::new());
         let mut shapes = Vec::new();
         for line in &lines {
             with_instruction(line, |ins| {
@@ -836,17 +806,12 @@ mod tests {
         let kept = shapes
             .iter()
             .filter(|&&(key, shape)| {
-                let set = memo.set(key, shape);
-                memo.slots[set..set + 2]
-                    .iter()
-                    .any(|s| s.form.is_some() && s.key == key && s.shape == shape)
+                memo.shapes
+                    .get(ShapeKey(key, shape))
+                    .is_some_and(|seen| seen.form.is_some())
             })
             .count();
-        assert!(
-            kept * 100 >= shapes.len() * 97,
-            "{kept} of {} shapes kept",
-            shapes.len()
-        );
+        assert_eq!(kept, shapes.len());
     }
 
     #[test]

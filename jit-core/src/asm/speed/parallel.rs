@@ -36,8 +36,7 @@ pub(crate) fn pieces<T: Send>(
     } else {
         1
     };
-    // About one statement every 16 bytes.
-    let mut memo = Memo::new(src.len() / 16 / threads);
+    let mut memo = Memo::new();
     if threads == 1 {
         return merge(work(0..src.len(), &mut memo));
     }
@@ -74,7 +73,7 @@ pub(crate) fn pieces<T: Send>(
             let sender = sender.clone();
             let take = &take;
             let theirs = move || {
-                let mut memo = Memo::new(src.len() / 16 / threads);
+                let mut memo = Memo::new();
                 while let Some(piece) = take(&mut memo) {
                     if sender.send(piece).is_err() {
                         return;
