@@ -69,7 +69,9 @@ impl MapKey for ShapeKey {
 /// name is itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum NameKey<'s> {
-    Short(u128),
+    /// The bytes, then the length in the last byte (two words, not a `u128`: a slot of a map of labels is 32
+    /// bytes, not 48).
+    Short([u64; 2]),
     Long(&'s str),
 }
 
@@ -82,14 +84,15 @@ impl<'s> NameKey<'s> {
         let mut key = [0u8; 16];
         key[..bytes.len()].copy_from_slice(bytes);
         key[15] = bytes.len() as u8;
-        NameKey::Short(u128::from_le_bytes(key))
+        let word = |i: usize| u64::from_le_bytes(key[i..i + 8].try_into().unwrap_or_default());
+        NameKey::Short([word(0), word(8)])
     }
 
     /// The name.
     pub(crate) fn name(&self) -> String {
         match *self {
-            NameKey::Short(key) => {
-                let bytes = key.to_le_bytes();
+            NameKey::Short([low, high]) => {
+                let bytes = (u128::from(high) << 64 | u128::from(low)).to_le_bytes();
                 String::from_utf8_lossy(&bytes[..usize::from(bytes[15])]).into_owned()
             }
             NameKey::Long(name) => name.to_string(),
@@ -102,7 +105,7 @@ impl MapKey for NameKey<'_> {
     const EMPTY: Self = NameKey::Long("");
     fn hash(&self) -> u64 {
         match self {
-            NameKey::Short(key) => key.hash(),
+            NameKey::Short([low, high]) => spread(low ^ high.rotate_left(29)),
             // Eight bytes at a time, each multiplied in (the scheme of rustc's `FxHasher`). The names are the
             // labels of a text the caller assembles, whose worst case is slower assembly, not a fault.
             NameKey::Long(name) => name.as_bytes().chunks(8).fold(name.len() as u64, |h, word| {
@@ -114,8 +117,8 @@ impl MapKey for NameKey<'_> {
     }
 }
 
-/// A map from keys to values: a power-of-two number of slots, at most a quarter full (most keys are in the slot
-/// their hash picks, and a lookup is one probe), each key in the first free slot from that one.
+/// A map from keys to values: a power-of-two number of slots, at most half full, each key in the first free slot
+/// from the one its hash picks.
 #[derive(Clone, Debug)]
 pub(crate) struct KeyMap<K, V> {
     slots: Box<[(K, V)]>,
@@ -127,7 +130,7 @@ pub(crate) struct KeyMap<K, V> {
 impl<K: MapKey, V: Copy + Default> KeyMap<K, V> {
     /// An empty map with room for `entries` before it grows.
     pub(crate) fn with_capacity(entries: usize) -> Self {
-        let bits = (entries.max(1) * 4).next_power_of_two().trailing_zeros();
+        let bits = (entries.max(1) * 2).next_power_of_two().trailing_zeros();
         KeyMap {
             slots: vec![(K::EMPTY, V::default()); 1 << bits].into_boxed_slice(),
             shift: 64 - bits,
@@ -196,7 +199,7 @@ impl<K: MapKey, V: Copy + Default> KeyMap<K, V> {
 
     /// Room for `more` entries before the map grows again.
     pub(crate) fn reserve(&mut self, more: usize) {
-        if 4 * (self.len + more) > self.slots.len() {
+        if 2 * (self.len + more) > self.slots.len() {
             let old = std::mem::replace(self, KeyMap::with_capacity(2 * (self.len + more)));
             for (key, value) in old.slots {
                 if !key.is_empty() {
