@@ -324,6 +324,8 @@ impl<'s> Assembler<'s> {
         let mut piece = Assembler {
             buf: Vec::with_capacity(range.len() / 4),
             entries: listing.then(|| Vec::with_capacity(range.len() / 16)),
+            // Room for a label named on about every fourth line without growing.
+            labels: KeyMap::with_capacity(range.len() / 64),
             settings: Settings { memo, threads: false },
             ..Assembler::default()
         };

@@ -187,6 +187,7 @@ impl<K: MapKey, V: Copy + Default> KeyMap<K, V> {
 
     /// The value for `key`, made by `make` and added if it has none. (The empty key is no entry: its value is
     /// not kept.)
+    #[inline(always)]
     pub(crate) fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> &mut V {
         self.reserve(1);
         let i = self.find(key, self.first(key));
@@ -198,14 +199,21 @@ impl<K: MapKey, V: Copy + Default> KeyMap<K, V> {
     }
 
     /// Room for `more` entries before the map grows again.
+    #[inline(always)]
     pub(crate) fn reserve(&mut self, more: usize) {
         if 2 * (self.len + more) > self.slots.len() {
-            let old = std::mem::replace(self, KeyMap::with_capacity(2 * (self.len + more)));
-            for (key, value) in old.slots {
-                if !key.is_empty() {
-                    self.slots[self.find(key, self.first(key))] = (key, value);
-                    self.len += 1;
-                }
+            self.grow(more);
+        }
+    }
+
+    /// A map of twice as many slots as `more` more entries need, with the entries moved in.
+    #[cold]
+    fn grow(&mut self, more: usize) {
+        let old = std::mem::replace(self, KeyMap::with_capacity(2 * (self.len + more)));
+        for (key, value) in old.slots {
+            if !key.is_empty() {
+                self.slots[self.find(key, self.first(key))] = (key, value);
+                self.len += 1;
             }
         }
     }
