@@ -262,7 +262,7 @@ impl Default for Assembler<'_> {
         Assembler {
             buf: Vec::new(),
             errors: Vec::new(),
-            labels: KeyMap::with_capacity(0),
+            labels: KeyMap::default(),
             names: Vec::new(),
             defs: Vec::new(),
             patches: Vec::new(),
@@ -325,7 +325,7 @@ impl<'s> Assembler<'s> {
             buf: Vec::with_capacity(range.len() / 4),
             entries: listing.then(|| Vec::with_capacity(range.len() / 16)),
             // Room for a label named on about every fourth line without growing.
-            labels: KeyMap::with_capacity(range.len() / 64),
+            labels: KeyMap::with_capacity_and_hasher(range.len() / 64, Default::default()),
             settings: Settings { memo, threads: false },
             ..Assembler::default()
         };
@@ -480,7 +480,7 @@ impl<'s> Assembler<'s> {
     /// The id of the label `name`: a new one the first time it is seen.
     fn label_id(&mut self, name: NameKey<'s>) -> u32 {
         let next = self.names.len() as u32;
-        *self.labels.get_or_insert_with(name, || {
+        *self.labels.entry(name).or_insert_with(|| {
             self.names.push(name);
             next
         })

@@ -1313,7 +1313,7 @@ impl Table {
         }
         Ok(Table {
             forms,
-            by_mnemonic: KeyMap::new(by_mnemonic),
+            by_mnemonic: by_mnemonic.into_iter().collect(),
         })
     }
 
@@ -1324,7 +1324,7 @@ impl Table {
 
     /// The forms of the mnemonic whose [`mnemonic_key`] is `key`.
     pub(crate) fn forms_by_key(&self, key: u128) -> &[Form] {
-        match self.by_mnemonic.get(key) {
+        match self.by_mnemonic.get(&key) {
             Some(&(a, b)) => &self.forms[a as usize..b as usize],
             None => &[],
         }

@@ -556,7 +556,7 @@ impl<'a, 's> Instruction<'a, 's> {
 impl Memo {
     pub(crate) fn new() -> Memo {
         Memo {
-            shapes: KeyMap::with_capacity(64),
+            shapes: KeyMap::with_capacity_and_hasher(64, Default::default()),
             #[cfg(test)]
             from_templates: std::cell::Cell::new(0),
         }
@@ -572,7 +572,7 @@ impl Memo {
         parts: &Values,
         out: &mut Vec<u8>,
     ) -> Option<(Made, &'static Form)> {
-        let seen = self.shapes.get(ShapeKey(key, shape?))?;
+        let seen = self.shapes.get(&ShapeKey(key, shape?))?;
         if seen.template.head_len == 0 {
             return None;
         }
@@ -612,7 +612,7 @@ impl Memo {
             let (e, _) = plain_bytes(table.forms_by_key(ins.key), ins.mnemonic, ops)?;
             return Some(Made::append(&e, out));
         };
-        if let Some(form) = self.shapes.get(ShapeKey(ins.key, shape)).and_then(|seen| seen.form) {
+        if let Some(form) = self.shapes.get(&ShapeKey(ins.key, shape)).and_then(|seen| seen.form) {
             let imm = immediate(form, ops.get(usize::from(form.imm_at))).ok()?;
             let e = encode::encode(form, ops, imm, 0).ok()?;
             return Some(Made::append(&e, out));
@@ -630,7 +630,7 @@ impl Memo {
         if self.shapes.len() < MOST_SHAPES {
             let form = Some(form);
             self.shapes
-                .get_or_insert_with(ShapeKey(ins.key, shape), || Remembered { form, template });
+                .insert(ShapeKey(ins.key, shape), Remembered { form, template });
         }
         Some(Made::append(&e, out))
     }
@@ -807,7 +807,7 @@ mod tests {
             .iter()
             .filter(|&&(key, shape)| {
                 memo.shapes
-                    .get(ShapeKey(key, shape))
+                    .get(&ShapeKey(key, shape))
                     .is_some_and(|seen| seen.form.is_some())
             })
             .count();
