@@ -1,7 +1,7 @@
 //! The vector harness: every outcome a case can have is reported as that case's result, the other cases still
 //! run, and bad files are reported at `FILE:LINE:COL`.
 
-use rustyjit::vectors::{FileReport, VectorFile, run_file_on};
+use rustyjit::vectors::{FileReport, Outcome, VectorFile, run_file_on};
 use std::path::Path;
 
 fn run(text: &str) -> FileReport {
@@ -718,4 +718,92 @@ fn damaged_vector_files_are_errors_never_panics() {
             }
         }
     }
+}
+
+/// A case that closes every descriptor it can (`close(3)` .. `close(1023)` by system call), the pipe its worker
+/// reports on included. The worker goes on with the next case.
+const CLOSES_EVERY_DESCRIPTOR: &str = r#"
+[[case]]
+name = "closes_every_descriptor"
+asm = """
+mov edi, 3
+top:
+mov eax, 3
+db 0x0f, 0x05
+inc edi
+cmp edi, 1024
+jne top
+xor eax, eax
+ret
+"""
+returns = 0
+"#;
+
+/// `count` cases that each spin a while and return their number, then one that fails.
+fn busy_cases(count: usize) -> String {
+    let mut text = String::new();
+    for i in 0..count {
+        let spin = "mov ecx, 100000; l: dec ecx; jnz l";
+        text.push_str(&format!(
+            "\n[[case]]\nname = \"busy_{i}\"\nasm = \"{spin}; mov eax, {i}; ret\"\nreturns = {i}\n"
+        ));
+    }
+    text + "\n[[case]]\nname = \"last\"\nasm = \"mov eax, 1; ret\"\nreturns = 2\n"
+}
+
+#[test]
+fn a_case_that_closes_the_workers_pipe_leaves_every_other_case_its_outcome() {
+    // The worker finishes the cases after it without a pipe; the harness, which saw the pipe end, must not take
+    // them for unfinished (it reported them all as crashed when the pipe's end came before the worker's).
+    let file = VectorFile::parse(
+        Path::new("t.toml"),
+        &(CLOSES_EVERY_DESCRIPTOR.to_string() + &busy_cases(30)),
+    );
+    for workers in [1, 2, 1] {
+        let (cases, _) = run_file_on(&file, workers);
+        let report = FileReport::new(&file, &cases, &[]);
+        let lines = lines(&report);
+        assert_eq!(report.counts(), (31, 1), "{workers} workers: {lines:#?}");
+        assert_eq!(lines[31], "FAIL last: returned 1 (0x1), expected 2 (0x2)");
+    }
+    // A fault after it is reported as that case's fault (it once showed as the worker's exit), and a case that
+    // hangs times out, rather than the harness waiting for the worker for ever.
+    let segv = "\n[[case]]\nname = \"segv\"\nasm = \"mov rax, qword ptr [0x10]; ret\"\nfault = \"SIGSEGV\"\n";
+    let hang = "\n[[case]]\nname = \"hang\"\nasm = \"top: jmp top\"\ntimeout_ms = 100\n";
+    let again = CLOSES_EVERY_DESCRIPTOR.replace("closes_every_descriptor", "closes_again");
+    let text = [CLOSES_EVERY_DESCRIPTOR, segv, &again, hang, &busy_cases(3)].concat();
+    let report = run(&text);
+    assert_eq!(
+        lines(&report)[..5],
+        [
+            "PASS closes_every_descriptor: returned 0 (0x0)",
+            "PASS segv: SIGSEGV at +0x0: mov rax, qword ptr [0x10]",
+            "PASS closes_again: returned 0 (0x0)",
+            "FAIL hang: timed out after 100 ms",
+            "PASS busy_0: returned 0 (0x0)",
+        ]
+    );
+    assert_eq!(report.counts(), (6, 2));
+}
+
+#[test]
+fn a_case_or_property_without_an_outcome_fails() {
+    // The harness fills every outcome; should one ever be missing, the report must not count it as passed (it did).
+    let text = "[[case]]\nname = \"c\"\nasm = \"ret\"\n\n[[property]]\nname = \"p\"\nasm = \"mov rax, rdi; ret\"\n\
+                reference = \"mov rax, rdi; ret\"\nargs = [\"i64\"]\n";
+    let file = VectorFile::parse(Path::new("t.toml"), text);
+    let report = FileReport::new(&file, &[Outcome::NotRun], &[Outcome::NotRun]);
+    assert_eq!(report.counts(), (0, 2));
+    assert_eq!(
+        lines(&report),
+        [
+            "FAIL c: not run: the harness received no outcome for it",
+            "FAIL p: not run: the harness received no outcome for it",
+        ]
+    );
+    // A case with errors is not run either; its errors are its failure.
+    let file = VectorFile::parse(Path::new("t.toml"), "[[case]]\nname = \"bad\"\nasm = \"frob rax\"\n");
+    let report = FileReport::new(&file, &[Outcome::NotRun], &[]);
+    assert!(lines(&report)[0].starts_with("FAIL bad: "), "{:?}", lines(&report));
+    assert!(!lines(&report)[0].contains("no outcome"), "{:?}", lines(&report));
 }

@@ -37,7 +37,8 @@ pub enum Outcome {
     Died(String),
     /// The code could not be loaded into executable memory.
     LoadFailed(String),
-    /// It was not run: the case has errors.
+    /// It was not run: the case has errors (or, should that ever happen, the harness received no outcome for it,
+    /// which the report counts as a failure).
     NotRun,
     /// A property held on every input: how many, in words.
     Held(String),

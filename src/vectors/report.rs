@@ -209,6 +209,9 @@ impl Outcome {
     }
 }
 
+/// Why a case or property without errors that has no outcome fails.
+const NO_OUTCOME: &str = "not run: the harness received no outcome for it";
+
 /// What a case asserts, in words; `None` if it asserts nothing.
 fn expected(case: &Case) -> Option<String> {
     let e = &case.expect;
@@ -255,7 +258,9 @@ impl CaseReport {
         }
         let describe = |o: &Outcome| o.describe_as(code.as_ref(), true, reading);
         match (outcome, case.expect.fault, case.expect.breaks) {
-            (Outcome::NotRun, _, _) => {}
+            // A case with errors is not run (its errors are its failures); any other without an outcome fails.
+            (Outcome::NotRun, _, _) if !fails.is_empty() => {}
+            (Outcome::NotRun, _, _) => fails.push(NO_OUTCOME.into()),
             (Outcome::Faulted { signal, .. }, Some(want), _) if *signal == want => {}
             (_, Some(want), _) => fails.push(format!("expected {}; got: {}", signal_name(want), describe(outcome))),
             (Outcome::BrokeConvention(broken), None, Some(want)) if broken.iter().any(|b| b.kind == want) => {}
@@ -309,7 +314,9 @@ impl CaseReport {
             .map(|e| e.to_string())
             .collect();
         match outcome {
-            Outcome::Held(_) | Outcome::NotRun => {}
+            Outcome::Held(_) => {}
+            Outcome::NotRun if !fails.is_empty() => {}
+            Outcome::NotRun => fails.push(NO_OUTCOME.into()),
             other => fails.push(other.describe(None)),
         }
         let types: Vec<String> = p.args.iter().map(|&t| type_name(t)).collect();

@@ -121,8 +121,9 @@ fn trampoline_code(ctx: *mut Context) -> Code {
     }
 }
 
-/// Record tags on the pipe from the worker. Only rare events use the pipe; results go through [`Shared`].
-const FAULT: u64 = 3;
+/// Record tags on the pipe from the worker. Only rare events use the pipe; results (and faults) go through
+/// [`Shared`].
+///
 /// A property's best counterexample so far, while it shrinks: `[tag, position]` and the text.
 const PROGRESS: u64 = 5;
 /// A property's verdict: `[tag, position, passed]` and the text.
@@ -131,7 +132,6 @@ const VERDICT: u64 = 6;
 /// The words of a record with this tag (the rest of the record is text).
 fn record_words(tag: u64) -> usize {
     match tag {
-        FAULT => 7,
         VERDICT => 3,
         _ => 2,
     }
@@ -205,6 +205,10 @@ struct Header {
     started: AtomicU64,
     /// The positions before this one are finished, and their slots filled.
     done: AtomicU64,
+    /// A fault, written by the worker's handler as it ends: position + 1 (0 for none), stored last; then the
+    /// signal, the faulting `rip`, and where the running code lies (its start and length). Here, not on the
+    /// pipe, so that it reaches the harness even when a case has closed the pipe.
+    fault: [AtomicU64; 5],
 }
 
 /// One position's result, written by the worker into shared memory when the case returns (or could not be
@@ -376,6 +380,7 @@ impl Shared {
     /// Before a worker starts at position `first`: nothing runs, everything before `first` is finished.
     fn reset(&self, first: usize) {
         let h = self.header();
+        h.fault[0].store(0, Ordering::Release);
         h.running.store(0, Ordering::Release);
         h.done.store(first as u64, Ordering::Release);
     }
@@ -391,6 +396,26 @@ impl Shared {
         let p = (h.running.load(Ordering::Acquire) as usize).checked_sub(1)?;
         let started = h.started.load(Ordering::Acquire);
         (p >= self.done() && p < self.positions).then_some((p, started))
+    }
+
+    /// The fault the worker's handler wrote as it ended, if any, after the worker has ended: the position, and the
+    /// fault as an outcome.
+    fn fault(&self) -> Option<(usize, Outcome)> {
+        let f = &self.header().fault;
+        let p = (f[0].load(Ordering::Acquire) as usize).checked_sub(1)?;
+        let [signal, mut rip, base, len] = [1, 2, 3, 4].map(|i| f[i].load(Ordering::Acquire));
+        if signal == libc::SIGTRAP as u64 {
+            rip = rip.wrapping_sub(1); // int3 traps after itself; show the int3
+        }
+        let offset = (rip >= base && rip - base < len).then(|| (rip - base) as u32);
+        Some((
+            p,
+            Outcome::Faulted {
+                signal: signal as i32,
+                offset,
+                rip,
+            },
+        ))
     }
 
     /// What the worker left for position `p`, after the worker has ended: the slot and the area.
@@ -460,33 +485,22 @@ fn send(fd: i32, words: &[u64], extra: &[u8]) {
 
 /// The fault handler: report the signal, where it happened and which case ran, then end the worker. Only
 /// atomic loads and `write`: async-signal-safe.
-extern "C" fn on_fault(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
-    // SAFETY: the kernel passes a valid ucontext_t for handlers installed with SA_SIGINFO, and a valid siginfo_t.
-    let (rip, addr) = unsafe {
-        let uc = &*(context as *const libc::ucontext_t);
-        (
-            uc.uc_mcontext.gregs[libc::REG_RIP as usize] as u64,
-            (*info).si_addr() as u64,
-        )
-    };
+extern "C" fn on_fault(signal: libc::c_int, _info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid ucontext_t for handlers installed with SA_SIGINFO.
+    let rip = unsafe { (*(context as *const libc::ucontext_t)).uc_mcontext.gregs[libc::REG_RIP as usize] as u64 };
     let header = HEADER.load(Ordering::Relaxed);
     // SAFETY: set by the worker to the shared header before it installed this handler; never unmapped in it.
-    let position = match unsafe { header.as_ref() } {
-        Some(h) => {
-            let running = h.running.load(Ordering::Acquire);
-            match running.checked_sub(1) {
-                Some(p) if p >= h.done.load(Ordering::Acquire) => p,
-                _ => u64::MAX, // between cases: no case to blame
+    if let Some(h) = unsafe { header.as_ref() } {
+        let running = h.running.load(Ordering::Acquire);
+        // Between cases there is no case to blame, and nothing is written.
+        if let Some(p) = running.checked_sub(1).filter(|&p| p >= h.done.load(Ordering::Acquire)) {
+            let (base, len) = (CODE_BASE.load(Ordering::Relaxed), CODE_LEN.load(Ordering::Relaxed));
+            for (field, value) in h.fault[1..].iter().zip([signal as u64, rip, base, len]) {
+                field.store(value, Ordering::Release);
             }
+            h.fault[0].store(p + 1, Ordering::Release);
         }
-        None => u64::MAX,
-    };
-    let (base, len) = (CODE_BASE.load(Ordering::Relaxed), CODE_LEN.load(Ordering::Relaxed));
-    send(
-        REPORT_FD.load(Ordering::Relaxed),
-        &[FAULT, position, signal as u64, rip, addr, base, len],
-        &[],
-    );
+    }
     // SAFETY: _exit is async-signal-safe and ends the worker without running anything of the harness.
     unsafe { libc::_exit(0) }
 }
@@ -1080,14 +1094,12 @@ fn next_record(buf: &[u8], at: &mut usize) -> Option<(Vec<u64>, Vec<u8>)> {
 /// What one shard's harness learns from its workers' records.
 #[derive(Default)]
 struct Records {
-    /// A fault the worker reported: the position, and the fault as an outcome.
-    fault: Option<(usize, Outcome)>,
     /// The best counterexample so far of each property that was shrinking, by position.
     progress: std::collections::HashMap<usize, String>,
 }
 
 /// Takes the complete records off `buf`: property verdicts become outcomes (of `outcomes`, one per position), a
-/// fault is kept for when the worker has ended.
+/// shrinking property's progress is kept for when its worker has ended.
 fn take_records(buf: &mut Vec<u8>, outcomes: &mut [Outcome], records: &mut Records) {
     let mut at = 0;
     while let Some((w, extra)) = next_record(buf, &mut at) {
@@ -1106,14 +1118,6 @@ fn take_records(buf: &mut Vec<u8>, outcomes: &mut [Outcome], records: &mut Recor
                 } else {
                     Outcome::Counterexample(text())
                 };
-            }
-            FAULT if w.len() == 7 => {
-                let (signal, mut rip, base, len) = (w[2] as i32, w[3], w[5], w[6]);
-                if signal == libc::SIGTRAP {
-                    rip = rip.wrapping_sub(1); // int3 traps after itself; show the int3
-                }
-                let offset = (rip >= base && rip - base < len).then(|| (rip - base) as u32);
-                records.fault = Some((p, Outcome::Faulted { signal, offset, rip }));
             }
             _ => {}
         }
@@ -1320,7 +1324,7 @@ struct Shard<'a> {
 /// Why the harness stopped watching a worker.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Stop {
-    /// The end of the pipe: the worker has finished or died, and has sent everything.
+    /// The end of the pipe with every position finished: the worker has sent everything.
     Closed,
     /// The worker has ended (and has been waited for), though the end of its pipe has not shown yet.
     Ended,
@@ -1353,7 +1357,6 @@ impl Shard<'_> {
             }
         };
         let mut buf = Vec::new();
-        self.records.fault = None;
         let (stop, collected) = self.watch(&mut worker, first, &mut buf);
         // A worker whose pipe ended has sent everything: it is waited for below, while it exits. Any other is
         // killed if need be and waited for now, so that everything it sent is in the pipe.
@@ -1381,23 +1384,32 @@ impl Shard<'_> {
     /// Watches the worker started at position `first` until it stops: collects the outcomes of the positions it
     /// finishes and takes the records it sends (into `buf`) as they come. Why it stopped, and the position up to
     /// which outcomes are collected.
+    ///
+    /// The pipe may end before the worker does: a case can close it (its code may close any descriptor). The
+    /// worker is then watched through the shared memory alone, with the same timeouts, until it ends.
     fn watch(&mut self, worker: &mut Worker, first: usize, buf: &mut Vec<u8>) -> (Stop, usize) {
         let mut collected = first;
         let mut progress = Progress::new(first);
+        let mut pipe_open = true;
         loop {
             let done = self.shared.done();
             if done > collected {
                 collect(self.tasks, &self.shared, collected..done, self.outcomes);
                 collected = done;
             }
-            match read_some(&worker.pipe, buf, self.wait_ns()) {
-                Ok(Some(true)) => {
-                    take_records(buf, self.outcomes, &mut self.records);
-                    continue;
+            if !pipe_open {
+                std::thread::sleep(std::time::Duration::from_nanos(self.wait_ns()));
+            } else {
+                match read_some(&worker.pipe, buf, self.wait_ns()) {
+                    Ok(Some(true)) => {
+                        take_records(buf, self.outcomes, &mut self.records);
+                        continue;
+                    }
+                    Ok(Some(false)) if self.shared.done() == self.tasks.len() => return (Stop::Closed, collected),
+                    Ok(Some(false)) => pipe_open = false,
+                    Ok(None) => {}
+                    Err(_) => return (Stop::Unreadable, collected),
                 }
-                Ok(Some(false)) => return (Stop::Closed, collected),
-                Ok(None) => {}
-                Err(_) => return (Stop::Unreadable, collected),
             }
             // Nothing came in time: look at the worker again.
             if worker.has_ended() {
@@ -1433,7 +1445,7 @@ impl Shard<'_> {
     /// The position that was running when the worker ended, if it did not finish (`done` are), and what ended it:
     /// its timeout, a fault the worker reported, or else the worker's death (`how`).
     fn unfinished(&mut self, stop: Stop, done: usize, how: &str) -> Option<(usize, Outcome)> {
-        match (stop, self.records.fault.take(), self.shared.in_flight()) {
+        match (stop, self.shared.fault(), self.shared.in_flight()) {
             (Stop::TimedOut(p), _, _) if p >= done => Some((p, Outcome::TimedOut(self.tasks[p].timeout()))),
             // It finished after all; the case running when the worker was killed runs again.
             (Stop::TimedOut(_), _, _) => None,
