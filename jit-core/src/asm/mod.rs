@@ -455,6 +455,8 @@ impl<'s> Assembler<'s> {
     /// `[rip + label]`.
     #[inline(always)]
     fn made(&mut self, start: usize, made: Made, shaped: &Shaped<'s>, origin: Origin) {
+        // A label alone is a jump's, which the memo does not make (`select_form` gives a jump or an error).
+        debug_assert!(!shaped.is_label(), "the memo made bytes for a jump");
         let (start, len) = (start as u32, made.len as u32);
         if let Some(label) = shaped.label {
             let fixup = Fixup::RipLabel {
