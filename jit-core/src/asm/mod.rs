@@ -630,46 +630,39 @@ impl<'s> Assembler<'s> {
             }]));
         }
         let final_at = |at: u32, jumps_before: u32| layout::final_at(shifts, Pos { at, jumps_before }) as u32;
+        // Each label's offset, in one pass over the definitions: jumps and fixups ask for them in any order, and
+        // a long text's definitions are megabytes, its offsets a quarter of that.
+        let def_at: Vec<u32> = self
+            .defs
+            .iter()
+            .map(|d| layout::final_at(shifts, d.pos) as u32)
+            .collect();
         // The labels go with the listing (bytes alone are wanted without either).
         let labels: Vec<Label> = match self.entries {
-            Some(_) => self
-                .defs
-                .iter()
-                .map(|d| Label {
+            Some(_) => (self.defs.iter().zip(&def_at))
+                .map(|(d, &offset)| Label {
                     name: Cow::Owned(d.name.to_string()),
-                    offset: layout::final_at(shifts, d.pos) as u32,
+                    offset,
                 })
                 .collect(),
             None => Vec::new(),
         };
-        // Without jumps every byte is already where it belongs; with them, `buf` is copied piece by piece with
-        // the jumps between the pieces.
-        let mut bytes = if self.jumps.is_empty() {
-            std::mem::take(&mut self.buf)
-        } else {
-            let mut bytes = Vec::with_capacity(total as usize);
-            let mut from = 0usize;
-            for (j, (jump, site)) in self.jumps.iter().zip(&self.sites).enumerate() {
-                let at = site.at as usize;
-                bytes.extend_from_slice(&self.buf[from..at]);
-                from = at;
-                let form = jump.form(site);
-                let def = &self.defs[site.target as usize];
-                let next = final_at(site.at, j as u32) as i64 + i64::from(site.size());
-                let disp = (layout::final_at(shifts, def.pos) as i64 - next) as i32;
-                bytes.extend_from_slice(&form.prefixes);
-                bytes.extend_from_slice(&form.opcode);
-                bytes.extend_from_slice(&disp.to_le_bytes()[..usize::from(form.imm_bytes)]);
-            }
-            bytes.extend_from_slice(&self.buf[from..]);
-            bytes
-        };
+        // `buf` with the jumps laid out between its pieces: each the form in use, with its displacement.
+        let (jumps, sites) = (&self.jumps, &self.sites);
+        let mut bytes = layout::lay_out(std::mem::take(&mut self.buf), total as usize, sites, |j, gap, end| {
+            let form = jumps[j].form(&sites[j]);
+            let head = form.prefixes.iter().chain(form.opcode.iter());
+            let (word, n) = head.fold((0u64, 0), |(word, n), &b| (word | u64::from(b) << (8 * n), n + 1));
+            let disp = (i64::from(def_at[sites[j].target as usize]) - end as i64) as u64;
+            let disp = disp & u64::MAX.checked_shr(64 - 8 * u32::from(form.imm_bytes)).unwrap_or(0);
+            layout::write_jump(gap, word | disp << (8 * n));
+        });
         let mut holes = Vec::new();
         for patch in &self.patches {
             let start = final_at(patch.start, patch.jumps_before);
             match patch.fixup {
                 Fixup::RipLabel { at, addend, .. } => {
-                    let target = layout::final_at(shifts, self.defs[patch.label as usize].pos) as i64;
+                    let target = i64::from(def_at[patch.label as usize]);
                     let next = i64::from(start) + i64::from(patch.len);
                     let disp = (target + i64::from(addend) - next) as i32;
                     let field = start as usize + usize::from(at);

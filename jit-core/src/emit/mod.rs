@@ -488,49 +488,26 @@ impl Emitter {
         }
     }
 
-    /// The final bytes, `total` long, once [`layout::relax`] has sized the sites: the buffer grown in place and
-    /// its pieces moved to their places from the last to the first, each jump (its form in use, with its
-    /// displacement to `def_at[target]`) or padding written in the gap before the piece after it. No second
-    /// buffer: the buffer's growth is its only copy, and none for a buffer with room to spare.
+    /// The final bytes, `total` long ([`layout::lay_out`]): each jump (its form in use, with its displacement to
+    /// `def_at[target]`) or padding written in its gap.
     fn lay_out(&mut self, total: usize, def_at: &[u32]) -> Vec<u8> {
-        let mut bytes = std::mem::take(&mut self.buf);
-        let mut end = bytes.len(); // the end of the pieces not moved yet
-        bytes.resize(total, 0);
-        let mut place_end = total; // where the piece ending at `end` goes
-        for (site, jump) in self.sites.iter().zip(&self.jumps).rev() {
-            let from = site.at as usize;
-            let place = place_end - (end - from);
-            move_piece(&mut bytes, from..end, place);
-            let size = site.size() as usize;
-            let at = place - size;
-            end = from;
-            place_end = at;
-            match jump {
-                None => bytes[at..place].fill(0xc3),
+        let (sites, jumps) = (&self.sites, &self.jumps);
+        layout::lay_out(std::mem::take(&mut self.buf), total, sites, |i, gap, end| {
+            match jumps[i] {
+                None => gap.fill(0xc3),
                 Some(jump) => {
+                    let site = &sites[i];
                     let (form, short) = match (site.is_short, jump.short) {
                         (true, Some(short)) => (short, true),
                         _ => (jump.long, false),
                     };
-                    let disp = i64::from(def_at[site.target as usize]) - place as i64;
+                    let disp = i64::from(def_at[site.target as usize]) - end as i64;
                     let disp = if short { disp as u8 as u64 } else { disp as u32 as u64 };
                     let keep = form.bytes.len() - usize::from(form.rel);
-                    let word = form.word | disp << (8 * keep);
-                    // Exactly the jump's bytes, in stores of fixed sizes: the piece after it is in place already
-                    // (and reading it back to merge would wait on the stores that just moved it).
-                    let w = word.to_le_bytes();
-                    let out = &mut bytes[at..place];
-                    match size {
-                        2 => out.copy_from_slice(&w[..2]),
-                        5 => out.copy_from_slice(&w[..5]),
-                        6 => out.copy_from_slice(&w[..6]),
-                        _ => out.copy_from_slice(&w[..size.min(8)]),
-                    }
+                    layout::write_jump(gap, form.word | disp << (8 * keep));
                 }
             }
-        }
-        bytes.truncate(total);
-        bytes
+        })
     }
 
     /// Lays the code out: labels resolved, jumps relaxed, every rip-relative displacement filled in. Every error
@@ -893,31 +870,4 @@ fn patched(template: &Template, args: &[u64]) -> (u128, bool) {
         word = (word & !mask) | (added & mask);
     }
     (word, rips)
-}
-
-/// Moves `bytes[range]` to `to` (the ranges may overlap). A piece between two jumps is a few instructions long:
-/// up to 32 bytes it is moved as two overlapping fixed-size halves, both read before either is written, not by a
-/// call to `memmove` for a length it cannot know.
-#[inline(always)]
-fn move_piece(bytes: &mut [u8], range: std::ops::Range<usize>, to: usize) {
-    fn halves<const N: usize>(bytes: &mut [u8], range: std::ops::Range<usize>, to: usize) -> Option<()> {
-        let len = range.len();
-        let first: [u8; N] = bytes.get(range.start..range.start + N)?.try_into().ok()?;
-        let last: [u8; N] = bytes.get(range.end - N..range.end)?.try_into().ok()?;
-        bytes.get_mut(to..to + N)?.copy_from_slice(&first);
-        bytes.get_mut(to + len - N..to + len)?.copy_from_slice(&last);
-        Some(())
-    }
-    let moved = match range.len() {
-        16..=32 => halves::<16>(bytes, range.clone(), to),
-        8..=15 => halves::<8>(bytes, range.clone(), to),
-        4..=7 => halves::<4>(bytes, range.clone(), to),
-        2..=3 => halves::<2>(bytes, range.clone(), to),
-        1 => halves::<1>(bytes, range.clone(), to),
-        0 => Some(()),
-        _ => None,
-    };
-    if moved.is_none() {
-        bytes.copy_within(range, to);
-    }
 }

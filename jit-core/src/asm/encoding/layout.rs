@@ -106,6 +106,76 @@ pub fn relax(sites: &mut [Site], targets: &[Pos]) -> Vec<u64> {
     rounds(sites, targets, shifts, undecided, grew)
 }
 
+/// The final code, `total` bytes long, once [`relax`] has sized the sites: `bytes` (the code without its sites)
+/// grown in place and its pieces moved to their places from the last to the first, each site's bytes written by
+/// `write(i, gap, end)` into its gap before the piece after it (which starts at `end`). No second buffer: the
+/// buffer's growth is its only copy, and none for a buffer with room to spare.
+pub fn lay_out(
+    mut bytes: Vec<u8>,
+    total: usize,
+    sites: &[Site],
+    mut write: impl FnMut(usize, &mut [u8], usize),
+) -> Vec<u8> {
+    let mut end = bytes.len(); // the end of the pieces not moved yet
+    bytes.resize(total, 0);
+    let mut place_end = total; // where the piece ending at `end` goes
+    for (i, site) in sites.iter().enumerate().rev() {
+        let from = site.at as usize;
+        let place = place_end - (end - from);
+        move_piece(&mut bytes, from..end, place);
+        let at = place - site.size() as usize;
+        write(i, &mut bytes[at..place], place);
+        end = from;
+        place_end = at;
+    }
+    bytes.truncate(total);
+    bytes
+}
+
+/// Writes the low bytes of `word` (little-endian) into `out`, a jump's gap, in stores of its exact length (2, 5
+/// or 6 bytes: a short jump, `jmp`/`call`, `jcc`): the piece after it is in place already, and a wider store
+/// merged with it would read it back, waiting on the stores that just moved it.
+#[inline(always)]
+pub fn write_jump(out: &mut [u8], word: u64) {
+    let w = word.to_le_bytes();
+    match out.len() {
+        2 => out.copy_from_slice(&w[..2]),
+        5 => out.copy_from_slice(&w[..5]),
+        6 => out.copy_from_slice(&w[..6]),
+        n => {
+            let n = n.min(8);
+            out[..n].copy_from_slice(&w[..n]);
+        }
+    }
+}
+
+/// Moves `bytes[range]` to `to` (the ranges may overlap). A piece between two jumps is a few instructions long:
+/// up to 32 bytes it is moved as two overlapping fixed-size halves, both read before either is written, not by a
+/// call to `memmove` for a length it cannot know.
+#[inline(always)]
+fn move_piece(bytes: &mut [u8], range: std::ops::Range<usize>, to: usize) {
+    fn halves<const N: usize>(bytes: &mut [u8], range: std::ops::Range<usize>, to: usize) -> Option<()> {
+        let len = range.len();
+        let first: [u8; N] = bytes.get(range.start..range.start + N)?.try_into().ok()?;
+        let last: [u8; N] = bytes.get(range.end - N..range.end)?.try_into().ok()?;
+        bytes.get_mut(to..to + N)?.copy_from_slice(&first);
+        bytes.get_mut(to + len - N..to + len)?.copy_from_slice(&last);
+        Some(())
+    }
+    let moved = match range.len() {
+        16..=32 => halves::<16>(bytes, range.clone(), to),
+        8..=15 => halves::<8>(bytes, range.clone(), to),
+        4..=7 => halves::<4>(bytes, range.clone(), to),
+        2..=3 => halves::<2>(bytes, range.clone(), to),
+        1 => halves::<1>(bytes, range.clone(), to),
+        0 => Some(()),
+        _ => None,
+    };
+    if moved.is_none() {
+        bytes.copy_within(range, to);
+    }
+}
+
 /// The rounds: the lengths summed again from site `from` on, then each jump of `short` checked, until none grows.
 fn rounds(sites: &mut [Site], targets: &[Pos], mut shifts: Vec<u64>, mut short: Vec<u32>, mut from: usize) -> Vec<u64> {
     loop {
@@ -156,6 +226,45 @@ pub fn final_at(shifts: &[u64], pos: Pos) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn laying_out_moves_every_piece_to_its_place_and_writes_every_gap() {
+        // Pieces of every length the move treats apart (fixed halves of 1 to 16 bytes, overlapping; longer ones
+        // moved whole), each followed by a gap of a jump's length (2, 5 or 6 bytes).
+        let lens = [0, 1, 2, 3, 4, 7, 8, 15, 16, 17, 31, 32, 33, 100];
+        let (mut buf, mut sites, mut want, mut ends) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (i, &len) in lens.iter().enumerate() {
+            let piece: Vec<u8> = (0..len).map(|k| (i * 37 + k) as u8).collect();
+            buf.extend(&piece);
+            want.extend(&piece);
+            let gap = [2, 5, 6][i % 3];
+            sites.push(Site::new(buf.len() as u32, 0, gap, 0));
+            want.extend(std::iter::repeat_n(0xa0 + i as u8, usize::from(gap)));
+            ends.push((i, want.len()));
+        }
+        buf.extend([1, 2, 3]);
+        want.extend([1, 2, 3]);
+        let mut written = Vec::new();
+        let got = lay_out(buf, want.len(), &sites, |i, gap, end| {
+            gap.fill(0xa0 + i as u8);
+            written.push((i, end));
+        });
+        assert_eq!(got, want);
+        // From the last gap to the first, each told where the piece after it starts.
+        written.reverse();
+        assert_eq!(written, ends);
+    }
+
+    #[test]
+    fn a_jump_is_written_in_its_own_bytes_only() {
+        for len in [2, 5, 6, 3] {
+            let mut out = vec![0xee; 8];
+            write_jump(&mut out[1..1 + len], 0x0706_0504_0302_0100);
+            let mut want = vec![0xee; 8];
+            want[1..1 + len].copy_from_slice(&[0, 1, 2, 3, 4, 5, 6][..len]);
+            assert_eq!(out, want, "{len} bytes");
+        }
+    }
 
     #[test]
     fn jumps_grow_only_when_out_of_reach_and_growth_cascades() {
