@@ -1358,16 +1358,16 @@ impl Shard<'_> {
         };
         let mut buf = Vec::new();
         let (stop, collected) = self.watch(&mut worker, first, &mut buf);
-        // A worker whose pipe ended has sent everything: it is waited for below, while it exits. Any other is
-        // killed if need be and waited for now, so that everything it sent is in the pipe.
-        let how = (stop != Stop::Closed).then(|| worker.reap(stop.kills()));
-        let done = self.drain(&worker, &mut buf, collected);
-        if how.is_none() && done == self.tasks.len() {
-            // Everything finished and the worker closed its pipe.
+        if stop == Stop::Closed {
+            // Everything finished and the worker closed its pipe, so it has sent everything: it is waited for
+            // while it exits.
+            self.drain(&worker, &mut buf, collected);
             wait_in_background(worker);
             return None;
         }
-        let how = how.unwrap_or_else(|| worker.reap(false));
+        // Killed if need be and waited for now, so that everything it sent is in the pipe.
+        let how = worker.reap(stop.kills());
+        let done = self.drain(&worker, &mut buf, collected);
         let mut next = done;
         if let Some((p, outcome)) = self.unfinished(stop, done, &how) {
             self.outcomes[p] = self.interrupted_outcome(p, outcome);

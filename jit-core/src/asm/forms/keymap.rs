@@ -72,6 +72,17 @@ impl Hasher for KeyHasher {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct ShapeKey(pub(crate) u128, pub(crate) u64);
 
+/// A name of at most 15 bytes as 16: its bytes, zeros, and its length in the last byte (the form of a mnemonic's
+/// key and a label's short key); `None` for a longer name.
+pub(crate) fn packed(bytes: &[u8]) -> Option<[u8; 16]> {
+    let mut key = [0u8; 16];
+    key.get_mut(..bytes.len())
+        .filter(|_| bytes.len() <= 15)?
+        .copy_from_slice(bytes);
+    key[15] = bytes.len() as u8;
+    Some(key)
+}
+
 /// A label's name as a key: a name of up to 15 bytes is its bytes and length in one integer, so that a lookup
 /// compares integers and does not read the text again (a long text's labels are spread over megabytes); a longer
 /// name is itself.
@@ -85,13 +96,9 @@ pub(crate) enum NameKey<'s> {
 
 impl<'s> NameKey<'s> {
     pub(crate) fn of(name: &'s str) -> NameKey<'s> {
-        let bytes = name.as_bytes();
-        if bytes.len() > 15 {
+        let Some(key) = packed(name.as_bytes()) else {
             return NameKey::Long(name);
-        }
-        let mut key = [0u8; 16];
-        key[..bytes.len()].copy_from_slice(bytes);
-        key[15] = bytes.len() as u8;
+        };
         let word = |i: usize| u64::from_le_bytes(key[i..i + 8].try_into().unwrap_or_default());
         NameKey::Short([word(0), word(8)])
     }

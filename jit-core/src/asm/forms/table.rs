@@ -1252,13 +1252,8 @@ pub(crate) fn mnemonic_key(name: &str) -> Option<u128> {
     if let Some(key) = crate::asm::text::reg::name_key(bytes) {
         return Some(mnemonic_key_of_name(key));
     }
-    if !(1..=15).contains(&bytes.len()) {
-        return None;
-    }
-    let mut key = [0u8; 16];
-    key[..bytes.len()].copy_from_slice(bytes);
+    let mut key = super::keymap::packed(bytes).filter(|_| !bytes.is_empty())?;
     key[..bytes.len()].make_ascii_lowercase();
-    key[15] = bytes.len() as u8;
     Some(u128::from_be_bytes(key))
 }
 

@@ -403,7 +403,7 @@ impl Template {
 
 /// What the memo keeps of a shape: the form `select_form` chose and its template (`head_len` 0: the form is
 /// encoded by the encoder each time).
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 struct Remembered {
     form: Option<&'static Form>,
     template: Template,
