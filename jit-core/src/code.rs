@@ -5,8 +5,9 @@
 //! instruction or data statement keeps an [`Entry`] — offset, length, source line and text — so a listing can be
 //! printed and a fault at `+0x7` can be mapped back to the line that emitted it.
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 use std::fmt;
+use std::sync::Arc;
 
 /// One emitted instruction or data statement: where its bytes are and which source produced them.
 ///
@@ -32,7 +33,8 @@ pub struct Label {
     pub offset: u32,
 }
 
-/// Assembled machine code: the bytes, the listing (one [`Entry`] per statement) and the labels.
+/// Assembled machine code: the bytes, the listing (one [`Entry`] per statement) and the labels. A clone shares
+/// them (loaded code keeps one) until one side writes its bytes.
 ///
 /// ```
 /// let code = jit_core::assemble("mov rax, 3; ret").unwrap();
@@ -41,13 +43,74 @@ pub struct Label {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Code {
-    bytes: Cow<'static, [u8]>,
-    entries: Cow<'static, [Entry]>,
-    labels: Cow<'static, [Label]>,
-    source: Cow<'static, str>,
-    /// For code an [`Emitter`](crate::Emitter) made: its labels' offsets, and what its listing is made from
-    /// (shared by clones: loading code clones it).
-    dynamic: Option<std::sync::Arc<crate::emit::Emitted>>,
+    bytes: Part<[u8]>,
+    entries: Part<[Entry]>,
+    labels: Part<[Label]>,
+    source: Part<str>,
+    /// For code an [`Emitter`](crate::Emitter) made: its labels' offsets, and what its listing is made from.
+    dynamic: Option<Arc<crate::emit::Emitted>>,
+}
+
+/// One of [`Code`]'s parts: `static` (what `jit!` emits), or owned and shared by clones, so that cloning code —
+/// loading it keeps a clone — copies none of its bytes or listing.
+enum Part<T: ?Sized + ToOwned + 'static> {
+    Static(&'static T),
+    Shared(Arc<T::Owned>),
+}
+
+impl<T: ?Sized + ToOwned + 'static> Part<T> {
+    fn owned(value: T::Owned) -> Self {
+        Part::Shared(Arc::new(value))
+    }
+
+    /// The part, mutable: copied first if it is `static` or shared with a clone.
+    fn to_mut(&mut self) -> &mut T::Owned
+    where
+        T::Owned: Clone,
+    {
+        match self {
+            Part::Shared(value) => Arc::make_mut(value),
+            Part::Static(value) => {
+                let value: &'static T = value;
+                *self = Part::owned(value.to_owned());
+                self.to_mut()
+            }
+        }
+    }
+}
+
+impl<T: ?Sized + ToOwned + 'static> std::ops::Deref for Part<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        match self {
+            Part::Static(value) => value,
+            Part::Shared(value) => (**value).borrow(),
+        }
+    }
+}
+
+impl<T: ?Sized + ToOwned + 'static> Clone for Part<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Part::Static(value) => Part::Static(value),
+            Part::Shared(value) => Part::Shared(Arc::clone(value)),
+        }
+    }
+}
+
+impl<T: ?Sized + ToOwned + PartialEq + 'static> PartialEq for Part<T> {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl<T: ?Sized + ToOwned + Eq + 'static> Eq for Part<T> {}
+
+impl<T: ?Sized + ToOwned + fmt::Debug + 'static> fmt::Debug for Part<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (**self).fmt(f)
+    }
 }
 
 /// A runtime label's offset in [`Code`]'s table when the label was never bound.
@@ -64,10 +127,10 @@ impl Code {
     /// ```
     pub fn new(bytes: Vec<u8>, entries: Vec<Entry>, labels: Vec<Label>, source: String) -> Self {
         Code {
-            bytes: Cow::Owned(bytes),
-            entries: Cow::Owned(entries),
-            labels: Cow::Owned(labels),
-            source: Cow::Owned(source),
+            bytes: Part::owned(bytes),
+            entries: Part::owned(entries),
+            labels: Part::owned(labels),
+            source: Part::owned(source),
             dynamic: None,
         }
     }
@@ -75,7 +138,7 @@ impl Code {
     /// Code an emitter made: its bytes, and its labels and listing.
     pub(crate) fn emitted(bytes: Vec<u8>, emitted: crate::emit::Emitted) -> Self {
         Code {
-            dynamic: Some(std::sync::Arc::new(emitted)),
+            dynamic: Some(Arc::new(emitted)),
             ..Code::from_bytes(bytes)
         }
     }
@@ -143,10 +206,10 @@ impl Code {
         source: &'static str,
     ) -> Self {
         Code {
-            bytes: Cow::Borrowed(bytes),
-            entries: Cow::Borrowed(entries),
-            labels: Cow::Borrowed(labels),
-            source: Cow::Borrowed(source),
+            bytes: Part::Static(bytes),
+            entries: Part::Static(entries),
+            labels: Part::Static(labels),
+            source: Part::Static(source),
             dynamic: None,
         }
     }
@@ -169,7 +232,8 @@ impl Code {
         &self.bytes
     }
 
-    /// The bytes, mutable (copied first if they were `static`): used to patch runtime values into `jit!` code.
+    /// The bytes, mutable (copied first if they are `static` or shared with a clone): used to patch runtime values
+    /// into `jit!` code.
     pub fn bytes_mut(&mut self) -> &mut [u8] {
         self.bytes.to_mut()
     }
@@ -384,5 +448,35 @@ mod tests {
         }
         assert_eq!(Hex::new(&[], "").to_string(), "");
         assert_eq!(format!("{:3}|", Hex::new(&[], " ")), "   |");
+    }
+}
+
+#[cfg(test)]
+mod sharing {
+    use super::{Code, Entry};
+
+    #[test]
+    fn a_clone_shares_the_bytes_and_listing_until_one_side_writes() {
+        let entry = Entry {
+            offset: 0,
+            len: 1,
+            line: 1,
+            text: (0, 3),
+        };
+        let code = Code::new(vec![0xc3], vec![entry], vec![], "ret".into());
+        let mut clone = code.clone();
+        assert_eq!(clone.bytes().as_ptr(), code.bytes().as_ptr());
+        assert_eq!(clone.entries().as_ptr(), code.entries().as_ptr());
+        assert_eq!(clone.source().as_ptr(), code.source().as_ptr());
+        // Writing copies first: the other side keeps its bytes.
+        clone.bytes_mut()[0] = 0x90;
+        assert_eq!((code.bytes(), clone.bytes()), (&[0xc3][..], &[0x90][..]));
+        assert_ne!(clone, code);
+        // Static code is copied on its first write only.
+        static BYTES: [u8; 2] = [0x90, 0xc3];
+        let mut fixed = Code::from_static(&BYTES, &[], &[], "");
+        fixed.bytes_mut()[0] = 0xcc;
+        fixed.bytes_mut()[1] = 0xcc;
+        assert_eq!((fixed.bytes(), &BYTES), (&[0xcc, 0xcc][..], &[0x90, 0xc3]));
     }
 }

@@ -790,12 +790,16 @@ impl Emitted {
 #[inline(always)]
 fn record(out: &mut Vec<u8>, widths: &[u8], args: &[u64]) {
     out.reserve(widths.len() * 8);
+    let mut len = out.len();
     for (&w, &v) in widths.iter().zip(args) {
-        // All eight bytes (a copy of fixed length, not a call), then the ones past the width dropped again.
-        let keep = out.len() + usize::from(w).min(8);
-        out.extend_from_slice(&v.to_le_bytes());
-        out.truncate(keep);
+        // All eight bytes in one store, then the length moved past the kept ones only.
+        // SAFETY: `reserve` left room for eight bytes a width after the old length, and `len` grows by at most
+        // eight a width, so each store is within the allocation.
+        unsafe { out.as_mut_ptr().add(len).cast::<u64>().write_unaligned(v.to_le()) };
+        len += usize::from(w).min(8);
     }
+    // SAFETY: every byte below `len` was written by a store above or was already initialised.
+    unsafe { out.set_len(len) };
 }
 
 /// Where each call's arguments start in the packed arguments ([`record`]).

@@ -150,7 +150,7 @@ pub fn write_jump(out: &mut [u8], word: u64) {
 }
 
 /// Moves `bytes[range]` to `to` (the ranges may overlap). A piece between two jumps is a few instructions long:
-/// up to 32 bytes it is moved as two overlapping fixed-size halves, both read before either is written, not by a
+/// up to 64 bytes it is moved as two overlapping fixed-size halves, both read before either is written, not by a
 /// call to `memmove` for a length it cannot know.
 #[inline(always)]
 fn move_piece(bytes: &mut [u8], range: std::ops::Range<usize>, to: usize) {
@@ -163,7 +163,8 @@ fn move_piece(bytes: &mut [u8], range: std::ops::Range<usize>, to: usize) {
         Some(())
     }
     let moved = match range.len() {
-        16..=32 => halves::<16>(bytes, range.clone(), to),
+        32..=64 => halves::<32>(bytes, range.clone(), to),
+        16..=31 => halves::<16>(bytes, range.clone(), to),
         8..=15 => halves::<8>(bytes, range.clone(), to),
         4..=7 => halves::<4>(bytes, range.clone(), to),
         2..=3 => halves::<2>(bytes, range.clone(), to),
@@ -229,9 +230,9 @@ mod tests {
 
     #[test]
     fn laying_out_moves_every_piece_to_its_place_and_writes_every_gap() {
-        // Pieces of every length the move treats apart (fixed halves of 1 to 16 bytes, overlapping; longer ones
+        // Pieces of every length the move treats apart (fixed halves of 1 to 32 bytes, overlapping; longer ones
         // moved whole), each followed by a gap of a jump's length (2, 5 or 6 bytes).
-        let lens = [0, 1, 2, 3, 4, 7, 8, 15, 16, 17, 31, 32, 33, 100];
+        let lens = [0, 1, 2, 3, 4, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100];
         let (mut buf, mut sites, mut want, mut ends) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (i, &len) in lens.iter().enumerate() {
             let piece: Vec<u8> = (0..len).map(|k| (i * 37 + k) as u8).collect();
