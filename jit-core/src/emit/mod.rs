@@ -183,6 +183,8 @@ pub struct Emitter {
     /// The calls' arguments, packed ([`record`]), one call's after another.
     args: Vec<u8>,
     errors: Vec<(Origin, String)>,
+    /// What it made, for the next emitter on this thread to start with room for ([`Scratch::sizes`]).
+    made: Sizes,
 }
 
 /// Emitters are numbered, so a label of one used in another is caught.
@@ -203,18 +205,20 @@ impl Emitter {
             labels,
             defs,
             rips,
+            sizes,
         } = SCRATCH.try_with(|kept| kept.take()).ok().flatten().unwrap_or_default();
         Emitter {
             id: NEXT_EMITTER.fetch_add(1, Ordering::Relaxed),
-            buf: Vec::new(),
+            buf: Vec::with_capacity(sizes.code),
             sites,
             jumps,
             labels,
             defs,
             rips,
-            calls: Vec::new(),
-            args: Vec::new(),
+            calls: Vec::with_capacity(sizes.calls),
+            args: Vec::with_capacity(sizes.args),
             errors: Vec::new(),
+            made: Sizes::default(),
         }
     }
 
@@ -553,6 +557,11 @@ impl Emitter {
         let at = |pos: Pos| layout::final_at(&shifts, pos) as u32;
         // Each label definition's final offset.
         let def_at: Vec<u32> = self.defs.iter().map(|&d| at(d)).collect();
+        self.made = Sizes {
+            code: total as usize,
+            calls: self.calls.len(),
+            args: self.args.len(),
+        };
         let mut bytes = self.lay_out(total as usize, &def_at);
         for rip in &self.rips {
             let pos = |at| Pos {
@@ -596,6 +605,17 @@ struct Scratch {
     labels: Vec<u32>,
     defs: Vec<Pos>,
     rips: Vec<Rip>,
+    /// The sizes of what the last emitter made: the next one starts with room for as much, so that a JIT
+    /// compiling one program after another does not grow and copy its code and records each time.
+    sizes: Sizes,
+}
+
+/// How much an emitter made: its code's bytes, its calls and their packed arguments.
+#[derive(Clone, Copy, Debug, Default)]
+struct Sizes {
+    code: usize,
+    calls: usize,
+    args: usize,
 }
 
 /// Scratch vectors larger than this many bytes in all are let go rather than kept.
@@ -613,12 +633,20 @@ impl Drop for Emitter {
             labels: std::mem::take(&mut self.labels),
             defs: std::mem::take(&mut self.defs),
             rips: std::mem::take(&mut self.rips),
+            sizes: Sizes {
+                code: self.made.code.max(self.buf.len()),
+                calls: self.made.calls.max(self.calls.len()),
+                args: self.made.args.max(self.args.len()),
+            },
         };
         let bytes = scratch.sites.capacity() * size_of::<Site>()
             + scratch.jumps.capacity() * size_of::<Option<&spec::Jump>>()
             + scratch.labels.capacity() * 4
             + scratch.defs.capacity() * size_of::<Pos>()
-            + scratch.rips.capacity() * size_of::<Rip>();
+            + scratch.rips.capacity() * size_of::<Rip>()
+            + scratch.sizes.code
+            + scratch.sizes.calls * size_of::<Call>()
+            + scratch.sizes.args;
         if bytes <= SCRATCH_KEPT {
             scratch.sites.clear();
             scratch.jumps.clear();
@@ -874,4 +902,29 @@ fn patched(template: &Template, args: &[u64]) -> (u128, bool) {
         word = (word & !mask) | (added & mask);
     }
     (word, rips)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Emitter;
+
+    #[test]
+    fn an_emitter_starts_with_room_for_what_the_last_one_on_its_thread_made() {
+        let mut e = Emitter::new();
+        e.push_bytes(&[0x90; 5000]);
+        let code = e.finish().expect("raw bytes emit");
+        let next = Emitter::new();
+        assert!(
+            next.buf.capacity() >= code.len(),
+            "{} < {}",
+            next.buf.capacity(),
+            code.len()
+        );
+        assert!(next.buf.is_empty() && next.calls.is_empty() && next.args.is_empty());
+        // One dropped without finishing leaves its sizes too.
+        let mut dropped = next;
+        dropped.push_bytes(&[0x90; 9000]);
+        drop(dropped);
+        assert!(Emitter::new().buf.capacity() >= 9000);
+    }
 }
