@@ -729,7 +729,7 @@ asm = """
 mov edi, 3
 top:
 mov eax, 3
-db 0x0f, 0x05
+syscall
 inc edi
 cmp edi, 1024
 jne top

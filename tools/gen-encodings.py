@@ -40,6 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUT = os.path.join(REPO, "jit-core", "tests", "data", "gnu-as-2.40.tsv")
+DEFAULT_REFUSED = os.path.join(REPO, "jit-core", "tests", "data", "gnu-as-2.40-refused.tsv")
 PREAMBLE = ".intel_syntax noprefix\n"
 
 # ----------------------------------------------------------------------------------------------
@@ -315,8 +316,11 @@ def gen_movx(v):
     op = "movsxd"
     for i, j in pairs(16, ("diag", "rev", "half")):
         v.add(op, "movsxd %s, %s" % (R64[i], R32[j]))
+        v.add(op, "movsxd %s, %s" % (R32[j], R32[i]))
     for n, a in enumerate(MEM_SMALL):
         v.add(op, "movsxd %s, %s" % (R64[(n * 3) % 16], mem(32, a)))
+        v.add(op, "movsxd %s, %s" % (R32[(n * 5) % 16], mem(32, a)))
+    v.add(op, "movsxd ax, cx")  # no 16-bit form: refused
 
 
 def gen_lea(v, edges):
@@ -673,11 +677,15 @@ def gen_sse(v):
         v.add(f, "movq %s, %s" % (XMM[i], XMM[j]))
         v.add(f, "movd %s, %s" % (XMM[i], R32[j]))
         v.add(f, "movd %s, %s" % (R32[i], XMM[j]))
+        v.add(f, "movd %s, %s" % (XMM[i], R64[j]))
+        v.add(f, "movd %s, %s" % (R64[i], XMM[j]))
     for n, a in enumerate(SSE_ADDRS):
         v.add(f, "movq %s, %s" % (XMM[(n * 5) % 16], mem(64, a)))
         v.add(f, "movq %s, %s" % (mem(64, a), XMM[(n * 3 + 1) % 16]))
         v.add(f, "movd %s, %s" % (XMM[(n * 5) % 16], mem(32, a)))
         v.add(f, "movd %s, %s" % (mem(32, a), XMM[(n * 3 + 1) % 16]))
+        v.add(f, "movd %s, %s" % (XMM[(n * 7) % 16], mem(64, a)))
+        v.add(f, "movd %s, %s" % (mem(64, a), XMM[(n * 5 + 2) % 16]))
     # conversions with a general register
     for op in ("cvtsi2sd", "cvtsi2ss"):
         for i, j in pairs(16, ("rev",)):
@@ -704,6 +712,114 @@ def gen_sse(v):
         for n, a in enumerate(SSE_ADDRS):
             v.add(f, "%s %s, %s" % (op, R32[(n * 5) % 16], mem(mw, a)))
             v.add(f, "%s %s, %s" % (op, R64[(n * 3 + 1) % 16], mem(mw, a)))
+
+
+# ---- Issue 15: system, atomics, double shifts, checksums, carry chains, random numbers ----------
+
+def gen_system(v):
+    f = "system"
+    for s in ("syscall", "cpuid", "rdtsc", "rdtscp", "xgetbv", "lfence", "mfence", "sfence", "pause",
+              "hlt", "endbr64", "SYSCALL", "Pause"):
+        v.add(f, s)
+    # prefetch and clflush take memory of any size, or none written
+    for op in ("prefetcht0", "prefetcht1", "prefetcht2", "prefetchnta", "clflush"):
+        for n, a in enumerate(MEM_SMALL):
+            v.add(f, "%s %s" % (op, a))
+            v.add(f, "%s %s" % (op, mem(WIDTHS[n % 4], a)))
+        v.add(f, "%s %s" % (op, mem(128, "[rax]")))
+        v.add(f, "%s rax" % op)  # a register: refused
+    for op in ("rdrand", "rdseed"):
+        for w in (16, 32, 64):
+            for r in REGS[w]:
+                v.add(f, "%s %s" % (op, r))
+        v.add(f, "%s al" % op)  # no byte form: refused
+        v.add(f, "%s dword ptr [rax]" % op)  # no memory form: refused
+    for s in ("syscall rax", "cpuid 0", "lfence [rax]"):
+        v.add(f, s)  # operands where there are none: refused
+
+
+def gen_atomics(v):
+    for op in ("xadd", "cmpxchg"):
+        for w in WIDTHS:
+            R = REGS[w]
+            for i, j in pairs(16, ("diag", "rev", "half")):
+                v.add(op, "%s %s, %s" % (op, R[i], R[j]))
+            for n, a in enumerate(MEM_SMALL):
+                v.add(op, "%s %s, %s" % (op, mem(w, a), R[(n * 5) % 16]))
+                v.add(op, "%s %s, %s" % (op, a, R[(n * 3 + 1) % 16]))
+        ok, bad = high_byte_pairs()
+        for a, b in ok + bad:
+            v.add(op, "%s %s, %s" % (op, a, b))
+        v.add(op, "%s eax, [rax]" % op)  # memory source: refused
+    for op, w in (("cmpxchg8b", 64), ("cmpxchg16b", 128)):
+        for a in MEM_SMALL:
+            v.add(op, "%s %s" % (op, a))
+            v.add(op, "%s %s" % (op, mem(w, a)))
+        v.add(op, "%s %s" % (op, mem(32 if w == 64 else 64, "[rax]")))  # wrong size: refused
+        v.add(op, "%s rax" % op)  # register: refused
+    op = "movbe"
+    for w in (16, 32, 64):
+        R = REGS[w]
+        for n, a in enumerate(MEM_SMALL):
+            v.add(op, "movbe %s, %s" % (R[(n * 5) % 16], mem(w, a)))
+            v.add(op, "movbe %s, %s" % (mem(w, a), R[(n * 3 + 1) % 16]))
+            v.add(op, "movbe %s, %s" % (R[(n * 7 + 2) % 16], a))
+        v.add(op, "movbe %s, %s" % (R[0], R[1]))  # register to register: refused
+    v.add(op, "movbe al, byte ptr [rax]")  # no byte form: refused
+
+
+def gen_double_shift(v):
+    for op in ("shld", "shrd"):
+        for w in (16, 32, 64):
+            R = REGS[w]
+            for n, (i, j) in enumerate(pairs(16, ("diag", "rev", "half"))):
+                c = SHIFT_COUNTS[n % len(SHIFT_COUNTS)]
+                v.imm(op, "%s %s, %s, %d" % (op, R[i], R[j], c), c, 8, "u8")
+                v.add(op, "%s %s, %s, cl" % (op, R[j], R[i]))
+            for n, a in enumerate(MEM_SMALL):
+                c = SHIFT_CORE[n % len(SHIFT_CORE)]
+                v.imm(op, "%s %s, %s, %d" % (op, mem(w, a), R[(n * 5) % 16], c), c, 8, "u8")
+                v.add(op, "%s %s, %s, cl" % (op, mem(w, a), R[(n * 3 + 1) % 16]))
+            v.imm(op, "%s %s, %s, 256" % (op, R[0], R[1]), 256, 8, "u8")
+            v.imm(op, "%s %s, %s, -1" % (op, R[0], R[1]), -1, 8, "u8")
+        v.add(op, "%s al, cl, 1" % op)  # no byte form: refused
+
+
+def gen_crc_adx(v):
+    op = "crc32"
+    for dw, sws in ((32, (8, 16, 32)), (64, (8, 64))):
+        for sw in sws:
+            for i, j in pairs(16, ("rev", "half")):
+                v.add(op, "crc32 %s, %s" % (REGS[dw][i], REGS[sw][j]))
+            for n, a in enumerate(MEM_SMALL):
+                v.add(op, "crc32 %s, %s" % (REGS[dw][(n * 5) % 16], mem(sw, a)))
+    for h in R8H:
+        v.add(op, "crc32 eax, %s" % h)
+        v.add(op, "crc32 r9d, %s" % h)  # REX with ah..bh: refused
+        v.add(op, "crc32 rax, %s" % h)  # REX.W with ah..bh: refused
+    v.add(op, "crc32 eax, [rax]")  # size not written: refused
+    v.add(op, "crc32 rax, ecx")  # no such pair: refused
+    for op in ("adcx", "adox"):
+        for w in (32, 64):
+            R = REGS[w]
+            for i, j in pairs(16, ("diag", "rev", "half")):
+                v.add(op, "%s %s, %s" % (op, R[i], R[j]))
+            for n, a in enumerate(MEM_SMALL):
+                v.add(op, "%s %s, %s" % (op, R[(n * 5) % 16], mem(w, a)))
+                v.add(op, "%s %s, %s" % (op, R[(n * 3 + 1) % 16], a))
+        v.add(op, "%s ax, cx" % op)  # no 16-bit form: refused
+
+
+def gen_one_operand_shifts(v):
+    """A shift or rotate without a count: by one, as `D0`/`D1`."""
+    for op in SHIFTS:
+        for w in WIDTHS:
+            for r in REGS[w]:
+                v.add(op, "%s %s" % (op, r))
+            for a in rot(MEM_SMALL, SHIFTS.index(op), 4):
+                v.add(op, "%s %s" % (op, mem(w, a)))
+        v.add(op, "%s ah" % op)
+        v.add(op, "%s [rax]" % op)  # size not written: refused
 
 
 # ---- Programs: labels, jumps, relaxation, data --------------------------------------------------
@@ -1012,6 +1128,11 @@ def generate():
     gen_syntax(v)
     gen_common(v)
     gen_sse(v)
+    gen_system(v)
+    gen_atomics(v)
+    gen_double_shift(v)
+    gen_crc_adx(v)
+    gen_one_operand_shifts(v)
     gen_programs(v)
     return v
 
@@ -1021,6 +1142,9 @@ def main():
     ap.add_argument("-o", "--output", default=DEFAULT_OUT, help="output TSV (default: %(default)s)")
     ap.add_argument("--self-check", type=int, default=200,
                     help="re-assemble this many random single-instruction vectors one by one (default 200)")
+    ap.add_argument("--refused", default=DEFAULT_REFUSED,
+                    help="the single lines as refuses with an error (MESSAGE<TAB>SOURCE), which rustyjit must "
+                         "refuse too (default: %(default)s)")
     ap.add_argument("--dropped", metavar="PATH",
                     help="also write every dropped line with its reason (REASON<TAB>SOURCE) to PATH")
     args = ap.parse_args()
@@ -1076,6 +1200,13 @@ def main():
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w", encoding="utf-8", newline="\n") as fh:
         fh.write("\n".join(out_lines) + "\n")
+    refused = [(why[len("as error: "):], s) for s, why in dropped.items()
+               if why.startswith("as error: ") and not v.items[s]["program"]]
+    with open(args.refused, "w", encoding="utf-8", newline="\n") as fh:
+        fh.write("# Single lines GNU as refuses with an error: rustyjit must refuse each of them too.\n")
+        fh.write("# Generated by `python3 tools/gen-encodings.py` from `%s`; do not edit by hand.\n" % version)
+        fh.write("# Format: MESSAGE<TAB>SOURCE, MESSAGE being GNU as's own.\n")
+        fh.write("".join("%s\t%s\n" % r for r in refused))
 
     if args.dropped:
         with open(args.dropped, "w", encoding="utf-8", newline="\n") as fh:

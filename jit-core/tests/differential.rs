@@ -141,6 +141,17 @@ fn random_lines_match_gnu_as() {
     );
 }
 
+/// objdump's text for `bytes` (an instruction at their start) in the spelling that names its encoding where
+/// objdump's does not: `66 REX.W 0F 6E/7E` (`movd xmm, r/m64` and back) is shown as `movq`, which GNU as (and
+/// rustyjit) assemble to the shorter SSE2 form `F3 0F 7E`/`66 0F D6` when the operand is memory.
+fn respelled(text: &str, bytes: &[u8]) -> String {
+    let rex_w = bytes.get(1).is_some_and(|&b| b & 0xf8 == 0x48);
+    match (bytes.first(), rex_w, bytes.get(2..4), text.strip_prefix("movq ")) {
+        (Some(0x66), true, Some([0x0f, 0x6e | 0x7e]), Some(rest)) => format!("movd {rest}"),
+        _ => text.to_string(),
+    }
+}
+
 #[test]
 fn objdump_text_assembles_back_to_the_same_bytes() {
     if !have("objdump") {
@@ -185,6 +196,7 @@ fn objdump_text_assembles_back_to_the_same_bytes() {
             continue;
         };
         count += 1;
+        let text = &respelled(text, &bytes[offset..]);
         match jit_core::assemble(text) {
             Ok(code) => {
                 let expected = bytes.get(offset..offset + code.len()).unwrap_or(&[]);

@@ -1,11 +1,13 @@
 //! Every vector of `tests/data/gnu-as-2.40.tsv` — the bytes GNU as 2.40 gave for each line, made by
 //! `tools/gen-encodings.py` — must come out of rustyjit byte for byte.
 //!
-//! A few lines GNU as accepts are refused on purpose (see `REFUSED`); each must fail with the stated error.
+//! A few lines GNU as accepts are refused on purpose (see `REFUSED`); each must fail with the stated error. And
+//! every line GNU as refuses with an error (`tests/data/gnu-as-2.40-refused.tsv`, made by the same tool) is refused.
 
 use std::fmt::Write;
 
 const DATA: &str = include_str!("data/gnu-as-2.40.tsv");
+const REFUSED_BY_GNU: &str = include_str!("data/gnu-as-2.40-refused.tsv");
 
 /// Lines GNU as accepts that rustyjit refuses, and a piece of the error it gives.
 const REFUSED: &[(&str, &str)] = &[];
@@ -98,4 +100,30 @@ fn every_row_is_reachable() {
         .map(|(r, _)| r.instruction)
         .collect();
     assert!(unused.is_empty(), "rows no vector selects: {unused:?}");
+}
+
+/// Every line GNU as refuses is refused, with an error that says where and what (never bytes, never a panic).
+#[test]
+fn every_line_gnu_as_refuses_is_refused() {
+    let mut checked = 0;
+    let mut accepted = Vec::new();
+    for line in REFUSED_BY_GNU.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        let Some((gnu, src)) = line.split_once('\t') else {
+            panic!("malformed line in the refused file: {line:?}");
+        };
+        checked += 1;
+        match jit_core::assemble(src) {
+            Err(e) => {
+                let text = e.to_string();
+                assert!(text.starts_with("1:") && text.contains("error: "), "{src}: {text}");
+            }
+            Ok(code) => accepted.push(format!("{src}  (GNU as: {gnu}) -> {}", hex(code.bytes()))),
+        }
+    }
+    assert!(checked > 500, "only {checked} refused lines");
+    assert!(
+        accepted.is_empty(),
+        "GNU as refuses these, rustyjit accepts them:\n{}",
+        accepted.join("\n")
+    );
 }

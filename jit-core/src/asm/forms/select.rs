@@ -68,7 +68,9 @@ pub(crate) fn immediate(form: &Form, op: Option<&Operand<'_>>) -> Result<i64, (i
 /// whether its value fits is checked per form by [`immediate`].
 fn kinds_of(op: &Operand<'_>) -> u32 {
     use OpKind::*;
-    const MEM: u32 = OpKind::set(&[M, M8, M16, M32, M64, Rm8, Rm16, Rm32, Rm64, XmmM32, XmmM64, XmmM128]);
+    const MEM: u32 = OpKind::set(&[
+        M, M8, M16, M32, M64, M128, Rm8, Rm16, Rm32, Rm64, XmmM32, XmmM64, XmmM128,
+    ]);
     const IMM: u32 = OpKind::set(&[Imm8, Imm16, Imm32, Imm64]);
     match op {
         Operand::Reg(r) => {
@@ -89,7 +91,7 @@ fn kinds_of(op: &Operand<'_>) -> u32 {
             Some(16) => OpKind::set(&[M, M16, Rm16]),
             Some(32) => OpKind::set(&[M, M32, Rm32, XmmM32]),
             Some(64) => OpKind::set(&[M, M64, Rm64, XmmM64]),
-            Some(_) => OpKind::set(&[M, XmmM128]),
+            Some(_) => OpKind::set(&[M, M128, XmmM128]),
         },
         Operand::Imm(1) => IMM | One.bit(),
         Operand::Imm(_) | Operand::Hole(_) => IMM,

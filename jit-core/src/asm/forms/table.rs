@@ -9,8 +9,8 @@
 //! Opcode column: legacy prefixes (`66`, `F2`, `F3`) in the order they are emitted, `REX.W`, opcode bytes
 //! (`+r` adds a register number, `+cc` a condition), then `/r` or `/digit`, then `ib iw id io` (immediate) or `cb cd`
 //! (relative offset). Operand encodings (Intel's "Op/En"): `ZO` none, `O` register in the opcode, `OI` that plus an
-//! immediate, `I` immediate, `M` ModRM r/m (`M1` with an implicit `1`, `MC` with an implicit `cl`), `MI`, `MR`, `RM`,
-//! `RMI`, `D` relative offset; and one GNU extension the manual lacks, `RI`: `imul r, imm` is `imul r, r, imm`.
+//! immediate, `I` immediate, `M` ModRM r/m (`M1` with an implicit `1`, `MC` with an implicit `cl`), `MI`, `MR`
+//! (`MRI` with an immediate, `MRC` with an implicit `cl`), `RM`, `RMI`, `D` relative offset; and one GNU extension the manual lacks, `RI`: `imul r, imm` is `imul r, r, imm`.
 //! Exact registers (`al`, `ax`, `eax`, `rax`, `cl`) and `1` are implicit in the encoding.
 //!
 //! Where GNU as has several encodings for one line, it picks the shortest, and the first row in this table among
@@ -147,6 +147,7 @@ pub const ROWS: &[Row] = &[
     row("0F BF /r", "movsx r32, r/m16", "RM"),
     row("REX.W 0F BF /r", "movsx r64, r/m16", "RM"),
     row("REX.W 63 /r", "movsxd r64, r/m32", "RM"),
+    row("63 /r", "movsxd r32, r/m32", "RM"),
 
     row("66 8D /r", "lea r16, m", "RM"),
     row("8D /r", "lea r32, m", "RM"),
@@ -445,6 +446,40 @@ pub const ROWS: &[Row] = &[
     row("REX.W D3 /7", "sar r/m64, cl", "MC"),
     row_with("REX.W C1 /7 ib", "sar r/m64, imm8", "MI", COUNT),
 
+    // A shift or rotate without a count shifts by one, as with `1`.
+    row("D0 /0", "rol r/m8", "M"),
+    row("66 D1 /0", "rol r/m16", "M"),
+    row("D1 /0", "rol r/m32", "M"),
+    row("REX.W D1 /0", "rol r/m64", "M"),
+    row("D0 /1", "ror r/m8", "M"),
+    row("66 D1 /1", "ror r/m16", "M"),
+    row("D1 /1", "ror r/m32", "M"),
+    row("REX.W D1 /1", "ror r/m64", "M"),
+    row("D0 /2", "rcl r/m8", "M"),
+    row("66 D1 /2", "rcl r/m16", "M"),
+    row("D1 /2", "rcl r/m32", "M"),
+    row("REX.W D1 /2", "rcl r/m64", "M"),
+    row("D0 /3", "rcr r/m8", "M"),
+    row("66 D1 /3", "rcr r/m16", "M"),
+    row("D1 /3", "rcr r/m32", "M"),
+    row("REX.W D1 /3", "rcr r/m64", "M"),
+    row("D0 /4", "shl r/m8", "M"),
+    row("66 D1 /4", "shl r/m16", "M"),
+    row("D1 /4", "shl r/m32", "M"),
+    row("REX.W D1 /4", "shl r/m64", "M"),
+    row("D0 /4", "sal r/m8", "M"),
+    row("66 D1 /4", "sal r/m16", "M"),
+    row("D1 /4", "sal r/m32", "M"),
+    row("REX.W D1 /4", "sal r/m64", "M"),
+    row("D0 /5", "shr r/m8", "M"),
+    row("66 D1 /5", "shr r/m16", "M"),
+    row("D1 /5", "shr r/m32", "M"),
+    row("REX.W D1 /5", "shr r/m64", "M"),
+    row("D0 /7", "sar r/m8", "M"),
+    row("66 D1 /7", "sar r/m16", "M"),
+    row("D1 /7", "sar r/m32", "M"),
+    row("REX.W D1 /7", "sar r/m64", "M"),
+
     row("FE /0", "inc r/m8", "M"),
     row("66 FF /0", "inc r/m16", "M"),
     row("FF /0", "inc r/m32", "M"),
@@ -611,6 +646,74 @@ pub const ROWS: &[Row] = &[
     row("FC", "cld", "ZO"),
     row("FD", "std", "ZO"),
 
+    row("F3 90", "pause", "ZO"),
+    row("F4", "hlt", "ZO"),
+    row("F3 0F 1E FA", "endbr64", "ZO"),
+
+    // Atomics (with `lock`), and moves with a byte swap.
+    row("0F C0 /r", "xadd r/m8, r8", "MR"),
+    row("66 0F C1 /r", "xadd r/m16, r16", "MR"),
+    row("0F C1 /r", "xadd r/m32, r32", "MR"),
+    row("REX.W 0F C1 /r", "xadd r/m64, r64", "MR"),
+    row("0F B0 /r", "cmpxchg r/m8, r8", "MR"),
+    row("66 0F B1 /r", "cmpxchg r/m16, r16", "MR"),
+    row("0F B1 /r", "cmpxchg r/m32, r32", "MR"),
+    row("REX.W 0F B1 /r", "cmpxchg r/m64, r64", "MR"),
+    row("0F C7 /1", "cmpxchg8b m64", "M"),
+    row("REX.W 0F C7 /1", "cmpxchg16b m128", "M"),
+    row("66 0F 38 F0 /r", "movbe r16, m16", "RM"),
+    row("0F 38 F0 /r", "movbe r32, m32", "RM"),
+    row("REX.W 0F 38 F0 /r", "movbe r64, m64", "RM"),
+    row("66 0F 38 F1 /r", "movbe m16, r16", "MR"),
+    row("0F 38 F1 /r", "movbe m32, r32", "MR"),
+    row("REX.W 0F 38 F1 /r", "movbe m64, r64", "MR"),
+
+    // Double shifts.
+    row_with("66 0F A4 /r ib", "shld r/m16, r16, imm8", "MRI", COUNT),
+    row_with("0F A4 /r ib", "shld r/m32, r32, imm8", "MRI", COUNT),
+    row_with("REX.W 0F A4 /r ib", "shld r/m64, r64, imm8", "MRI", COUNT),
+    row("66 0F A5 /r", "shld r/m16, r16, cl", "MRC"),
+    row("0F A5 /r", "shld r/m32, r32, cl", "MRC"),
+    row("REX.W 0F A5 /r", "shld r/m64, r64, cl", "MRC"),
+    row_with("66 0F AC /r ib", "shrd r/m16, r16, imm8", "MRI", COUNT),
+    row_with("0F AC /r ib", "shrd r/m32, r32, imm8", "MRI", COUNT),
+    row_with("REX.W 0F AC /r ib", "shrd r/m64, r64, imm8", "MRI", COUNT),
+    row("66 0F AD /r", "shrd r/m16, r16, cl", "MRC"),
+    row("0F AD /r", "shrd r/m32, r32, cl", "MRC"),
+    row("REX.W 0F AD /r", "shrd r/m64, r64, cl", "MRC"),
+
+    // Checksums, carry chains (ADX) and random numbers.
+    row("F2 0F 38 F0 /r", "crc32 r32, r/m8", "RM"),
+    row("66 F2 0F 38 F1 /r", "crc32 r32, r/m16", "RM"),
+    row("F2 0F 38 F1 /r", "crc32 r32, r/m32", "RM"),
+    row("F2 REX.W 0F 38 F0 /r", "crc32 r64, r/m8", "RM"),
+    row("F2 REX.W 0F 38 F1 /r", "crc32 r64, r/m64", "RM"),
+    row("66 0F 38 F6 /r", "adcx r32, r/m32", "RM"),
+    row("66 REX.W 0F 38 F6 /r", "adcx r64, r/m64", "RM"),
+    row("F3 0F 38 F6 /r", "adox r32, r/m32", "RM"),
+    row("F3 REX.W 0F 38 F6 /r", "adox r64, r/m64", "RM"),
+    row("66 0F C7 /6", "rdrand r16", "M"),
+    row("0F C7 /6", "rdrand r32", "M"),
+    row("REX.W 0F C7 /6", "rdrand r64", "M"),
+    row("66 0F C7 /7", "rdseed r16", "M"),
+    row("0F C7 /7", "rdseed r32", "M"),
+    row("REX.W 0F C7 /7", "rdseed r64", "M"),
+
+    // System: calls into the kernel, the processor's identity and clocks, fences, caches.
+    row("0F 05", "syscall", "ZO"),
+    row("0F A2", "cpuid", "ZO"),
+    row("0F 31", "rdtsc", "ZO"),
+    row("0F 01 F9", "rdtscp", "ZO"),
+    row("0F 01 D0", "xgetbv", "ZO"),
+    row("0F AE E8", "lfence", "ZO"),
+    row("0F AE F0", "mfence", "ZO"),
+    row("0F AE F8", "sfence", "ZO"),
+    row("0F 18 /1", "prefetcht0 m", "M"),
+    row("0F 18 /2", "prefetcht1 m", "M"),
+    row("0F 18 /3", "prefetcht2 m", "M"),
+    row("0F 18 /0", "prefetchnta m", "M"),
+    row("0F AE /7", "clflush m", "M"),
+
     // SSE2 scalar floating point.
     row("F2 0F 10 /r", "movsd xmm, xmm/m64", "RM"),
     row("F2 0F 11 /r", "movsd xmm/m64, xmm", "MR"),
@@ -622,6 +725,8 @@ pub const ROWS: &[Row] = &[
     row("66 REX.W 0F 7E /r", "movq r/m64, xmm", "MR"),
     row("66 0F 6E /r", "movd xmm, r/m32", "RM"),
     row("66 0F 7E /r", "movd r/m32, xmm", "MR"),
+    row("66 REX.W 0F 6E /r", "movd xmm, r/m64", "RM"),
+    row("66 REX.W 0F 7E /r", "movd r/m64, xmm", "MR"),
     row("F2 0F 58 /r", "addsd xmm, xmm/m64", "RM"),
     row("F2 0F 5C /r", "subsd xmm, xmm/m64", "RM"),
     row("F2 0F 59 /r", "mulsd xmm, xmm/m64", "RM"),
@@ -693,6 +798,8 @@ pub enum OpKind {
     M32,
     /// `m64`.
     M64,
+    /// `m128`.
+    M128,
     /// `al`, implicit in the opcode.
     Al,
     /// `ax`, implicit.
@@ -732,7 +839,7 @@ const _: () = assert!(
     "OpKind::bit and NO_OPERAND need fewer than 31 kinds"
 );
 
-const KIND_NAMES: [(&str, OpKind); 29] = [
+const KIND_NAMES: [(&str, OpKind); 30] = [
     ("r8", OpKind::R8),
     ("r16", OpKind::R16),
     ("r32", OpKind::R32),
@@ -746,6 +853,7 @@ const KIND_NAMES: [(&str, OpKind); 29] = [
     ("m16", OpKind::M16),
     ("m32", OpKind::M32),
     ("m64", OpKind::M64),
+    ("m128", OpKind::M128),
     ("al", OpKind::Al),
     ("ax", OpKind::Ax),
     ("eax", OpKind::Eax),
@@ -804,7 +912,7 @@ impl OpKind {
             Rm16 | M16 => Some(Some(16)),
             Rm32 | M32 | XmmM32 => Some(Some(32)),
             Rm64 | M64 | XmmM64 => Some(Some(64)),
-            XmmM128 => Some(Some(128)),
+            M128 | XmmM128 => Some(Some(128)),
             _ => None,
         }
     }
@@ -1064,7 +1172,8 @@ fn roles(op_en: &str, operands: &[OpKind]) -> Result<Vec<Role>, String> {
         "I" => &[Role::Imm],
         "M" | "M1" | "MC" => &[Role::Rm],
         "MI" => &[Role::Rm, Role::Imm],
-        "MR" => &[Role::Rm, Role::Reg],
+        "MR" | "MRC" => &[Role::Rm, Role::Reg],
+        "MRI" => &[Role::Rm, Role::Reg, Role::Imm],
         "RM" => &[Role::Reg, Role::Rm],
         "RMI" => &[Role::Reg, Role::Rm, Role::Imm],
         "RI" => &[Role::RegRm, Role::Imm],
@@ -1221,7 +1330,8 @@ fn check_form(
     for (kind, role) in operands.iter().zip(roles) {
         let ok = match role {
             Role::Implicit => kind.is_implicit(),
-            Role::Rm => kind.mem_bits().is_some(),
+            // A register-only kind in ModRM.rm: `rdrand r32`.
+            Role::Rm => kind.mem_bits().is_some() || kind.gpr_bits().is_some(),
             Role::Reg | Role::RegRm | Role::OpReg => {
                 matches!(kind, OpKind::R8 | OpKind::R16 | OpKind::R32 | OpKind::R64 | OpKind::Xmm)
             }
