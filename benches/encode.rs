@@ -50,7 +50,7 @@ struct Mix {
 
 fn operands<'a, 's>(stmt: &'a Statement<'s>) -> Option<(Spanned<&'s str>, &'a [Spanned<Operand<'s>>])> {
     match &stmt.kind {
-        StmtKind::Instruction { mnemonic, operands } => Some((*mnemonic, operands.as_slice())),
+        StmtKind::Instruction { mnemonic, operands, .. } => Some((*mnemonic, operands.as_slice())),
         _ => None,
     }
 }
@@ -66,7 +66,8 @@ fn mix(n: usize) -> Mix {
         .iter()
         .map(|stmt| {
             let (mnemonic, ops) = operands(stmt).expect("an instruction");
-            let Ok(Selected::Encoded(_, form)) = select::select_form(table.forms(mnemonic.node), mnemonic, ops) else {
+            let Ok(Selected::Encoded(_, form)) = select::select_form(table.forms(mnemonic.node), mnemonic, None, ops)
+            else {
                 panic!("the mix has no jumps")
             };
             let mut plain = [Operand::Imm(0); MAX_OPERANDS];
@@ -132,9 +133,9 @@ fn iced_encode_all(instructions: &[Instruction], mut encoder: Encoder) -> Vec<u8
 fn select_and_encode_all(statements: &[Statement<'_>], mut out: Vec<u8>) -> Vec<u8> {
     let table = Table::get();
     for stmt in statements {
-        if let StmtKind::Instruction { mnemonic, operands } = &stmt.kind {
+        if let StmtKind::Instruction { mnemonic, operands, .. } = &stmt.kind {
             let ops = operands.as_slice();
-            if let Ok(Selected::Encoded(e, _)) = select::select_form(table.forms(mnemonic.node), *mnemonic, ops) {
+            if let Ok(Selected::Encoded(e, _)) = select::select_form(table.forms(mnemonic.node), *mnemonic, None, ops) {
                 out.extend_from_slice(e.bytes());
             }
         }

@@ -214,3 +214,24 @@ fn each_error_shows_its_own_call_s_runtime_values() {
     assert!(messages[0].contains("`mov bh, sil`"), "{}", messages[0]);
     assert!(messages[1].contains("`mov dil, ah`"), "{}", messages[1]);
 }
+
+#[test]
+fn a_prefixed_instruction_with_runtime_registers_is_its_text_and_runs() {
+    let mut e = Emitter::new();
+    let (ptr, value) = (R64::R9, R64::R10);
+    jit!(e;
+        mov {ptr: r64}, rdi
+        mov {value: r64}, rsi
+        lock xadd qword ptr [{ptr: r64} + 8], {value: r64}
+        mov rax, {value: r64}
+        ret
+    );
+    let code = e.finish().unwrap();
+    let text = assemble("mov r9, rdi; mov r10, rsi; lock xadd qword ptr [r9 + 8], r10; mov rax, r10; ret").unwrap();
+    assert_eq!(code.bytes(), text.bytes());
+    let mut cells = [0u64, 5];
+    let f = code.load().unwrap();
+    // SAFETY: a System V function of a pointer to two u64s (valid) and a value; it returns the old second one.
+    let old = unsafe { f.call(&[cells.as_mut_ptr() as i64, 3]) };
+    assert_eq!((old, cells), (5, [0, 8]));
+}

@@ -245,3 +245,40 @@ mod runtime_values {
         assert_eq!(again.bytes()[1], 1);
     }
 }
+
+/// Issue 15's first instructions through `jit!`: the bytes of the runtime assembler, and they run.
+#[test]
+fn atomics_strings_and_system_instructions_assemble_and_run() {
+    let cases: [(Code, &str); 4] = [
+        (
+            jit! { lock xadd qword ptr [rdi], rsi; mov rax, rsi; ret },
+            "lock xadd qword ptr [rdi], rsi; mov rax, rsi; ret",
+        ),
+        (
+            jit! { mov rcx, rdx; rep movsb; mov rax, rdi; ret },
+            "mov rcx, rdx; rep movsb; mov rax, rdi; ret",
+        ),
+        (
+            jit! { lfence; rdtsc; shl rdx, 32; or rax, rdx; ret },
+            "lfence; rdtsc; shl rdx, 32; or rax, rdx; ret",
+        ),
+        (jit! { mov eax, 39; syscall; ret }, "mov eax, 39; syscall; ret"),
+    ];
+    for (code, text) in &cases {
+        assert_same_as_runtime(code, text);
+    }
+    let [xadd, copy, clock, getpid] = cases.map(|(code, _)| code.load().expect("loads"));
+    let mut counter: u64 = 40;
+    // SAFETY: a System V function of a pointer to a u64 (valid, unaliased) and a value; it returns the old value.
+    let old = unsafe { xadd.call(&[&raw mut counter as i64, 2]) };
+    assert_eq!((old, counter), (40, 42));
+    let (from, mut to) = (*b"copied by rep movsb", [0u8; 19]);
+    // SAFETY: copies `from.len()` bytes from `from` to `to`, both that long; returns the end of `to`.
+    let end = unsafe { copy.call(&[to.as_mut_ptr() as i64, from.as_ptr() as i64, from.len() as i64]) };
+    assert_eq!((&to, end), (&from, to.as_ptr() as i64 + 19));
+    // SAFETY: reads the time-stamp counter; no memory is touched.
+    let (t0, t1) = unsafe { (clock.call(&[]), clock.call(&[])) };
+    assert!(t1 > t0, "{t0} then {t1}");
+    // SAFETY: the getpid system call (39) touches no memory and cannot fail.
+    assert_eq!(unsafe { getpid.call(&[]) }, i64::from(std::process::id()));
+}

@@ -822,6 +822,56 @@ def gen_one_operand_shifts(v):
         v.add(op, "%s [rax]" % op)  # size not written: refused
 
 
+def gen_prefixes(v):
+    """`lock` before every instruction that takes it (memory destination), and where it is refused; `rep`,
+    `repe`/`repz`, `repne`/`repnz` before the string instructions, `ret` and `nop`, and where refused; each prefix
+    alone on its line."""
+    f = "lock"
+    two = ("add", "adc", "and", "or", "sbb", "sub", "xor", "xadd", "xchg", "cmpxchg", "btc", "btr", "bts")
+    for n, op in enumerate(two):
+        for w in WIDTHS:
+            if w == 8 and op in ("btc", "btr", "bts"):
+                continue
+            R = REGS[w]
+            for k, a in enumerate(rot(MEM_SMALL, n + w // 8, 3)):
+                v.add(f, "lock %s %s, %s" % (op, mem(w, a), R[(n * 3 + k * 5) % 16]))
+            v.add(f, "lock %s %s, %s" % (op, R[1], R[2]))           # register destination: refused
+            v.add(f, "lock %s %s, %s" % (op, R[3], mem(w, "[rax]")))  # memory source: refused but for xchg
+    for n, op in enumerate(("add", "adc", "and", "or", "sbb", "sub", "xor")):
+        for w in WIDTHS:
+            for k, (spelled, value) in enumerate(IMM_CORE[:4]):
+                a = MEM_SMALL[(n + k) % len(MEM_SMALL)]
+                v.imm(f, "lock %s %s, %s" % (op, mem(w, a), spelled), value, w)
+    for op in ("btc", "btr", "bts"):
+        for w in (16, 32, 64):
+            v.imm(f, "lock %s %s, 5" % (op, mem(w, "[rbx + rcx*8 + 0x10]")), 5, 8, "u8")
+    for op in ("inc", "dec", "neg", "not"):
+        for w in WIDTHS:
+            for a in rot(MEM_SMALL, w // 8, 3):
+                v.add(f, "lock %s %s" % (op, mem(w, a)))
+        v.add(f, "lock %s eax" % op)  # register: refused
+    for a in rot(MEM_SMALL, 2, 4):
+        v.add(f, "lock cmpxchg8b %s" % mem(64, a))
+        v.add(f, "lock cmpxchg16b %s" % mem(128, a))
+    for s_ in ("lock mov [rax], eax", "lock cmp [rax], ecx", "lock test [rax], ecx", "lock bt [rax], ecx",
+               "lock shl dword ptr [rax], 1", "lock nop", "lock lock add [rax], eax", "lock rep stosb",
+               "LOCK ADD [RAX], EAX", "Lock xadd qword ptr [rdi], rax"):
+        v.add(f, s_)
+    f = "rep"
+    for base in ("movs", "stos", "lods", "scas", "cmps"):
+        for suffix in "bwdq":
+            op = base + suffix
+            v.add(f, op)
+            for p in ("rep", "repe", "repz", "repne", "repnz", "REP"):
+                v.add(f, "%s %s" % (p, op))
+    for p in ("rep", "repe", "repne"):
+        for s_ in ("ret", "ret 8", "nop", "nop eax", "add eax, 1", "inc eax", "call rax", "jmp rax",
+                   "movsd xmm0, xmm1", "rep movsb", "lock add [rax], eax"):
+            v.add(f, "%s %s" % (p, s_))
+    for s_ in ("lock", "rep", "repe", "repz", "repne", "repnz"):
+        v.add(f, s_)
+
+
 # ---- Programs: labels, jumps, relaxation, data --------------------------------------------------
 
 def nops(n):
@@ -1133,6 +1183,7 @@ def generate():
     gen_double_shift(v)
     gen_crc_adx(v)
     gen_one_operand_shifts(v)
+    gen_prefixes(v)
     gen_programs(v)
     return v
 

@@ -77,11 +77,16 @@ fn every_row_is_reachable() {
         };
         let mut parser = Parser::new(src);
         while let Some(stmt) = parser.next_statement() {
-            let StmtKind::Instruction { mnemonic, operands } = stmt.kind else {
+            let StmtKind::Instruction {
+                prefix,
+                mnemonic,
+                operands,
+            } = stmt.kind
+            else {
                 continue;
             };
             let ops: Vec<_> = operands.iter().copied().collect();
-            match select::select_form(table.forms(mnemonic.node), mnemonic, &ops) {
+            match select::select_form(table.forms(mnemonic.node), mnemonic, prefix, &ops) {
                 Ok(select::Selected::Encoded(_, form)) => used[form.row] = true,
                 Ok(select::Selected::Jump { short, long, .. }) => {
                     used[long.row] = true;

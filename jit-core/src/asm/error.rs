@@ -80,10 +80,33 @@ pub enum ErrorKind {
         /// Width in bytes.
         bytes: u8,
     },
+    /// A `lock` or `rep` prefix on an instruction that cannot take it.
+    BadPrefix {
+        /// The prefix as written (lower case).
+        prefix: String,
+        /// The instruction's mnemonic (lower case).
+        mnemonic: String,
+        /// What is wrong.
+        fault: PrefixFault,
+    },
     /// More than three operands.
     TooManyOperands,
     /// The code grew beyond 4 GiB.
     TooLarge,
+}
+
+/// What is wrong with a prefix ([`ErrorKind::BadPrefix`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PrefixFault {
+    /// `lock` on an instruction that is never atomic.
+    NotLockable,
+    /// `lock` on an instruction that can be atomic, but whose destination is not memory.
+    NoMemoryDestination,
+    /// A `rep` on an instruction other than a string instruction, `ret` or `nop`.
+    NotString,
+    /// A second prefix after the first.
+    Twice,
 }
 
 impl fmt::Display for ErrorKind {
@@ -163,6 +186,36 @@ impl fmt::Display for ErrorKind {
                     "data value {value} does not fit {bytes} byte(s); it must be between {lo} and {hi}"
                 )
             }
+            ErrorKind::BadPrefix {
+                prefix,
+                mnemonic,
+                fault,
+            } => match fault {
+                PrefixFault::NotLockable => {
+                    write!(f, "`lock` cannot prefix `{mnemonic}`; it prefixes ")?;
+                    let lockable = &crate::asm::forms::select::LOCKABLE;
+                    for (i, m) in lockable.iter().enumerate() {
+                        let sep = match i {
+                            0 => "",
+                            _ if i + 1 == lockable.len() => " and ",
+                            _ => ", ",
+                        };
+                        write!(f, "{sep}{m}")?;
+                    }
+                    f.write_str(" with a memory destination")
+                }
+                PrefixFault::NoMemoryDestination => write!(
+                    f,
+                    "`lock` needs `{mnemonic}` to write memory: its first operand (the destination) must be a memory \
+                     operand"
+                ),
+                PrefixFault::NotString => write!(
+                    f,
+                    "`{prefix}` cannot prefix `{mnemonic}`; it prefixes the string instructions (movs, stos, lods, \
+                     scas, cmps with b, w, d or q), `ret`, and `nop` without operands"
+                ),
+                PrefixFault::Twice => write!(f, "one prefix at most: `{prefix}` is followed by `{mnemonic}`"),
+            },
             ErrorKind::TooManyOperands => f.write_str("too many operands; instructions take at most three"),
             ErrorKind::TooLarge => f.write_str("the code is larger than 4 GiB"),
         }

@@ -13,13 +13,13 @@ mod speed;
 mod text;
 
 pub use encoding::{encode, layout, lower};
-pub use error::{AddressFault, AsmError, AsmErrors, ErrorKind, WithFile};
+pub use error::{AddressFault, AsmError, AsmErrors, ErrorKind, PrefixFault, WithFile};
 pub use forms::{select, table};
 pub use text::parse::Parser;
 pub use text::reg::{Reg, RegClass};
 pub use text::syntax::{
-    DataWidth, Index, MAX_OPERANDS, Mem, MemHoles, Operand, Operands, RegKind, Scale, Size, Span, Spanned, Statement,
-    StmtKind,
+    DataWidth, Index, MAX_OPERANDS, Mem, MemHoles, Operand, Operands, Prefix, RegKind, Scale, Size, Span, Spanned,
+    Statement, StmtKind,
 };
 
 use crate::code::{Code, Entry, Label};
@@ -411,6 +411,7 @@ impl<'s> Assembler<'s> {
     ) {
         let span = reader.instruction_span();
         let shaped = reader.kept();
+        // (A prefixed instruction is not `taken`: the table's path checks and encodes its prefix.)
         let key = reader.mnemonic_key().filter(|_| self.settings.memo && shaped.taken());
         if let (Some(key), Some(label)) = (key, shaped.label)
             && shaped.is_label()
@@ -447,7 +448,7 @@ impl<'s> Assembler<'s> {
         };
         match (made, ins) {
             (Some(made), Some(ins)) => self.made(start, made, &ins.shaped, span),
-            _ => self.instruction(table, mnemonic, operands, span),
+            _ => self.instruction(table, reader.prefix(), mnemonic, operands, reader.prefixed_span()),
         }
     }
 
@@ -503,6 +504,7 @@ impl<'s> Assembler<'s> {
     fn instruction(
         &mut self,
         table: &'static Table,
+        prefix: Option<Spanned<Prefix>>,
         mnemonic: Spanned<&'s str>,
         ops: &[Spanned<Operand<'s>>],
         origin: Origin,
@@ -521,7 +523,7 @@ impl<'s> Assembler<'s> {
             });
             return;
         }
-        match select::select_form(table.forms(mnemonic.node), mnemonic, ops) {
+        match select::select_form(table.forms(mnemonic.node), mnemonic, prefix, ops) {
             Ok(Selected::Encoded(e, _)) => {
                 let start = self.buf.len() as u32;
                 e.append_to(&mut self.buf);

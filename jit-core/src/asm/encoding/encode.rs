@@ -6,7 +6,7 @@
 use crate::asm::error::ErrorKind;
 use crate::asm::forms::table::{Form, ModRm, Role};
 use crate::asm::text::reg::Reg;
-use crate::asm::text::syntax::{Mem, Operand, Scale};
+use crate::asm::text::syntax::{Mem, Operand, Prefix, Scale};
 
 /// The longest x86 instruction.
 pub const MAX_LEN: usize = 15;
@@ -292,7 +292,7 @@ impl Record for () {
 /// checked against the form; `rel` a relative offset for `D` forms. Fails only for `ah..bh` next to a REX prefix.
 #[inline]
 pub fn encode<'s>(form: &Form, ops: &[Operand<'s>], imm: i64, rel: i32) -> Result<Encoded<'s>, ErrorKind> {
-    encode_with(form, ops, imm, rel, &mut ())
+    encode_with(form, ops, imm, rel, None, &mut ())
 }
 
 /// [`encode`], telling `record` where each register, displacement and immediate went: the one place that knows
@@ -302,13 +302,14 @@ pub fn encode_with<'s, R: Record>(
     ops: &[Operand<'s>],
     imm: i64,
     rel: i32,
+    prefix: Option<Prefix>,
     record: &mut R,
 ) -> Result<Encoded<'s>, ErrorKind> {
     let placed = Placement::new(form, ops);
     let needs_rex = placed.needs_rex(form)?;
     let mut buf = [0u8; MAX_LEN + 9];
     let mut out = Writer::new(&mut buf);
-    out.prefixes_and_rex(form, &placed, needs_rex, record);
+    out.prefixes_and_rex(form, &placed, needs_rex, prefix, record);
     out.opcode(form, &placed, record);
     out.modrm_sib_disp(form, &placed, record);
     out.immediate_or_relative(form, &placed, imm, rel, record);
@@ -487,18 +488,24 @@ impl<'b, 's> Writer<'b, 's> {
         Writer { buf, n: 0, fixup: None }
     }
 
-    /// Writes the form's legacy prefixes, then the REX prefix if `needs_rex`, reporting which operand each of
-    /// REX.R, REX.X and REX.B comes from.
+    /// Writes the form's legacy prefixes, then a `lock` or `rep` prefix if there is one (after an operand-size
+    /// `66`, as GNU as orders them), then the REX prefix if `needs_rex`, reporting which operand each of REX.R,
+    /// REX.X and REX.B comes from.
     #[inline(always)]
     fn prefixes_and_rex<R: Record>(
         &mut self,
         form: &Form,
         placed: &Placement<'_, '_>,
         needs_rex: bool,
+        prefix: Option<Prefix>,
         record: &mut R,
     ) {
         self.n = form.prefixes.len();
         self.buf[..4].copy_from_slice(&form.prefixes.array());
+        if let Some(prefix) = prefix {
+            self.buf[self.n] = prefix.byte();
+            self.n += 1;
+        }
         self.buf[self.n] = rex(form.rex_w, placed.rex_r, placed.rex_x, placed.rex_b);
         if needs_rex {
             if let Some(i) = placed.reg_src {

@@ -17,7 +17,7 @@ use crate::asm::forms::select::{self, Selected};
 use crate::asm::forms::table::{Form, Table};
 use crate::asm::text::parse::{Parser, RegTerm, build_mem};
 use crate::asm::text::reg::Reg;
-use crate::asm::text::syntax::{Mem, MemHoles, Operand, RegKind, Scale, Span, Spanned, Statement, StmtKind};
+use crate::asm::text::syntax::{Mem, MemHoles, Operand, Prefix, RegKind, Scale, Span, Spanned, Statement, StmtKind};
 use crate::emit::spec::{self, ERROR, Patch, PatchKind, Stmt, Target};
 use std::collections::{BTreeMap, HashMap};
 
@@ -299,14 +299,21 @@ impl Lowering<'_> {
                 }
                 self.bytes(Template { bytes, patches: vec![] }, span);
             }
-            StmtKind::Instruction { mnemonic, operands } => {
+            StmtKind::Instruction {
+                prefix,
+                mnemonic,
+                operands,
+            } => {
                 let ops = operands.as_slice();
                 let forms = self.table.forms(mnemonic.node);
-                let jump = select::jump_forms(forms).and_then(|jump| Some((jump, self.jump_target(ops)?)));
+                // A prefixed jump goes to `select_form`, which refuses it.
+                let jump = select::jump_forms(forms)
+                    .filter(|_| prefix.is_none())
+                    .and_then(|jump| Some((jump, self.jump_target(ops)?)));
                 match jump {
                     Some(((short, long), Ok(target))) => self.jump(short, long, *mnemonic, target, span),
                     Some((_, Err(()))) => {} // reported
-                    None => self.instruction(forms, *mnemonic, ops, span),
+                    None => self.instruction(forms, *prefix, *mnemonic, ops, span),
                 }
             }
         }
@@ -381,7 +388,14 @@ impl Lowering<'_> {
         });
     }
 
-    fn instruction(&mut self, forms: &[Form], mnemonic: Spanned<&str>, ops: &[Spanned<Operand<'_>>], span: Span) {
+    fn instruction(
+        &mut self,
+        forms: &[Form],
+        prefix: Option<Spanned<Prefix>>,
+        mnemonic: Spanned<&str>,
+        ops: &[Spanned<Operand<'_>>],
+        span: Span,
+    ) {
         // The runtime registers in operand order (a memory operand's base, then its index), and the other holes.
         let mut regs: Vec<RegHole> = Vec::new();
         for op in ops {
@@ -421,7 +435,7 @@ impl Lowering<'_> {
                 *id = (rest % n) as u8;
                 rest /= n;
             }
-            let result = match self.encode_one(forms, mnemonic, ops, &regs, &ids) {
+            let result = match self.encode_one(forms, prefix, mnemonic, ops, &regs, &ids) {
                 Ok(t) => Ok(intern(&mut templates, t)),
                 Err(e) => {
                     let message = e.kind.to_string();
@@ -520,6 +534,7 @@ impl Lowering<'_> {
     fn encode_one(
         &self,
         forms: &[Form],
+        prefix: Option<Spanned<Prefix>>,
         mnemonic: Spanned<&str>,
         ops: &[Spanned<Operand<'_>>],
         regs: &[RegHole],
@@ -558,7 +573,7 @@ impl Lowering<'_> {
             concrete.push(Spanned { node, span: op.span });
             mem_holes.push(holes);
         }
-        let (encoded, form) = match select::select_form(forms, mnemonic, &concrete)? {
+        let (encoded, form) = match select::select_form(forms, mnemonic, prefix, &concrete)? {
             Selected::Encoded(e, form) => (e, form),
             Selected::Jump { .. } => {
                 let why = "a jump to a label takes no other operands".to_string();
@@ -575,6 +590,7 @@ impl Lowering<'_> {
             &plain,
             select::immediate(form, plain.get(usize::from(form.imm_at))).unwrap_or(0),
             0,
+            prefix.map(|p| p.node),
             &mut fields,
         )
         .map_err(|kind| AsmError {

@@ -6,9 +6,38 @@
 
 use super::table::{Attrs, Form, ModRm, OpKind, Table};
 use crate::asm::encoding::encode::{self, Encoded};
-use crate::asm::error::{AsmError, ErrorKind};
+use crate::asm::error::{AsmError, ErrorKind, PrefixFault};
 use crate::asm::text::reg::RegClass;
-use crate::asm::text::syntax::{MAX_OPERANDS, Mem, Operand, Span, Spanned};
+use crate::asm::text::syntax::{MAX_OPERANDS, Mem, Operand, Prefix, Span, Spanned};
+
+/// The instructions `lock` may prefix (with a memory destination).
+pub const LOCKABLE: [&str; 19] = [
+    "add",
+    "adc",
+    "and",
+    "btc",
+    "btr",
+    "bts",
+    "cmpxchg",
+    "cmpxchg8b",
+    "cmpxchg16b",
+    "dec",
+    "inc",
+    "neg",
+    "not",
+    "or",
+    "sbb",
+    "sub",
+    "xadd",
+    "xchg",
+    "xor",
+];
+
+/// The string instructions, which a `rep` may prefix (as may `ret` and `nop` without operands).
+const STRING: [&str; 20] = [
+    "movsb", "movsw", "movsd", "movsq", "stosb", "stosw", "stosd", "stosq", "lodsb", "lodsw", "lodsd", "lodsq",
+    "scasb", "scasw", "scasd", "scasq", "cmpsb", "cmpsw", "cmpsd", "cmpsq",
+];
 
 /// What an instruction became.
 #[derive(Clone, Copy, Debug)]
@@ -169,6 +198,61 @@ pub fn jump_forms(forms: &[Form]) -> Option<(Option<&Form>, &Form)> {
 /// `forms` are the mnemonic's forms (empty for an unknown mnemonic), `mnemonic` is as written, `at` the span of
 /// the mnemonic (errors that are about no single operand point there).
 pub fn select_form<'t, 's>(
+    forms: &'t [Form],
+    mnemonic: Spanned<&str>,
+    prefix: Option<Spanned<Prefix>>,
+    ops: &[Spanned<Operand<'s>>],
+) -> Result<Selected<'t, 's>, AsmError> {
+    let selected = select_unprefixed(forms, mnemonic, ops)?;
+    let Some(prefix) = prefix else {
+        return Ok(selected);
+    };
+    let fault = match selected {
+        Selected::Encoded(_, form) => prefix_fault(prefix.node, mnemonic.node, form, ops),
+        Selected::Jump { .. } => Some(match prefix.node {
+            Prefix::Lock => PrefixFault::NotLockable,
+            _ => PrefixFault::NotString,
+        }),
+    };
+    match (fault, selected) {
+        (None, Selected::Encoded(_, form)) => {
+            let plain: Vec<Operand<'s>> = ops.iter().map(|o| o.node).collect();
+            let imm = imm_of(form, ops).unwrap_or(0);
+            let e = encode::encode_with(form, &plain, imm, 0, Some(prefix.node), &mut ()).map_err(|kind| AsmError {
+                kind,
+                span: mnemonic.span,
+            })?;
+            Ok(Selected::Encoded(e, form))
+        }
+        (fault, _) => Err(AsmError {
+            kind: ErrorKind::BadPrefix {
+                prefix: prefix.node.name().to_string(),
+                mnemonic: mnemonic.node.to_ascii_lowercase(),
+                fault: fault.unwrap_or(PrefixFault::NotString),
+            },
+            span: prefix.span,
+        }),
+    }
+}
+
+/// Why `prefix` cannot go before this instruction (`form` chosen for `ops`), if it cannot. `lock` wants an
+/// instruction of [`LOCKABLE`] whose destination is memory (for `xchg`, either operand); a `rep` a string
+/// instruction, `ret`, or `nop` without operands.
+fn prefix_fault(prefix: Prefix, mnemonic: &str, form: &Form, ops: &[Spanned<Operand<'_>>]) -> Option<PrefixFault> {
+    let is = |names: &[&str]| names.iter().any(|n| n.eq_ignore_ascii_case(mnemonic));
+    let memory = |op: Option<&Spanned<Operand<'_>>>| op.is_some_and(|o| matches!(o.node, Operand::Mem(_)));
+    match prefix {
+        Prefix::Lock if !is(&LOCKABLE) => Some(PrefixFault::NotLockable),
+        Prefix::Lock if memory(ops.first()) || (is(&["xchg"]) && ops.iter().any(|o| memory(Some(o)))) => None,
+        Prefix::Lock => Some(PrefixFault::NoMemoryDestination),
+        _ if (is(&STRING) || is(&["nop"])) && form.operands.is_empty() => None,
+        _ if is(&["ret"]) => None,
+        _ => Some(PrefixFault::NotString),
+    }
+}
+
+/// [`select_form`] for an instruction without a prefix.
+fn select_unprefixed<'t, 's>(
     forms: &'t [Form],
     mnemonic: Spanned<&str>,
     ops: &[Spanned<Operand<'s>>],
@@ -425,7 +509,7 @@ pub(crate) fn plain_bytes<'t, 's>(
     for (s, op) in spanned.iter_mut().zip(ops) {
         s.node = *op;
     }
-    match select_form(forms, mnemonic, &spanned[..ops.len().min(MAX_OPERANDS)]) {
+    match select_form(forms, mnemonic, None, &spanned[..ops.len().min(MAX_OPERANDS)]) {
         Ok(Selected::Encoded(e, form)) => Some((e, form)),
         _ => None,
     }
@@ -546,6 +630,56 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_prefix_the_instruction_cannot_take_is_refused_at_the_prefix_with_what_would_be_right() {
+        let fault = |text: &str| match crate::assemble(text) {
+            Err(e) => e.0.iter().map(|e| (e.span.col, e.kind.clone())).collect::<Vec<_>>(),
+            Ok(code) => panic!("{text}: accepted as {:02x?}", code.bytes()),
+        };
+        let bad = |prefix: &str, mnemonic: &str, fault: PrefixFault| ErrorKind::BadPrefix {
+            prefix: prefix.into(),
+            mnemonic: mnemonic.into(),
+            fault,
+        };
+        assert_eq!(
+            fault("nop; lock mov [rax], eax"),
+            [(6, bad("lock", "mov", PrefixFault::NotLockable))]
+        );
+        assert_eq!(
+            fault("lock add eax, [rax]"),
+            [(1, bad("lock", "add", PrefixFault::NoMemoryDestination))]
+        );
+        assert_eq!(
+            fault("lock inc eax"),
+            [(1, bad("lock", "inc", PrefixFault::NoMemoryDestination))]
+        );
+        assert_eq!(
+            fault("repz add eax, 1"),
+            [(1, bad("repe", "add", PrefixFault::NotString))]
+        );
+        assert_eq!(
+            fault("repnz jmp top; top:"),
+            [(1, bad("repne", "jmp", PrefixFault::NotString))]
+        );
+        assert_eq!(
+            fault("rep movsd xmm0, xmm1"),
+            [(1, bad("rep", "movsd", PrefixFault::NotString))]
+        );
+        assert_eq!(fault("lock rep stosb"), [(6, bad("lock", "rep", PrefixFault::Twice))]);
+        let message = bad("lock", "mov", PrefixFault::NotLockable).to_string();
+        assert!(message.contains("add, adc, and") && message.ends_with("xchg and xor with a memory destination"));
+        // Every instruction `lock` may prefix takes it with a memory destination (`xchg` with memory either side).
+        for ok in [
+            "lock xchg ecx, [rax]",
+            "lock xchg [rax], ecx",
+            "lock cmpxchg16b [rax]",
+            "lock btc qword ptr [rax], 3",
+            "LOCK NOT byte ptr [rax]",
+        ] {
+            assert!(crate::assemble(ok).is_ok(), "{ok}");
+        }
+    }
 
     #[test]
     fn suggestions_for_typos() {

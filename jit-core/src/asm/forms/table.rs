@@ -668,6 +668,37 @@ pub const ROWS: &[Row] = &[
     row("0F 38 F1 /r", "movbe m32, r32", "MR"),
     row("REX.W 0F 38 F1 /r", "movbe m64, r64", "MR"),
 
+    // String instructions: `rsi`/`rdi` and the direction flag are implicit; `rep`, `repe`, `repne` before them
+    // repeat them `rcx` times.
+    row("A4", "movsb", "ZO"),
+    row("66 A5", "movsw", "ZO"),
+    row("A5", "movsd", "ZO"),
+    row("REX.W A5", "movsq", "ZO"),
+    row("A6", "cmpsb", "ZO"),
+    row("66 A7", "cmpsw", "ZO"),
+    row("A7", "cmpsd", "ZO"),
+    row("REX.W A7", "cmpsq", "ZO"),
+    row("AA", "stosb", "ZO"),
+    row("66 AB", "stosw", "ZO"),
+    row("AB", "stosd", "ZO"),
+    row("REX.W AB", "stosq", "ZO"),
+    row("AC", "lodsb", "ZO"),
+    row("66 AD", "lodsw", "ZO"),
+    row("AD", "lodsd", "ZO"),
+    row("REX.W AD", "lodsq", "ZO"),
+    row("AE", "scasb", "ZO"),
+    row("66 AF", "scasw", "ZO"),
+    row("AF", "scasd", "ZO"),
+    row("REX.W AF", "scasq", "ZO"),
+    // A prefix alone on its line is its byte; before an instruction, the parser takes it and `select_form`
+    // checks that the instruction can have it.
+    row("F0", "lock", "ZO"),
+    row("F3", "rep", "ZO"),
+    row("F3", "repe", "ZO"),
+    row("F3", "repz", "ZO"),
+    row("F2", "repne", "ZO"),
+    row("F2", "repnz", "ZO"),
+
     // Double shifts.
     row_with("66 0F A4 /r ib", "shld r/m16, r16, imm8", "MRI", COUNT),
     row_with("0F A4 /r ib", "shld r/m32, r32, imm8", "MRI", COUNT),
@@ -1264,6 +1295,10 @@ impl OpcodeColumn {
                     c.opcode.push(byte);
                 }
             }
+        }
+        // A prefix byte alone is the whole instruction (`rep` on a line of its own is `F3`).
+        if c.opcode.is_empty() && c.prefixes.len() == 1 && !c.rex_w {
+            c.opcode = std::mem::take(&mut c.prefixes);
         }
         if c.opcode.is_empty() {
             return Err("no opcode byte".into());

@@ -477,6 +477,11 @@ impl<'s> Record<'s> for Shaped<'s> {
         *self = Shaped::default();
     }
 
+    /// A prefixed instruction is the table's to check and encode: the memo does not take it.
+    fn prefixed(&mut self) {
+        self.taken = false;
+    }
+
     #[inline(always)]
     fn push(&mut self, op: Spanned<Operand<'s>>) -> Result<(), Spanned<Operand<'s>>> {
         let i = usize::from(self.count);
@@ -621,7 +626,7 @@ impl Memo {
         // The template from the encoder's account of where each part went.
         let mut fields = Fields::default();
         let imm = immediate(form, ops.get(usize::from(form.imm_at))).ok()?;
-        let again = encode::encode_with(form, ops, imm, 0, &mut fields).ok()?;
+        let again = encode::encode_with(form, ops, imm, 0, None, &mut fields).ok()?;
         let template = (again.bytes() == e.bytes())
             .then(|| Template::from_encoding(form, e.bytes(), &fields.0))
             .flatten()
@@ -680,7 +685,7 @@ mod tests {
     /// Calls `f` with the one instruction of `line`, as the assembler gives it to the memo.
     fn with_instruction<R>(line: &str, f: impl FnOnce(&Instruction<'_, '_>) -> R) -> R {
         let mut parser = Parser::new(line);
-        let Some(StmtKind::Instruction { mnemonic, operands }) = parser.next_statement().map(|s| s.kind) else {
+        let Some(StmtKind::Instruction { mnemonic, operands, .. }) = parser.next_statement().map(|s| s.kind) else {
             panic!("`{line}` is no instruction");
         };
         let key = crate::asm::forms::table::mnemonic_key(mnemonic.node).expect("a mnemonic's key");

@@ -12,10 +12,10 @@
 use super::lex::{IDENT, Lexer, Place, Tok, Token, name, number};
 use super::reg::{Reg, RegClass};
 use super::syntax::{
-    DataWidth, Index, Mem, MemHoles, Operand, Operands, Scale, Size, Span, Spanned, Statement, StmtKind,
+    DataWidth, Index, Mem, MemHoles, Operand, Operands, Prefix, Scale, Size, Span, Spanned, Statement, StmtKind,
 };
 use super::words::{Word, word_of_key};
-use crate::asm::error::{AddressFault, AsmError, ErrorKind};
+use crate::asm::error::{AddressFault, AsmError, ErrorKind, PrefixFault};
 use crate::asm::forms::table::{mnemonic_key, mnemonic_key_of_name};
 
 /// Parses statements out of assembly text.
@@ -24,7 +24,7 @@ use crate::asm::forms::table::{mnemonic_key, mnemonic_key_of_name};
 /// use jit_core::asm::{Operand, Parser, StmtKind};
 /// let mut p = Parser::new("top: add rax, 8");
 /// assert_eq!(p.next_statement().unwrap().kind, StmtKind::Label("top"));
-/// let StmtKind::Instruction { mnemonic, operands } = p.next_statement().unwrap().kind else { panic!() };
+/// let StmtKind::Instruction { mnemonic, operands, .. } = p.next_statement().unwrap().kind else { panic!() };
 /// assert_eq!((mnemonic.node, operands.len()), ("add", 2));
 /// assert_eq!(operands.get(1).unwrap().node, Operand::Imm(8));
 /// assert!(p.next_statement().is_none() && p.errors().is_empty());
@@ -43,6 +43,8 @@ pub(crate) struct Reader<'s, R> {
     /// its [`Reader::mnemonic_key`]; what is kept of its operands.
     head: Span,
     head_key: u64,
+    /// The prefix written before it (`lock`, `rep`...), if any.
+    prefix: Option<Spanned<Prefix>>,
     operands: R,
     errors: Vec<AsmError>,
 }
@@ -55,6 +57,8 @@ pub(crate) trait Record<'s>: Default {
     fn clear(&mut self);
     /// Takes in the next operand; gives it back when all places are taken.
     fn push(&mut self, op: Spanned<Operand<'s>>) -> Result<(), Spanned<Operand<'s>>>;
+    /// Notes that the instruction has a prefix (which only the table's path checks and encodes).
+    fn prefixed(&mut self) {}
 }
 
 impl<'s> Record<'s> for Operands<'s> {
@@ -164,13 +168,14 @@ impl<'s> Parser<'s> {
             let (kind, span) = match self.reader.next()? {
                 Next::Instruction => (
                     StmtKind::Instruction {
+                        prefix: self.reader.prefix,
                         mnemonic: Spanned {
                             node: self.reader.text(self.reader.head),
                             span: self.reader.head,
                         },
                         operands: self.reader.operands,
                     },
-                    self.reader.instruction_span(),
+                    self.reader.prefixed_span(),
                 ),
                 Next::Label(name, span) => (StmtKind::Label(name), span),
                 Next::Data(width, values, span) => (StmtKind::Data { width, values }, span),
@@ -192,6 +197,7 @@ impl<'s, R: Record<'s>> Reader<'s, R> {
             last_end: place.pos as u32,
             head: Span::default(),
             head_key: 0,
+            prefix: None,
             operands: R::default(),
             errors: Vec::new(),
         }
@@ -211,11 +217,25 @@ impl<'s, R: Record<'s>> Reader<'s, R> {
         self.head
     }
 
-    /// The span of the last instruction [`Reader::next`] read: from its mnemonic to the end of its last operand.
+    /// The prefix written before the mnemonic of the last instruction [`Reader::next`] read.
+    pub(crate) fn prefix(&self) -> Option<Spanned<Prefix>> {
+        self.prefix
+    }
+
+    /// The span of the last instruction [`Reader::next`] read: from its mnemonic to the end of its last operand
+    /// (for one with a prefix, see [`Reader::prefixed_span`]).
     pub(crate) fn instruction_span(&self) -> Span {
         Span {
             end: self.last_end,
             ..self.head
+        }
+    }
+
+    /// [`Reader::instruction_span`] from the prefix on, if the instruction has one.
+    pub(crate) fn prefixed_span(&self) -> Span {
+        Span {
+            end: self.last_end,
+            ..self.prefix.map_or(self.head, |p| p.span)
         }
     }
 
@@ -417,12 +437,26 @@ impl<'s, R: Record<'s>> Reader<'s, R> {
 
     /// The rest of a statement that starts with the name `head`.
     #[inline(always)]
-    fn statement(&mut self, head: Token) -> Next<'s> {
-        // Data directives start with `d` or `.`: a test of the first byte spares most mnemonics the lookup.
-        if let Some(b'd' | b'D' | b'.') = self.lex.src().get(head.span.start as usize)
-            && let Word::Data(width) = word_of(head)
-        {
-            return self.data(head, width);
+    fn statement(&mut self, mut head: Token) -> Next<'s> {
+        // Data directives start with `d` or `.`, prefixes with `l` or `r`: a test of the first byte spares most
+        // mnemonics the lookups.
+        self.prefix = None;
+        self.operands.clear();
+        match self.lex.src().get(head.span.start as usize) {
+            Some(b'd' | b'D' | b'.') => {
+                if let Word::Data(width) = word_of(head) {
+                    return self.data(head, width);
+                }
+            }
+            Some(b'l' | b'L' | b'r' | b'R') => {
+                if let Word::Prefix(prefix) = word_of(head) {
+                    match self.prefixed(prefix, head) {
+                        Some(name) => head = name,
+                        None => return Next::Failed,
+                    }
+                }
+            }
+            _ => {}
         }
         // Field by field: the token was just made, a field at a time, and a copy of the whole would read it
         // back in wider loads than it was written with, which wait for the stores.
@@ -432,7 +466,6 @@ impl<'s, R: Record<'s>> Reader<'s, R> {
             Tok::Ident(key) => key,
             _ => 0,
         };
-        self.operands.clear();
         // The operands, a `,` list read here (not by `comma_list`) so that each is read in line.
         let mut ok = true;
         if !self.at_end() {
@@ -450,6 +483,42 @@ impl<'s, R: Record<'s>> Reader<'s, R> {
             return Next::Failed;
         }
         Next::Instruction
+    }
+
+    /// After the prefix `head` (`lock`, `rep`...): the instruction's mnemonic, taken, with the prefix recorded;
+    /// `head` itself when nothing follows it (a prefix alone on its line is an instruction of its own, its byte);
+    /// `None`, reported, when what follows is no instruction.
+    #[cold]
+    #[inline(never)]
+    fn prefixed(&mut self, prefix: Prefix, head: Token) -> Option<Token> {
+        let Some(name) = self.name_here() else {
+            return Some(head);
+        };
+        let fault = match word_of(name) {
+            Word::Data(_) => {
+                self.expected("an instruction after the prefix");
+                None
+            }
+            Word::Prefix(_) => Some(ErrorKind::BadPrefix {
+                prefix: self.lex.text(head.span).to_ascii_lowercase(),
+                mnemonic: self.lex.text(name.span).to_ascii_lowercase(),
+                fault: PrefixFault::Twice,
+            }),
+            _ => {
+                self.take(name.span.end as usize);
+                self.prefix = Some(Spanned {
+                    node: prefix,
+                    span: head.span,
+                });
+                self.operands.prefixed();
+                return Some(name);
+            }
+        };
+        if let Some(kind) = fault {
+            self.error(kind, name.span);
+        }
+        self.skip_statement();
+        None
     }
 
     /// One of an instruction's operands, added to [`Reader::kept`]: as [`Reader::comma_list`]'s items.

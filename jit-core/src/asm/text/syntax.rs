@@ -280,6 +280,48 @@ pub enum Operand<'s> {
     RegHole(u32, RegKind),
 }
 
+/// A prefix written before an instruction on its line (`lock add dword ptr [rax], 1`, `rep movsb`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Prefix {
+    /// `lock` (`F0`): the instruction's read and write of memory are one atomic step.
+    Lock,
+    /// `rep` (`F3`): a string instruction repeated `rcx` times.
+    Rep,
+    /// `repe` or `repz` (`F3`): repeated while equal.
+    Repe,
+    /// `repne` or `repnz` (`F2`): repeated while not equal.
+    Repne,
+}
+
+impl Prefix {
+    /// The prefix a name (in any case) is.
+    pub fn from_name(name: &str) -> Option<Prefix> {
+        match super::words::word(name.as_bytes()) {
+            super::words::Word::Prefix(prefix) => Some(prefix),
+            _ => None,
+        }
+    }
+
+    /// Its name (`repe` for `repz` too).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Prefix::Lock => "lock",
+            Prefix::Rep => "rep",
+            Prefix::Repe => "repe",
+            Prefix::Repne => "repne",
+        }
+    }
+
+    /// Its byte.
+    pub const fn byte(self) -> u8 {
+        match self {
+            Prefix::Lock => 0xf0,
+            Prefix::Rep | Prefix::Repe => 0xf3,
+            Prefix::Repne => 0xf2,
+        }
+    }
+}
+
 /// The width of the items of a data statement.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DataWidth {
@@ -396,8 +438,10 @@ impl Default for Operands<'_> {
 pub enum StmtKind<'s> {
     /// `name:` — defines a label at the current offset.
     Label(&'s str),
-    /// An instruction: its mnemonic (as written) and operands.
+    /// An instruction: its prefix, mnemonic (as written) and operands.
     Instruction {
+        /// `lock` or a `rep`, if one was written before the mnemonic.
+        prefix: Option<Spanned<Prefix>>,
         /// The mnemonic as written (any case).
         mnemonic: Spanned<&'s str>,
         /// The operands.

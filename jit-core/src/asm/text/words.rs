@@ -1,9 +1,10 @@
-//! The names the assembler knows besides mnemonics — registers, size keywords, `ptr`, `ds`, data directives — in
+//! The names the assembler knows besides mnemonics — registers, size keywords, `ptr`, `ds`, data directives,
+//! prefixes — in
 //! one table built at compile time: [`word`] classifies an identifier with one key, one multiply and one compare.
 //! The parser, [`Reg::from_name`] and [`Size::from_keyword`] all look names up here.
 
 use super::reg::{REGS_BY_KEY, Reg, name_key, name_key_const as key};
-use super::syntax::{DataWidth, Size};
+use super::syntax::{DataWidth, Prefix, Size};
 
 /// What an identifier means. One lookup answers every question the grammar asks of a name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,6 +19,8 @@ pub(crate) enum Word {
     Ds,
     /// A data directive (`db`, `.byte`, ...).
     Data(DataWidth),
+    /// A prefix written before an instruction (`lock`, `rep`, ...).
+    Prefix(Prefix),
     /// Anything else: a mnemonic or a label.
     Other,
 }
@@ -38,8 +41,8 @@ pub(crate) fn word_of_key(k: u64) -> Word {
 
 /// The keywords, then the registers, each with its [`name_key`] (`oword` is NASM's name for `xmmword`), after a
 /// first entry that matches no name (keys are never 0).
-const WORD_LIST: [(u64, Word); 102] = {
-    const KEYWORDS: [(u64, Word); 17] = [
+const WORD_LIST: [(u64, Word); 108] = {
+    const KEYWORDS: [(u64, Word); 23] = [
         (0, Word::Other),
         (key(b"qword"), Word::Size(Size::Qword)),
         (key(b"dword"), Word::Size(Size::Dword)),
@@ -57,8 +60,14 @@ const WORD_LIST: [(u64, Word); 102] = {
         (key(b".long"), Word::Data(DataWidth::Dword)),
         (key(b"dq"), Word::Data(DataWidth::Qword)),
         (key(b".quad"), Word::Data(DataWidth::Qword)),
+        (key(b"lock"), Word::Prefix(Prefix::Lock)),
+        (key(b"rep"), Word::Prefix(Prefix::Rep)),
+        (key(b"repe"), Word::Prefix(Prefix::Repe)),
+        (key(b"repz"), Word::Prefix(Prefix::Repe)),
+        (key(b"repne"), Word::Prefix(Prefix::Repne)),
+        (key(b"repnz"), Word::Prefix(Prefix::Repne)),
     ];
-    let mut list = [(0, Word::Other); 102];
+    let mut list = [(0, Word::Other); 108];
     let mut i = 0;
     while i < KEYWORDS.len() {
         list[i] = KEYWORDS[i];
@@ -74,7 +83,7 @@ const WORD_LIST: [(u64, Word); 102] = {
 
 /// Multiplier and width of the hash that gives each name of [`WORD_LIST`] a slot of its own (found by search;
 /// building [`WORD_SLOTS`] checks it, so a name added later that collides stops the build).
-const WORD_MUL: u64 = 0x73b4_4bd9_bce6_5a11;
+const WORD_MUL: u64 = 0x3961_f34f_2adf_ee59;
 const WORD_BITS: u32 = 9;
 
 const fn word_slot(key: u64) -> usize {
