@@ -868,8 +868,43 @@ def gen_prefixes(v):
         for s_ in ("ret", "ret 8", "nop", "nop eax", "add eax, 1", "inc eax", "call rax", "jmp rax",
                    "movsd xmm0, xmm1", "rep movsb", "lock add [rax], eax"):
             v.add(f, "%s %s" % (p, s_))
+    # alone on its line, each assembled on its own (objdump reads a prefix as part of the next instruction)
     for s_ in ("lock", "rep", "repe", "repz", "repne", "repnz"):
-        v.add(f, s_)
+        v.add(f, s_, program=True)
+
+
+def gen_bmi(v):
+    """BMI1 and BMI2 (VEX-encoded): every register in every position over the rotations, memory in the r/m
+    position, rorx counts; and lines as refuses (16-bit or mixed widths, memory where a register must be)."""
+    f = "bmi"
+    rvm = ("andn", "mulx", "pdep", "pext")      # reg, vvvv, r/m
+    rmv = ("bextr", "bzhi", "sarx", "shlx", "shrx")  # reg, r/m, vvvv
+    vm = ("blsi", "blsmsk", "blsr")             # vvvv, r/m
+    for w in (32, 64):
+        R = REGS[w]
+        for n, op in enumerate(rvm + rmv):
+            for i, j in pairs(16, ("diag", "rev", "half")):
+                v.add(f, "%s %s, %s, %s" % (op, R[i], R[j], R[(i + j + n) % 16]))
+            for k, a in enumerate(rot(MEM_SMALL, n, 4)):
+                third = R[(k * 5 + n) % 16]
+                if op in rvm:
+                    v.add(f, "%s %s, %s, %s" % (op, R[(k * 3) % 16], third, mem(w, a)))
+                else:
+                    v.add(f, "%s %s, %s, %s" % (op, R[(k * 3) % 16], mem(w, a), third))
+        for n, op in enumerate(vm):
+            for i, j in pairs(16, ("diag", "rev", "half")):
+                v.add(f, "%s %s, %s" % (op, R[i], R[j]))
+            for k, a in enumerate(rot(MEM_SMALL, n, 4)):
+                v.add(f, "%s %s, %s" % (op, R[(k * 7) % 16], mem(w, a)))
+        for n, (i, j) in enumerate(pairs(16, ("rev", "half"))):
+            c = SHIFT_COUNTS[n % len(SHIFT_COUNTS)]
+            v.imm(f, "rorx %s, %s, %d" % (R[i], R[j], c), c, 8, "u8")
+        for k, a in enumerate(rot(MEM_SMALL, 3, 4)):
+            v.imm(f, "rorx %s, %s, 7" % (R[k], mem(w, a)), 7, 8, "u8")
+        v.imm(f, "rorx %s, %s, 256" % (R[0], R[1]), 256, 8, "u8")
+    for s_ in ("andn ax, cx, dx", "andn eax, ecx, rdx", "andn eax, dword ptr [rax], ecx", "blsi al, cl",
+               "bextr eax, ecx, dword ptr [rax]", "mulx rax, rcx, edx", "shlx eax, ecx, 5", "andn eax, ecx"):
+        v.add(f, s_)  # refused
 
 
 # ---- Programs: labels, jumps, relaxation, data --------------------------------------------------
@@ -1184,6 +1219,7 @@ def generate():
     gen_crc_adx(v)
     gen_one_operand_shifts(v)
     gen_prefixes(v)
+    gen_bmi(v)
     gen_programs(v)
     return v
 

@@ -51,7 +51,7 @@ fn template(p: &TokenStream, t: &Template, holes: &BTreeMap<u32, HoleUse>) -> To
             PatchKind::RipLocal => quote!(RipLocal),
             PatchKind::RipArg => quote!(RipArg),
             // Register fields are in `regs`: `value_patches` leaves them out.
-            PatchKind::Low3(_) | PatchKind::Bit3(_) => return None,
+            PatchKind::Low3(_) | PatchKind::Bit3(_) | PatchKind::NotBit3(_) | PatchKind::NotLow4(_) => return None,
         };
         Some(quote!(#p::Patch { at: #at, kind: #p::PatchKind::#kind, arg: #arg }))
     });

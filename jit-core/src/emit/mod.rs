@@ -889,7 +889,12 @@ fn patched(template: &Template, args: &[u64]) -> (u128, bool) {
             PatchKind::Imm(width) => usize::from(width).min(8),
             PatchKind::Disp32 => 4,
             // Register fields are in `regs`; rip-relative displacements are filled in at layout.
-            PatchKind::Low3(_) | PatchKind::Bit3(_) | PatchKind::RipLocal | PatchKind::RipArg => 0,
+            PatchKind::Low3(_)
+            | PatchKind::Bit3(_)
+            | PatchKind::NotBit3(_)
+            | PatchKind::NotLow4(_)
+            | PatchKind::RipLocal
+            | PatchKind::RipArg => 0,
         };
         rips |= matches!(p.kind, PatchKind::RipLocal | PatchKind::RipArg);
         // The value is added into its field (an immediate's is 0, a displacement's holds the constant part):

@@ -14,6 +14,10 @@ pub enum PatchKind {
     Low3(u8),
     /// A register's fourth bit, at this bit of the byte (a REX prefix).
     Bit3(u8),
+    /// A register's fourth bit inverted, at this bit of the byte (a VEX prefix's R̄, X̄, B̄).
+    NotBit3(u8),
+    /// A register's number inverted, in four bits from this bit of the byte (VEX.vvvv).
+    NotLow4(u8),
     /// An immediate of this many bytes.
     Imm(u8),
     /// A 32-bit displacement.
@@ -24,6 +28,16 @@ pub enum PatchKind {
     /// A rip-relative 32-bit displacement to a runtime label (the argument is its hole); the template holds the
     /// addend.
     RipArg,
+}
+
+impl PatchKind {
+    /// A register's field: made into [`Template::regs`] at compile time, never patched at run time.
+    pub const fn is_register(self) -> bool {
+        matches!(
+            self,
+            PatchKind::Low3(_) | PatchKind::Bit3(_) | PatchKind::NotBit3(_) | PatchKind::NotLow4(_)
+        )
+    }
 }
 
 /// One place in a template where an argument goes.

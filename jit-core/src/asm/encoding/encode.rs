@@ -4,7 +4,7 @@
 //! addressing special case lives in [`encode_mem`].
 
 use crate::asm::error::ErrorKind;
-use crate::asm::forms::table::{Form, ModRm, Role};
+use crate::asm::forms::table::{Form, ModRm, Role, Vex};
 use crate::asm::text::reg::Reg;
 use crate::asm::text::syntax::{Mem, Operand, Prefix, Scale};
 
@@ -264,6 +264,20 @@ pub enum Field {
     ModRm,
     /// The SIB byte (reported once, for the memory operand).
     Sib,
+    /// The fourth bit of a register's number, inverted, at bit `shift` of a VEX prefix's byte (R̄ 7, X̄ 6, B̄ 5).
+    NotBit3 {
+        /// Which register of the operand.
+        part: Part,
+        /// The bit.
+        shift: u8,
+    },
+    /// A register's number, inverted, in the four bits from bit `shift` (VEX.vvvv: 3).
+    NotLow4 {
+        /// Which register of the operand.
+        part: Part,
+        /// The bit the four bits start at.
+        shift: u8,
+    },
 }
 
 /// Told where each operand went while [`encode_with`] writes an instruction.
@@ -306,10 +320,15 @@ pub fn encode_with<'s, R: Record>(
     record: &mut R,
 ) -> Result<Encoded<'s>, ErrorKind> {
     let placed = Placement::new(form, ops);
-    let needs_rex = placed.needs_rex(form)?;
     let mut buf = [0u8; MAX_LEN + 9];
     let mut out = Writer::new(&mut buf);
-    out.prefixes_and_rex(form, &placed, needs_rex, prefix, record);
+    match form.vex {
+        Some(vex) => out.vex(vex, &placed, record),
+        None => {
+            let needs_rex = placed.needs_rex(form)?;
+            out.prefixes_and_rex(form, &placed, needs_rex, prefix, record);
+        }
+    }
     out.opcode(form, &placed, record);
     out.modrm_sib_disp(form, &placed, record);
     out.immediate_or_relative(form, &placed, imm, rel, record);
@@ -364,6 +383,8 @@ struct Placement<'a, 's> {
     imm_src: Option<usize>,
     /// The hole number of an immediate supplied at run time.
     hole: Option<u32>,
+    /// The register in VEX.vvvv, and its operand.
+    vvvv: Option<(usize, Reg)>,
     /// REX.R: the high bit of the register in ModRM.reg.
     rex_r: bool,
     /// REX.X: the high bit of the memory operand's index.
@@ -395,6 +416,7 @@ impl<'a, 's> Placement<'a, 's> {
             op_reg: None,
             imm_src: None,
             hole: None,
+            vvvv: None,
             rex_r: false,
             rex_x: false,
             rex_b: false,
@@ -408,6 +430,7 @@ impl<'a, 's> Placement<'a, 's> {
                 (Operand::Reg(reg), Role::Reg | Role::RegRm | Role::Rm | Role::OpReg) => {
                     placed.register(i, *reg, *role);
                 }
+                (Operand::Reg(reg), Role::Vvvv) => placed.vvvv = Some((i, *reg)),
                 (Operand::Mem(m), Role::Rm) => mem = Some((i, m)),
                 (Operand::Hole(n), Role::Imm) => {
                     placed.hole = Some(*n);
@@ -521,6 +544,53 @@ impl<'b, 's> Writer<'b, 's> {
             }
         }
         self.n += usize::from(needs_rex);
+    }
+
+    /// Writes a three-byte VEX prefix: `C4`, then R̄ X̄ B̄ and the map, then W, the VEX.vvvv register inverted
+    /// (`1111` without one), L and pp; reporting which operand each register bit comes from, as for REX.
+    #[inline(always)]
+    fn vex<R: Record>(&mut self, vex: Vex, placed: &Placement<'_, '_>, record: &mut R) {
+        let inverted = |bit: bool| u8::from(!bit);
+        let vvvv = placed.vvvv.map_or(0, |(_, r)| r.num() & 0xf);
+        self.buf[0] = 0xc4;
+        self.buf[1] = inverted(placed.rex_r) << 7 | inverted(placed.rex_x) << 6 | inverted(placed.rex_b) << 5 | vex.map;
+        self.buf[2] = u8::from(vex.w) << 7 | (!vvvv & 0xf) << 3 | u8::from(vex.l) << 2 | vex.pp;
+        if let Some(i) = placed.reg_src {
+            record.field(
+                i,
+                1,
+                Field::NotBit3 {
+                    part: Part::Reg,
+                    shift: 7,
+                },
+            );
+        }
+        if let Some(m) = placed.mem
+            && m.mem.index.is_some()
+        {
+            record.field(
+                m.at,
+                1,
+                Field::NotBit3 {
+                    part: Part::Index,
+                    shift: 6,
+                },
+            );
+        }
+        if let Some((i, part)) = placed.b_src {
+            record.field(i, 1, Field::NotBit3 { part, shift: 5 });
+        }
+        if let Some((i, _)) = placed.vvvv {
+            record.field(
+                i,
+                2,
+                Field::NotLow4 {
+                    part: Part::Reg,
+                    shift: 3,
+                },
+            );
+        }
+        self.n = 3;
     }
 
     /// Writes the opcode bytes (`+cc` is already in the form's opcode) and, for a `+r` form, the register's low

@@ -54,8 +54,7 @@ impl Template {
 
     /// The patches of values and labels (the registers' go into [`Template::reg_bits`]).
     pub fn value_patches(&self) -> Vec<Patch> {
-        let reg = |k: PatchKind| matches!(k, PatchKind::Low3(_) | PatchKind::Bit3(_));
-        self.patches.iter().filter(|p| !reg(p.kind)).copied().collect()
+        self.patches.iter().filter(|p| !p.kind.is_register()).copied().collect()
     }
 
     /// For each runtime register (its hole and kind), what each of its values ORs into the template's word: the
@@ -63,11 +62,9 @@ impl Template {
     pub fn reg_bits(&self, kinds: &BTreeMap<u32, HoleUse>) -> Vec<(u32, Vec<u128>)> {
         let mut out: Vec<(u32, Vec<u128>)> = Vec::new();
         for p in &self.patches {
-            let (shift, low) = match p.kind {
-                PatchKind::Low3(s) => (s, true),
-                PatchKind::Bit3(s) => (s, false),
-                _ => continue,
-            };
+            if !p.kind.is_register() {
+                continue;
+            }
             let count = match kinds.get(&p.arg) {
                 Some(HoleUse::Reg(kind)) => kind.count(),
                 _ => 16,
@@ -81,7 +78,13 @@ impl Template {
             };
             for (id, bits) in out[at].1.iter_mut().enumerate() {
                 let hw = crate::emit::hw(id as u8);
-                let field = if low { hw & 7 } else { hw >> 3 & 1 };
+                let (field, shift) = match p.kind {
+                    PatchKind::Low3(s) => (hw & 7, s),
+                    PatchKind::Bit3(s) => (hw >> 3 & 1, s),
+                    PatchKind::NotBit3(s) => (!hw >> 3 & 1, s),
+                    PatchKind::NotLow4(s) => (!hw & 0xf, s),
+                    _ => continue,
+                };
                 *bits |= u128::from(field) << (8 * u32::from(p.at) + u32::from(shift));
             }
         }
@@ -175,8 +178,9 @@ pub struct Lowered {
     pub holes: BTreeMap<u32, HoleUse>,
 }
 
-/// The most encodings one instruction may take to lower (three runtime registers take at most 20³).
-const MAX_COMBINATIONS: usize = 8000;
+/// The most encodings one instruction may take to lower: three runtime registers take at most 20³ (byte
+/// registers), four (a VEX form's ModRM.reg, base, index and VEX.vvvv) 16⁴.
+const MAX_COMBINATIONS: usize = 1 << 16;
 
 /// Lowers a fragment's text, or reports every error in it.
 ///
@@ -420,7 +424,8 @@ impl Lowering<'_> {
         let counts: Vec<usize> = regs.iter().map(|r| r.kind.count()).collect();
         let total: usize = counts.iter().product();
         if total > MAX_COMBINATIONS {
-            let why = "at most three runtime registers fit in one instruction".to_string();
+            let why =
+                "too many runtime registers in one instruction: at most four, or three byte registers".to_string();
             return self.error(ErrorKind::BadOperand(why), span);
         }
         // Encode every combination of register values (the first register's value varies slowest).
@@ -611,11 +616,16 @@ impl Lowering<'_> {
             };
             let at16 = at as u16;
             match field {
-                Field::Low3 { part, shift } | Field::Bit3 { part, shift } => {
+                Field::Low3 { part, shift }
+                | Field::Bit3 { part, shift }
+                | Field::NotBit3 { part, shift }
+                | Field::NotLow4 { part, shift } => {
                     // The register's bits are cleared in the template and patched in from its number.
                     let (bits, kind) = match field {
                         Field::Low3 { .. } => (7 << shift, PatchKind::Low3(shift)),
-                        _ => (1 << shift, PatchKind::Bit3(shift)),
+                        Field::Bit3 { .. } => (1 << shift, PatchKind::Bit3(shift)),
+                        Field::NotBit3 { .. } => (1 << shift, PatchKind::NotBit3(shift)),
+                        _ => (0xf << shift, PatchKind::NotLow4(shift)),
                     };
                     if let Some(h) = reg_hole(part) {
                         bytes[at] &= !bits;

@@ -551,7 +551,9 @@ impl CommonLen {
     /// The length of the instruction encoded with `form`.
     fn len(&self, form: &Form) -> usize {
         let mem = if form.modrm == ModRm::None { 0 } else { self.mem };
-        usize::from(form.fixed_len) + usize::from(form.rex_w || self.rex) + mem
+        // A VEX form's prefix (in `fixed_len`) holds what REX would.
+        let rex = form.vex.is_none() && (form.rex_w || self.rex);
+        usize::from(form.fixed_len) + usize::from(rex) + mem
     }
 }
 

@@ -10,7 +10,9 @@
 //! (`+r` adds a register number, `+cc` a condition), then `/r` or `/digit`, then `ib iw id io` (immediate) or `cb cd`
 //! (relative offset). Operand encodings (Intel's "Op/En"): `ZO` none, `O` register in the opcode, `OI` that plus an
 //! immediate, `I` immediate, `M` ModRM r/m (`M1` with an implicit `1`, `MC` with an implicit `cl`), `MI`, `MR`
-//! (`MRI` with an immediate, `MRC` with an implicit `cl`), `RM`, `RMI`, `D` relative offset; and one GNU extension the manual lacks, `RI`: `imul r, imm` is `imul r, r, imm`.
+//! (`MRI` with an immediate, `MRC` with an implicit `cl`), `RM`, `RMI`, `D` relative offset; `RVM`, `RMV` and `VM`
+//! with a VEX prefix (written as the manual writes it, `VEX.LZ.F2.0F38.W1`), `V` being the register in
+//! VEX.vvvv; and one GNU extension the manual lacks, `RI`: `imul r, imm` is `imul r, r, imm`.
 //! Exact registers (`al`, `ax`, `eax`, `rax`, `cl`) and `1` are implicit in the encoding.
 //!
 //! Where GNU as has several encodings for one line, it picks the shortest, and the first row in this table among
@@ -730,6 +732,34 @@ pub const ROWS: &[Row] = &[
     row("0F C7 /7", "rdseed r32", "M"),
     row("REX.W 0F C7 /7", "rdseed r64", "M"),
 
+    // BMI1 and BMI2: three-operand bit manipulation, VEX-encoded.
+    row("VEX.LZ.0F38.W0 F2 /r", "andn r32, r32, r/m32", "RVM"),
+    row("VEX.LZ.0F38.W1 F2 /r", "andn r64, r64, r/m64", "RVM"),
+    row("VEX.LZ.0F38.W0 F7 /r", "bextr r32, r/m32, r32", "RMV"),
+    row("VEX.LZ.0F38.W1 F7 /r", "bextr r64, r/m64, r64", "RMV"),
+    row("VEX.LZ.0F38.W0 F3 /3", "blsi r32, r/m32", "VM"),
+    row("VEX.LZ.0F38.W1 F3 /3", "blsi r64, r/m64", "VM"),
+    row("VEX.LZ.0F38.W0 F3 /2", "blsmsk r32, r/m32", "VM"),
+    row("VEX.LZ.0F38.W1 F3 /2", "blsmsk r64, r/m64", "VM"),
+    row("VEX.LZ.0F38.W0 F3 /1", "blsr r32, r/m32", "VM"),
+    row("VEX.LZ.0F38.W1 F3 /1", "blsr r64, r/m64", "VM"),
+    row("VEX.LZ.0F38.W0 F5 /r", "bzhi r32, r/m32, r32", "RMV"),
+    row("VEX.LZ.0F38.W1 F5 /r", "bzhi r64, r/m64, r64", "RMV"),
+    row("VEX.LZ.F2.0F38.W0 F6 /r", "mulx r32, r32, r/m32", "RVM"),
+    row("VEX.LZ.F2.0F38.W1 F6 /r", "mulx r64, r64, r/m64", "RVM"),
+    row("VEX.LZ.F2.0F38.W0 F5 /r", "pdep r32, r32, r/m32", "RVM"),
+    row("VEX.LZ.F2.0F38.W1 F5 /r", "pdep r64, r64, r/m64", "RVM"),
+    row("VEX.LZ.F3.0F38.W0 F5 /r", "pext r32, r32, r/m32", "RVM"),
+    row("VEX.LZ.F3.0F38.W1 F5 /r", "pext r64, r64, r/m64", "RVM"),
+    row("VEX.LZ.F3.0F38.W0 F7 /r", "sarx r32, r/m32, r32", "RMV"),
+    row("VEX.LZ.F3.0F38.W1 F7 /r", "sarx r64, r/m64, r64", "RMV"),
+    row("VEX.LZ.66.0F38.W0 F7 /r", "shlx r32, r/m32, r32", "RMV"),
+    row("VEX.LZ.66.0F38.W1 F7 /r", "shlx r64, r/m64, r64", "RMV"),
+    row("VEX.LZ.F2.0F38.W0 F7 /r", "shrx r32, r/m32, r32", "RMV"),
+    row("VEX.LZ.F2.0F38.W1 F7 /r", "shrx r64, r/m64, r64", "RMV"),
+    row_with("VEX.LZ.F2.0F3A.W0 F0 /r ib", "rorx r32, r/m32, imm8", "RMI", COUNT),
+    row_with("VEX.LZ.F2.0F3A.W1 F0 /r ib", "rorx r64, r/m64, imm8", "RMI", COUNT),
+
     // System: calls into the kernel, the processor's identity and clocks, fences, caches.
     row("0F 05", "syscall", "ZO"),
     row("0F A2", "cpuid", "ZO"),
@@ -1010,6 +1040,8 @@ pub enum Role {
     Imm,
     /// A relative offset to a label.
     Rel,
+    /// VEX.vvvv: a register named in the VEX prefix.
+    Vvvv,
 }
 
 /// What goes in ModRM.reg.
@@ -1071,6 +1103,8 @@ pub struct Form {
     pub operands: Vec<OpKind>,
     /// How each operand is encoded, aligned with `operands`.
     pub roles: Vec<Role>,
+    /// The VEX prefix, for a VEX-encoded form (which then has no legacy prefixes or REX).
+    pub vex: Option<Vex>,
     /// Legacy prefixes in emission order.
     pub prefixes: OpBytes,
     /// REX.W.
@@ -1132,6 +1166,12 @@ pub fn parse_row(index: usize, row: &Row) -> Result<Vec<Form>, String> {
     let operands = operand_kinds(operand_text)?;
     let roles = roles(row.op_en, &operands)?;
     let column = OpcodeColumn::parse(row.opcode)?;
+    if column.vex.is_some() && (column.rex_w || !column.prefixes.is_empty()) {
+        return Err("a VEX form writes its prefix and W in the VEX field".into());
+    }
+    if roles.contains(&Role::Vvvv) && column.vex.is_none() {
+        return Err("VEX.vvvv without a VEX prefix".into());
+    }
     check_form(
         &operands,
         &roles,
@@ -1149,6 +1189,7 @@ pub fn parse_row(index: usize, row: &Row) -> Result<Vec<Form>, String> {
         text: row.instruction.to_string(),
         operands,
         roles,
+        vex: column.vex,
         prefixes,
         rex_w: column.rex_w,
         opcode,
@@ -1208,6 +1249,9 @@ fn roles(op_en: &str, operands: &[OpKind]) -> Result<Vec<Role>, String> {
         "RM" => &[Role::Reg, Role::Rm],
         "RMI" => &[Role::Reg, Role::Rm, Role::Imm],
         "RI" => &[Role::RegRm, Role::Imm],
+        "RVM" => &[Role::Reg, Role::Vvvv, Role::Rm],
+        "RMV" => &[Role::Reg, Role::Rm, Role::Vvvv],
+        "VM" => &[Role::Vvvv, Role::Rm],
         "D" => &[Role::Rel],
         other => return Err(format!("unknown operand encoding `{other}`")),
     };
@@ -1232,6 +1276,7 @@ fn roles(op_en: &str, operands: &[OpKind]) -> Result<Vec<Role>, String> {
 
 /// What the opcode column says (`REX.W 0F AF /r`, `B8+r io`, `0F 80+cc cd`).
 struct OpcodeColumn {
+    vex: Option<Vex>,
     prefixes: Vec<u8>,
     rex_w: bool,
     opcode: Vec<u8>,
@@ -1243,9 +1288,57 @@ struct OpcodeColumn {
     rel: bool,
 }
 
+/// A VEX prefix as the opcode column writes it (`VEX.LZ.F2.0F38.W1`): vector length, implied legacy prefix,
+/// opcode map and W. The register in VEX.vvvv is the operand of role [`Role::Vvvv`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Vex {
+    /// VEX.L: 256-bit vectors (`256`, `L1`); 0 for `128`, `L0`, `LZ` and `LIG`.
+    pub l: bool,
+    /// VEX.pp: the legacy prefix it stands for (0 none, 1 `66`, 2 `F3`, 3 `F2`).
+    pub pp: u8,
+    /// VEX.m-mmmm: the opcode map (1 `0F`, 2 `0F38`, 3 `0F3A`).
+    pub map: u8,
+    /// VEX.W (`W1`); 0 for `W0` and `WIG`.
+    pub w: bool,
+}
+
+impl Vex {
+    /// The fields after `VEX.`, in the manual's order: `NDS`/`NDD`/`DDS` (ignored), the length, the prefix, the
+    /// map, W.
+    fn parse(fields: &str) -> Result<Vex, String> {
+        let mut vex = Vex {
+            l: false,
+            pp: 0,
+            map: 0,
+            w: false,
+        };
+        for field in fields.split('.') {
+            match field {
+                "NDS" | "NDD" | "DDS" | "128" | "L0" | "LZ" | "LIG" | "W0" | "WIG" => {}
+                "256" | "L1" => vex.l = true,
+                "66" => vex.pp = 1,
+                "F3" => vex.pp = 2,
+                "F2" => vex.pp = 3,
+                "0F" => vex.map = 1,
+                "0F38" => vex.map = 2,
+                "0F3A" => vex.map = 3,
+                "W1" => vex.w = true,
+                other => return Err(format!("unknown VEX field `{other}`")),
+            }
+        }
+        match vex.map {
+            0 => Err("a VEX prefix needs its opcode map (0F, 0F38 or 0F3A)".into()),
+            // The two-byte VEX form GNU as picks for map 0F (when W, X and B allow) is not built yet.
+            1 => Err("VEX forms of map 0F are not supported yet".into()),
+            _ => Ok(vex),
+        }
+    }
+}
+
 impl OpcodeColumn {
     fn parse(text: &str) -> Result<OpcodeColumn, String> {
         let mut c = OpcodeColumn {
+            vex: None,
             prefixes: Vec::new(),
             rex_w: false,
             opcode: Vec::new(),
@@ -1266,6 +1359,8 @@ impl OpcodeColumn {
             if imm != 0 {
                 c.imm_bytes = imm;
                 c.rel = word.starts_with('c');
+            } else if let Some(fields) = word.strip_prefix("VEX.") {
+                c.vex = Some(Vex::parse(fields)?);
             } else if word == "REX.W" {
                 c.rex_w = true;
             } else if word == "/r" {
@@ -1324,7 +1419,10 @@ fn with_derived_facts(mut form: Form) -> Result<Form, String> {
     if imms.next().is_some() {
         return Err("more than one immediate operand".into());
     }
-    form.fixed_len = (form.prefixes.len()
+    // A VEX prefix is three bytes (map 0F38 or 0F3A), in place of the legacy prefixes and REX.
+    let vex_len = if form.vex.is_some() { 3 } else { 0 };
+    form.fixed_len = (vex_len
+        + form.prefixes.len()
         + form.opcode.len()
         + usize::from(form.modrm != ModRm::None)
         + usize::from(form.imm_bytes)) as u8;
@@ -1367,7 +1465,7 @@ fn check_form(
             Role::Implicit => kind.is_implicit(),
             // A register-only kind in ModRM.rm: `rdrand r32`.
             Role::Rm => kind.mem_bits().is_some() || kind.gpr_bits().is_some(),
-            Role::Reg | Role::RegRm | Role::OpReg => {
+            Role::Reg | Role::RegRm | Role::OpReg | Role::Vvvv => {
                 matches!(kind, OpKind::R8 | OpKind::R16 | OpKind::R32 | OpKind::R64 | OpKind::Xmm)
             }
             Role::Imm => kind.is_imm() && kind.imm_bits() == Some(u16::from(imm_bytes) * 8) && !rel,

@@ -332,6 +332,8 @@ impl Template {
                     sib &= !7;
                 }
                 Field::Low3 { part: Part::Base, .. } => return None,
+                // A VEX prefix holds register bits inverted: left to the table's path.
+                Field::NotBit3 { .. } | Field::NotLow4 { .. } => return None,
                 _ => {}
             }
         }
