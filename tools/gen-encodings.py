@@ -736,6 +736,11 @@ def gen_system(v):
         v.add(f, "%s dword ptr [rax]" % op)  # no memory form: refused
     for s in ("syscall rax", "cpuid 0", "lfence [rax]"):
         v.add(f, s)  # operands where there are none: refused
+    # int: GNU as writes `int 3` as `CC`
+    for spelled, value in (("0", 0), ("1", 1), ("2", 2), ("3", 3), ("4", 4), ("0x3", 3), ("0x80", 0x80),
+                           ("127", 127), ("255", 255), ("256", 256), ("-1", -1), ("-128", -128), ("-129", -129)):
+        v.imm(f, "int %s" % spelled, value, 8)
+    v.add(f, "int eax")  # refused
 
 
 def gen_atomics(v):

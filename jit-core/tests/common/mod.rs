@@ -189,7 +189,7 @@ pub fn operand(rng: &mut Rng, kind: OpKind, form: &Form) -> Option<String> {
         }
         M => memory(rng, None),
         M8 | M16 | M32 | M64 | M128 => memory(rng, Some(size_keyword(kind.mem_bits().flatten().unwrap_or(64)))),
-        Al | Ax | Eax | Rax | Cl | One => kind.name().to_string(),
+        Al | Ax | Eax | Rax | Cl | One | Three => kind.name().to_string(),
         Imm8 | Imm16 | Imm32 | Imm64 => {
             let bits = kind.imm_bits().unwrap_or(64);
             let count = form.attrs.contains(jit_core::asm::table::Attrs::COUNT);

@@ -95,7 +95,7 @@ pub(crate) fn immediate(form: &Form, op: Option<&Operand<'_>>) -> Result<i64, (i
 
 /// The operand kinds `op` can be, as a set of [`OpKind::bit`]s. An immediate is in every immediate kind here;
 /// whether its value fits is checked per form by [`immediate`].
-fn kinds_of(op: &Operand<'_>) -> u32 {
+pub(crate) fn kinds_of(op: &Operand<'_>) -> u32 {
     use OpKind::*;
     const MEM: u32 = OpKind::set(&[
         M, M8, M16, M32, M64, M128, Rm8, Rm16, Rm32, Rm64, XmmM32, XmmM64, XmmM128,
@@ -123,6 +123,7 @@ fn kinds_of(op: &Operand<'_>) -> u32 {
             Some(_) => OpKind::set(&[M, M128, XmmM128]),
         },
         Operand::Imm(1) => IMM | One.bit(),
+        Operand::Imm(3) => IMM | Three.bit(),
         Operand::Imm(_) | Operand::Hole(_) => IMM,
         Operand::Label(_) => OpKind::RELATIVE,
         // Chosen at run time: the emitter's lowering writes a register in before it asks for a form.

@@ -650,6 +650,9 @@ pub const ROWS: &[Row] = &[
 
     row("F3 90", "pause", "ZO"),
     row("F4", "hlt", "ZO"),
+    // GNU as writes `int 3` as the breakpoint `CC` (`int3`).
+    row("CC", "int 3", "ZO"),
+    row_with("CD ib", "int imm8", "I", COUNT),
     row("F3 0F 1E FA", "endbr64", "ZO"),
 
     // Atomics (with `lock`), and moves with a byte swap.
@@ -893,14 +896,16 @@ pub enum OpKind {
     XmmM64,
     /// `xmm/m128`.
     XmmM128,
+    /// The number `3`, implicit (`int 3` is `CC`).
+    Three,
 }
 
 const _: () = assert!(
-    (OpKind::XmmM128 as u32) < 31,
+    (OpKind::Three as u32) < 31,
     "OpKind::bit and NO_OPERAND need fewer than 31 kinds"
 );
 
-const KIND_NAMES: [(&str, OpKind); 30] = [
+const KIND_NAMES: [(&str, OpKind); 31] = [
     ("r8", OpKind::R8),
     ("r16", OpKind::R16),
     ("r32", OpKind::R32),
@@ -931,6 +936,7 @@ const KIND_NAMES: [(&str, OpKind); 30] = [
     ("xmm/m32", OpKind::XmmM32),
     ("xmm/m64", OpKind::XmmM64),
     ("xmm/m128", OpKind::XmmM128),
+    ("3", OpKind::Three),
 ];
 
 impl OpKind {
@@ -948,7 +954,7 @@ impl OpKind {
     pub fn is_implicit(self) -> bool {
         matches!(
             self,
-            OpKind::Al | OpKind::Ax | OpKind::Eax | OpKind::Rax | OpKind::Cl | OpKind::One
+            OpKind::Al | OpKind::Ax | OpKind::Eax | OpKind::Rax | OpKind::Cl | OpKind::One | OpKind::Three
         )
     }
 

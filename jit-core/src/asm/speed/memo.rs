@@ -21,15 +21,19 @@ use crate::asm::text::syntax::{MAX_OPERANDS, Mem, Operand, Size, Spanned};
 
 /// Where an immediate's value can change a range test of the matcher: for every immediate width `b` and operation
 /// width `w` (8, 16, 32, 64 bits), the edges of the signed and unsigned `b`-bit ranges, and of the values that
-/// wrap into the signed `b`-bit range at `w` bits; and 1, the only value with a kind of its own
-/// ([`OpKind::One`](crate::asm::table::OpKind::One)). A value's interval is the number of these at or below it.
-const IMM_BOUNDS: [i128; 26] = {
+/// wrap into the signed `b`-bit range at `w` bits; and 1 and 3, the values with a kind of their own
+/// ([`OpKind::One`](crate::asm::table::OpKind::One), [`OpKind::Three`](crate::asm::table::OpKind::Three)). A value's
+/// interval is the number of these at or below it.
+const IMM_BOUNDS: [i128; 28] = {
     const WIDTHS: [u32; 4] = [8, 16, 32, 64];
-    let mut bounds = [0i128; 26];
+    let mut bounds = [0i128; 28];
     let mut n = 0;
+    // 1 and 3, the values with a kind of their own, each an interval of its own.
     bounds[n] = 1;
     bounds[n + 1] = 2;
-    n += 2;
+    bounds[n + 2] = 3;
+    bounds[n + 3] = 4;
+    n += 4;
     let mut i = 0;
     while i < WIDTHS.len() {
         let b = WIDTHS[i];
@@ -732,9 +736,9 @@ mod tests {
         let mut memo = Memo::new();
         let (piece, _) = crate::asm::Assembler::piece(Table::get(), &text, 0..text.len(), false, true, &mut memo);
         assert!(piece.errors.is_empty());
-        // (Eleven shapes: `lea` of registers 0, 1, another and one that needs REX; `cmp` of displacements and
-        // immediates of several sizes.)
-        assert_eq!(memo.from_templates.get(), 500 - 11);
+        // (Fifteen shapes: `lea` of registers 0, 1, another and one that needs REX; `cmp` of displacements and
+        // immediates of several sizes, 1 and 3 each an interval of its own.)
+        assert_eq!(memo.from_templates.get(), 500 - 15);
         // Where the displacements are: after `lea`'s REX, opcode and ModRM; after `cmp`'s opcode and ModRM.
         let at: Vec<u8> = piece.patches[..2]
             .iter()
@@ -850,6 +854,9 @@ mod tests {
         for pair in values.windows(2) {
             if imm_interval(pair[0]) == imm_interval(pair[1]) {
                 assert_eq!(fits(pair[0]), fits(pair[1]), "{} and {}", pair[0], pair[1]);
+                // And the same kinds: a value with a kind of its own (`1`, `3`) is an interval of its own.
+                let kinds = |v| crate::asm::forms::select::kinds_of(&Operand::Imm(v));
+                assert_eq!(kinds(pair[0]), kinds(pair[1]), "kinds of {} and {}", pair[0], pair[1]);
             } else {
                 intervals += 1;
             }
