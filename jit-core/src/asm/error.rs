@@ -109,6 +109,19 @@ pub enum PrefixFault {
     Twice,
 }
 
+/// `a, b, c{last}d`: the items separated by commas, the last two by `last` (" or ", " and ").
+fn write_list(f: &mut fmt::Formatter<'_>, items: &[impl fmt::Display], last: &str) -> fmt::Result {
+    for (i, item) in items.iter().enumerate() {
+        let sep = match i {
+            0 => "",
+            _ if i + 1 == items.len() => last,
+            _ => ", ",
+        };
+        write!(f, "{sep}{item}")?;
+    }
+    Ok(())
+}
+
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -149,14 +162,8 @@ impl fmt::Display for ErrorKind {
             }
             ErrorKind::AmbiguousSize { mnemonic, sizes } => {
                 write!(f, "operand size of `{mnemonic}` is ambiguous; write ")?;
-                for (i, s) in sizes.iter().enumerate() {
-                    let sep = match i {
-                        0 => "",
-                        _ if i + 1 == sizes.len() => " or ",
-                        _ => ", ",
-                    };
-                    write!(f, "{sep}`{s} ptr`")?;
-                }
+                let sizes: Vec<String> = sizes.iter().map(|s| format!("`{s} ptr`")).collect();
+                write_list(f, &sizes, " or ")?;
                 f.write_str(" before the memory operand")
             }
             ErrorKind::ImmediateRange { value, min, max } => {
@@ -193,15 +200,7 @@ impl fmt::Display for ErrorKind {
             } => match fault {
                 PrefixFault::NotLockable => {
                     write!(f, "`lock` cannot prefix `{mnemonic}`; it prefixes ")?;
-                    let lockable = &crate::asm::forms::select::LOCKABLE;
-                    for (i, m) in lockable.iter().enumerate() {
-                        let sep = match i {
-                            0 => "",
-                            _ if i + 1 == lockable.len() => " and ",
-                            _ => ", ",
-                        };
-                        write!(f, "{sep}{m}")?;
-                    }
+                    write_list(f, &crate::asm::forms::select::LOCKABLE, " and ")?;
                     f.write_str(" with a memory destination")
                 }
                 PrefixFault::NoMemoryDestination => write!(
