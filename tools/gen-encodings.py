@@ -912,6 +912,66 @@ def gen_bmi(v):
         v.add(f, s_)  # refused
 
 
+def gen_sse_packed(v):
+    """SSE and SSE2 packed: every xmm register on both sides over the rotations, memory of 128 bits (written and
+    unwritten size), the immediate forms' edges, and conversions with general registers."""
+    f = "sse_packed"
+    xpairs = pairs(16, ("rev", "half"))
+    rm128 = ["movaps", "movapd", "movdqa", "movdqu", "movupd"]
+    arith = [n + suf for n in ("add", "mul", "sub", "min", "div", "max", "sqrt", "and", "andn", "or", "xor",
+                               "unpckl", "unpckh") for suf in ("ps", "pd")] + ["rcpps", "rsqrtps"]
+    ints = ["paddb", "paddw", "paddd", "paddq", "psubb", "psubw", "psubd", "psubq", "paddsb", "paddsw", "paddusb",
+            "paddusw", "psubsb", "psubsw", "psubusb", "psubusw", "pand", "pandn", "por", "pcmpeqb", "pcmpeqw",
+            "pcmpeqd", "pcmpgtb", "pcmpgtw", "pcmpgtd", "pmullw", "pmulhw", "pmulhuw", "pmuludq", "pmaddwd", "pavgb",
+            "pavgw", "pminub", "pmaxub", "pminsw", "pmaxsw", "psadbw", "punpcklbw", "punpcklwd", "punpckldq",
+            "punpcklqdq", "punpckhbw", "punpckhwd", "punpckhdq", "punpckhqdq", "packsswb", "packuswb", "packssdw",
+            "psllw", "pslld", "psllq", "psrlw", "psrld", "psrlq", "psraw", "psrad",
+            "cvtdq2ps", "cvtps2dq", "cvttps2dq", "cvtpd2dq", "cvttpd2dq", "cvtpd2ps"]
+    for k, op in enumerate(rm128 + arith + ints):
+        for i, j in xpairs[k % 2::2]:
+            v.add(f, "%s %s, %s" % (op, XMM[i], XMM[j]))
+        for n, a in enumerate(rot(SSE_ADDRS, k, 3)):
+            v.add(f, "%s %s, %s" % (op, XMM[(n * 5 + k) % 16], mem(128, a)))
+        v.add(f, "%s %s, %s" % (op, XMM[k % 16], SSE_ADDRS[k % len(SSE_ADDRS)]))
+        v.add(f, "%s %s, %s" % (op, XMM[0], mem(64, "[rax]")))  # wrong size: refused
+    for k, op in enumerate(rm128):
+        for n, a in enumerate(rot(SSE_ADDRS, k, 4)):
+            v.add(f, "%s %s, %s" % (op, mem(128, a), XMM[(n * 3 + k) % 16]))
+    for op in ("movntps", "movntpd", "movntdq"):
+        for n, a in enumerate(SSE_ADDRS[:6]):
+            v.add(f, "%s %s, %s" % (op, mem(128, a), XMM[(n * 3 + 1) % 16]))
+        v.add(f, "%s xmm0, xmm1" % op)  # register destination: refused
+    for op in ("cvtdq2pd", "cvtps2pd"):
+        for i, j in xpairs[::2]:
+            v.add(f, "%s %s, %s" % (op, XMM[i], XMM[j]))
+        for n, a in enumerate(SSE_ADDRS[:6]):
+            v.add(f, "%s %s, %s" % (op, XMM[(n * 5) % 16], mem(64, a)))
+    for op in ("shufps", "shufpd", "cmpps", "cmppd", "pshufd", "pshuflw", "pshufhw"):
+        for n, (i, j) in enumerate(xpairs[::3]):
+            c = SHIFT_COUNTS[n % len(SHIFT_COUNTS)]
+            v.imm(f, "%s %s, %s, %d" % (op, XMM[i], XMM[j], c), c, 8, "u8")
+        for n, a in enumerate(SSE_ADDRS[:4]):
+            v.imm(f, "%s %s, %s, 7" % (op, XMM[n * 4], mem(128, a)), 7, 8, "u8")
+        v.imm(f, "%s xmm0, xmm1, 256" % op, 256, 8, "u8")
+    for op in ("psllw", "pslld", "psllq", "psrlw", "psrld", "psrlq", "psraw", "psrad", "pslldq", "psrldq"):
+        for n, x in enumerate(XMM):
+            c = SHIFT_COUNTS[n % len(SHIFT_COUNTS)]
+            v.imm(f, "%s %s, %d" % (op, x, c), c, 8, "u8")
+        v.add(f, "%s %s, 3" % (op, mem(128, "[rax]")))  # memory with a count: refused
+    for op in ("pmovmskb", "movmskps", "movmskpd"):
+        for i, j in xpairs[::2]:
+            v.add(f, "%s %s, %s" % (op, R32[i], XMM[j]))
+            v.add(f, "%s %s, %s" % (op, R64[j], XMM[i]))
+        v.add(f, "%s eax, %s" % (op, mem(128, "[rax]")))  # memory: refused
+    for op, mw in (("cvtsd2si", 64), ("cvtss2si", 32)):
+        for i, j in pairs(16, ("rev",)):
+            v.add(f, "%s %s, %s" % (op, R32[i], XMM[j]))
+            v.add(f, "%s %s, %s" % (op, R64[i], XMM[j]))
+        for n, a in enumerate(SSE_ADDRS):
+            v.add(f, "%s %s, %s" % (op, R32[(n * 5) % 16], mem(mw, a)))
+            v.add(f, "%s %s, %s" % (op, R64[(n * 3 + 1) % 16], mem(mw, a)))
+
+
 # ---- Programs: labels, jumps, relaxation, data --------------------------------------------------
 
 def nops(n):
@@ -1225,6 +1285,7 @@ def generate():
     gen_one_operand_shifts(v)
     gen_prefixes(v)
     gen_bmi(v)
+    gen_sse_packed(v)
     gen_programs(v)
     return v
 

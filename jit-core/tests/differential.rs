@@ -146,7 +146,9 @@ fn random_lines_match_gnu_as() {
 /// - `66 REX.W 0F 6E/7E` (`movd xmm, r/m64` and back) is shown as `movq`, which GNU as (and rustyjit) assemble to
 ///   the shorter SSE2 form `F3 0F 7E`/`66 0F D6` when the operand is memory;
 /// - a string instruction is shown with its implicit operands (`rep stos DWORD PTR es:[rdi],eax`), which rustyjit
-///   does not take: it is written with its size suffix (`rep stosd`).
+///   does not take: it is written with its size suffix (`rep stosd`);
+/// - a packed compare is shown with its predicate in the mnemonic (`cmpnltps`), which rustyjit does not take yet:
+///   it is written with the predicate as the immediate (`cmpps ..., 5`).
 fn respelled(text: &str, bytes: &[u8]) -> String {
     let rex_w = bytes.get(1).is_some_and(|&b| b & 0xf8 == 0x48);
     if let (Some(0x66), true, Some([0x0f, 0x6e | 0x7e]), Some(rest)) =
@@ -159,6 +161,15 @@ fn respelled(text: &str, bytes: &[u8]) -> String {
         _ => (String::new(), text),
     };
     let base = rest.split_whitespace().next().unwrap_or("");
+    // `cmpnltps a, b` is objdump's spelling of `cmpps a, b, 5`.
+    const PREDICATES: [&str; 8] = ["eq", "lt", "le", "unord", "neq", "nlt", "nle", "ord"];
+    for suffix in ["ps", "pd"] {
+        let predicate = base.strip_prefix("cmp").and_then(|b| b.strip_suffix(suffix));
+        if let Some(n) = predicate.and_then(|p| PREDICATES.iter().position(|&q| q == p)) {
+            let operands = rest[base.len()..].trim();
+            return format!("{prefix}cmp{suffix} {operands}, {n}");
+        }
+    }
     let suffix = [("BYTE", 'b'), ("QWORD", 'q'), ("DWORD", 'd'), ("WORD", 'w')]
         .iter()
         .find(|(size, _)| rest.contains(&format!("{size} PTR")))

@@ -178,9 +178,10 @@ pub struct Lowered {
     pub holes: BTreeMap<u32, HoleUse>,
 }
 
-/// The most encodings one instruction may take to lower: three runtime registers take at most 20³ (byte
-/// registers), four (a VEX form's ModRM.reg, base, index and VEX.vvvv) 16⁴.
-const MAX_COMBINATIONS: usize = 1 << 16;
+/// The most encodings one instruction may take to lower: four runtime registers, one of them a byte register
+/// (20 values: `shld word ptr [{b: r64} + {i: r64}], {r: r16}, {c: r8}`, the count in `cl`) and three of 16, or
+/// a VEX form's ModRM.reg, base, index and VEX.vvvv (16⁴).
+const MAX_COMBINATIONS: usize = 20 * 16 * 16 * 16;
 
 /// Lowers a fragment's text, or reports every error in it.
 ///
@@ -425,7 +426,7 @@ impl Lowering<'_> {
         let total: usize = counts.iter().product();
         if total > MAX_COMBINATIONS {
             let why =
-                "too many runtime registers in one instruction: at most four, or three byte registers".to_string();
+                "too many runtime registers in one instruction: at most four, one of them a byte register".to_string();
             return self.error(ErrorKind::BadOperand(why), span);
         }
         // Encode every combination of register values (the first register's value varies slowest).
