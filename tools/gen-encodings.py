@@ -705,7 +705,7 @@ def gen_sse(v):
         for a in SSE_ADDRS:
             v.add(f, "%s %s" % (op, mem(mw, a)))
             v.add(f, "%s %s" % (op, a))
-    for op, mw in (("cvttsd2si", 64), ("cvttss2si", 32)):
+    for op, mw in (("cvttsd2si", 64), ("cvttss2si", 32), ("cvtsd2si", 64), ("cvtss2si", 32)):
         for i, j in pairs(16, ("rev",)):
             v.add(f, "%s %s, %s" % (op, R32[i], XMM[j]))
             v.add(f, "%s %s, %s" % (op, R64[i], XMM[j]))
@@ -963,13 +963,6 @@ def gen_sse_packed(v):
             v.add(f, "%s %s, %s" % (op, R32[i], XMM[j]))
             v.add(f, "%s %s, %s" % (op, R64[j], XMM[i]))
         v.add(f, "%s eax, %s" % (op, mem(128, "[rax]")))  # memory: refused
-    for op, mw in (("cvtsd2si", 64), ("cvtss2si", 32)):
-        for i, j in pairs(16, ("rev",)):
-            v.add(f, "%s %s, %s" % (op, R32[i], XMM[j]))
-            v.add(f, "%s %s, %s" % (op, R64[i], XMM[j]))
-        for n, a in enumerate(SSE_ADDRS):
-            v.add(f, "%s %s, %s" % (op, R32[(n * 5) % 16], mem(mw, a)))
-            v.add(f, "%s %s, %s" % (op, R64[(n * 3 + 1) % 16], mem(mw, a)))
 
 
 # ---- Programs: labels, jumps, relaxation, data --------------------------------------------------
