@@ -227,8 +227,8 @@ struct Patch<'s> {
     fixup: Fixup<'s>,
     origin: Origin,
     /// For a `[rip + label]` fixup, its label's id, which [`Assembler::resolve_labels`] makes the index of its
-    /// definition in [`Assembler::defs`].
-    label: u32,
+    /// definition in [`Assembler::defs`]; `None` for a hole.
+    label: Option<u32>,
 }
 
 /// Builds the code in one pass over the statements.
@@ -375,10 +375,7 @@ impl<'s> Assembler<'s> {
             start: p.start + at,
             jumps_before: p.jumps_before + jumps,
             origin: moved(p.origin),
-            label: match p.fixup {
-                Fixup::RipLabel { .. } => ids[p.label as usize],
-                Fixup::Hole { .. } => p.label,
-            },
+            label: p.label.map(|label| ids[label as usize]),
             ..p
         }));
         self.jumps.extend(piece.jumps.into_iter().map(|j| Jump {
@@ -544,8 +541,8 @@ impl<'s> Assembler<'s> {
     /// An instruction at `start` with bytes to fill in at layout.
     fn patch(&mut self, start: u32, len: u32, fixup: Fixup<'s>, origin: Origin) {
         let label = match fixup {
-            Fixup::RipLabel { label, .. } => self.label_id(NameKey::of(label)),
-            Fixup::Hole { .. } => 0,
+            Fixup::RipLabel { label, .. } => Some(self.label_id(NameKey::of(label))),
+            Fixup::Hole { .. } => None,
         };
         self.patches.push(Patch {
             start,
@@ -610,9 +607,7 @@ impl<'s> Assembler<'s> {
             site.target = def(site.target, jump.label_span);
         }
         for patch in &mut self.patches {
-            if let Fixup::RipLabel { .. } = patch.fixup {
-                patch.label = def(patch.label, patch.origin);
-            }
+            patch.label = patch.label.map(|label| def(label, patch.origin));
         }
     }
 
@@ -664,7 +659,7 @@ impl<'s> Assembler<'s> {
             let start = final_at(patch.start, patch.jumps_before);
             match patch.fixup {
                 Fixup::RipLabel { at, addend, .. } => {
-                    let target = i64::from(def_at[patch.label as usize]);
+                    let target = patch.label.map_or(0, |label| i64::from(def_at[label as usize]));
                     let next = i64::from(start) + i64::from(patch.len);
                     let disp = (target + i64::from(addend) - next) as i32;
                     let field = start as usize + usize::from(at);

@@ -645,31 +645,19 @@ mod tests {
             mnemonic: mnemonic.into(),
             fault,
         };
-        assert_eq!(
-            fault("nop; lock mov [rax], eax"),
-            [(6, bad("lock", "mov", PrefixFault::NotLockable))]
-        );
-        assert_eq!(
-            fault("lock add eax, [rax]"),
-            [(1, bad("lock", "add", PrefixFault::NoMemoryDestination))]
-        );
-        assert_eq!(
-            fault("lock inc eax"),
-            [(1, bad("lock", "inc", PrefixFault::NoMemoryDestination))]
-        );
-        assert_eq!(
-            fault("repz add eax, 1"),
-            [(1, bad("repe", "add", PrefixFault::NotString))]
-        );
-        assert_eq!(
-            fault("repnz jmp top; top:"),
-            [(1, bad("repne", "jmp", PrefixFault::NotString))]
-        );
-        assert_eq!(
-            fault("rep movsd xmm0, xmm1"),
-            [(1, bad("rep", "movsd", PrefixFault::NotString))]
-        );
-        assert_eq!(fault("lock rep stosb"), [(6, bad("lock", "rep", PrefixFault::Twice))]);
+        use PrefixFault::*;
+        let cases = [
+            ("nop; lock mov [rax], eax", 6, "lock", "mov", NotLockable),
+            ("lock add eax, [rax]", 1, "lock", "add", NoMemoryDestination),
+            ("lock inc eax", 1, "lock", "inc", NoMemoryDestination),
+            ("repz add eax, 1", 1, "repe", "add", NotString),
+            ("repnz jmp top; top:", 1, "repne", "jmp", NotString),
+            ("rep movsd xmm0, xmm1", 1, "rep", "movsd", NotString),
+            ("lock rep stosb", 6, "lock", "rep", Twice),
+        ];
+        for (text, col, prefix, mnemonic, why) in cases {
+            assert_eq!(fault(text), [(col, bad(prefix, mnemonic, why))], "{text}");
+        }
         let message = bad("lock", "mov", PrefixFault::NotLockable).to_string();
         assert!(message.contains("add, adc, and") && message.ends_with("xchg and xor with a memory destination"));
         // Every instruction `lock` may prefix takes it with a memory destination (`xchg` with memory either side).

@@ -494,16 +494,16 @@ impl<'s, R: Record<'s>> Reader<'s, R> {
         let Some(name) = self.name_here() else {
             return Some(head);
         };
-        let fault = match word_of(name) {
-            Word::Data(_) => {
-                self.expected("an instruction after the prefix");
-                None
+        match word_of(name) {
+            Word::Data(_) => self.expected("an instruction after the prefix"),
+            Word::Prefix(_) => {
+                let kind = ErrorKind::BadPrefix {
+                    prefix: self.lex.text(head.span).to_ascii_lowercase(),
+                    mnemonic: self.lex.text(name.span).to_ascii_lowercase(),
+                    fault: PrefixFault::Twice,
+                };
+                self.error(kind, name.span);
             }
-            Word::Prefix(_) => Some(ErrorKind::BadPrefix {
-                prefix: self.lex.text(head.span).to_ascii_lowercase(),
-                mnemonic: self.lex.text(name.span).to_ascii_lowercase(),
-                fault: PrefixFault::Twice,
-            }),
             _ => {
                 self.take(name.span.end as usize);
                 self.prefix = Some(Spanned {
@@ -513,9 +513,6 @@ impl<'s, R: Record<'s>> Reader<'s, R> {
                 self.operands.prefixed();
                 return Some(name);
             }
-        };
-        if let Some(kind) = fault {
-            self.error(kind, name.span);
         }
         self.skip_statement();
         None
