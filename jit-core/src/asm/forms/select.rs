@@ -592,17 +592,17 @@ fn closest_mnemonic(name: &str) -> Option<String> {
         return None;
     }
     let allowed = if name.len() <= 4 { 1 } else { 2 };
-    let mut best: Option<(usize, &str)> = None;
+    let mut best: Option<(usize, String)> = None;
     for known in Table::get().mnemonics() {
         if known.len().abs_diff(name.len()) > allowed {
             continue;
         }
-        let d = edit_distance(&name, known);
-        if d <= allowed && best.is_none_or(|(b, _)| d < b) {
+        let d = edit_distance(&name, &known);
+        if d <= allowed && best.as_ref().is_none_or(|(b, _)| d < *b) {
             best = Some((d, known));
         }
     }
-    best.map(|(_, m)| m.to_string())
+    best.map(|(_, m)| m)
 }
 
 /// Levenshtein distance, with a swap of neighbours counting as one edit.

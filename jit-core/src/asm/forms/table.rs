@@ -1621,11 +1621,27 @@ fn check_form(
     Ok(())
 }
 
-/// All forms, grouped by mnemonic.
+/// The forms, by mnemonic. Building the table indexes the rows by mnemonic (a few dozen instructions a row); a
+/// mnemonic's rows are parsed into forms the first time it is looked up, so neither building the table nor
+/// looking a mnemonic up costs more as rows are added.
 pub struct Table {
-    forms: Vec<Form>,
-    /// The range of each mnemonic's forms, by [`mnemonic_key`].
-    by_mnemonic: KeyMap<u128, (u32, u32)>,
+    /// Row numbers ([`ROWS`]) grouped by mnemonic, in table order within a mnemonic; a `cc` row is in each of its
+    /// condition spellings' groups.
+    rows: Vec<u16>,
+    /// One per mnemonic, sorted by [`mnemonic_key`] (which orders mnemonics as their names).
+    mnemonics: Vec<Mnemonic>,
+    /// The index in `mnemonics` of each [`mnemonic_key`].
+    by_key: KeyMap<u128, u32>,
+    /// Every form, for [`Table::all`].
+    all: OnceLock<Vec<Form>>,
+}
+
+/// One mnemonic: its rows, and its forms once parsed.
+struct Mnemonic {
+    key: u128,
+    /// The range of its row numbers in [`Table::rows`].
+    rows: (u32, u32),
+    forms: OnceLock<Box<[Form]>>,
 }
 
 /// A mnemonic of one to fifteen bytes as one integer, ASCII letters lowercased: the bytes, then the length in
@@ -1648,50 +1664,104 @@ pub(crate) fn mnemonic_key_of_name(key: u64) -> u128 {
 }
 
 impl Table {
-    /// The table, parsed on first use. The table is part of the program, not input: a row that does not parse
-    /// is a bug, and stops the program the first time the table is built, with every bad row named (a unit test
-    /// builds it, so such a row never leaves the repository).
+    /// The table, indexed on first use. The table is part of the program, not input: a row that does not parse
+    /// is a bug, and stops the program the first time its mnemonic is looked up, with every bad row of it named (a
+    /// unit test parses every row, so such a row never leaves the repository).
     pub fn get() -> &'static Table {
         static TABLE: OnceLock<Table> = OnceLock::new();
-        TABLE.get_or_init(|| Table::build().unwrap_or_else(|bad| panic!("the instruction table has bad rows:\n{bad}")))
+        TABLE.get_or_init(|| Table::index().unwrap_or_else(|bad| panic!("the instruction table has bad rows:\n{bad}")))
     }
 
-    /// The table, or each bad row (`row N (`text`): why`), a line each.
-    fn build() -> Result<Table, String> {
-        let mut forms = Vec::new();
+    /// The rows indexed by mnemonic, or each row whose mnemonic has no key.
+    fn index() -> Result<Table, String> {
+        let mut keyed: Vec<(u128, u16)> = Vec::with_capacity(ROWS.len() + 8 * CONDITIONS.len());
         let mut bad_rows = Vec::new();
         for (i, row) in ROWS.iter().enumerate() {
-            match parse_row(i, row) {
-                Ok(f) => forms.extend(f),
-                Err(e) => bad_rows.push((i, e)),
-            }
-        }
-        // Stable: rows of one mnemonic keep their table order, which breaks ties between equal lengths. By key
-        // (which orders mnemonics as their names do), each computed once, not by comparing strings.
-        forms.sort_by_cached_key(|f| mnemonic_key(&f.mnemonic));
-        let mut by_mnemonic = Vec::new();
-        let mut start = 0;
-        for i in 1..=forms.len() {
-            if i == forms.len() || forms[i].mnemonic != forms[start].mnemonic {
-                match mnemonic_key(&forms[start].mnemonic) {
-                    // The matcher keeps a mnemonic's fitting forms as a 64-bit set.
-                    Some(_) if i - start > 64 => bad_rows.push((forms[start].row, "more than 64 forms".into())),
-                    Some(key) => by_mnemonic.push((key, (start as u32, i as u32))),
-                    None => bad_rows.push((forms[start].row, "mnemonic longer than 15 bytes".into())),
+            let name = row.instruction.split(' ').next().unwrap_or_default();
+            let mut add = |key: Option<u128>| match key {
+                Some(key) => keyed.push((key, i as u16)),
+                None => bad_rows.push((i, "mnemonic longer than 15 bytes".to_string())),
+            };
+            match name.strip_suffix("cc").filter(|_| row.opcode.contains("+cc")) {
+                Some(stem) => {
+                    for (cond, _) in CONDITIONS {
+                        let mut spelled = [0u8; 16];
+                        let len = stem.len() + cond.len();
+                        let key = spelled.get_mut(..len).and_then(|bytes| {
+                            bytes[..stem.len()].copy_from_slice(stem.as_bytes());
+                            bytes[stem.len()..].copy_from_slice(cond.as_bytes());
+                            mnemonic_key(std::str::from_utf8(bytes).ok()?)
+                        });
+                        add(key);
+                    }
                 }
-                start = i;
+                None => add(mnemonic_key(name)),
             }
         }
         if !bad_rows.is_empty() {
-            let lines: Vec<String> = bad_rows
-                .iter()
-                .map(|(i, why)| format!("row {i} (`{}`): {why}", ROWS.get(*i).map_or("", |r| r.instruction)))
-                .collect();
-            return Err(lines.join("\n"));
+            return Err(Table::describe(&bad_rows));
+        }
+        // Stable: a mnemonic's rows keep their table order, which breaks ties between equal lengths.
+        keyed.sort_by_key(|&(key, _)| key);
+        let mut mnemonics = Vec::new();
+        let mut start = 0;
+        for i in 1..=keyed.len() {
+            if i == keyed.len() || keyed[i].0 != keyed[start].0 {
+                mnemonics.push(Mnemonic {
+                    key: keyed[start].0,
+                    rows: (start as u32, i as u32),
+                    forms: OnceLock::new(),
+                });
+                start = i;
+            }
         }
         Ok(Table {
-            forms,
-            by_mnemonic: by_mnemonic.into_iter().collect(),
+            rows: keyed.into_iter().map(|(_, row)| row).collect(),
+            by_key: mnemonics.iter().enumerate().map(|(i, m)| (m.key, i as u32)).collect(),
+            mnemonics,
+            all: OnceLock::new(),
+        })
+    }
+
+    /// `row N (`text`): why`, a line for each bad row.
+    fn describe(bad_rows: &[(usize, String)]) -> String {
+        let lines: Vec<String> = bad_rows
+            .iter()
+            .map(|(i, why)| format!("row {i} (`{}`): {why}", ROWS.get(*i).map_or("", |r| r.instruction)))
+            .collect();
+        lines.join("\n")
+    }
+
+    /// A mnemonic's forms, parsed from its rows (of a `cc` row, the form of this condition spelling), or each bad
+    /// row.
+    fn parse(&self, mnemonic: &Mnemonic) -> Result<Box<[Form]>, Vec<(usize, String)>> {
+        let mut forms = Vec::new();
+        let mut bad_rows = Vec::new();
+        for &row in &self.rows[mnemonic.rows.0 as usize..mnemonic.rows.1 as usize] {
+            let row = usize::from(row);
+            match parse_row(row, &ROWS[row]) {
+                Ok(f) => forms.extend(
+                    f.into_iter()
+                        .filter(|f| mnemonic_key(&f.mnemonic) == Some(mnemonic.key)),
+                ),
+                Err(e) => bad_rows.push((row, e)),
+            }
+        }
+        // The matcher keeps a mnemonic's fitting forms as a 64-bit set.
+        if forms.len() > 64 {
+            bad_rows.push((forms[0].row, "more than 64 forms".into()));
+        }
+        if bad_rows.is_empty() {
+            Ok(forms.into())
+        } else {
+            Err(bad_rows)
+        }
+    }
+
+    fn forms_of<'a>(&'a self, mnemonic: &'a Mnemonic) -> &'a [Form] {
+        mnemonic.forms.get_or_init(|| {
+            self.parse(mnemonic)
+                .unwrap_or_else(|bad| panic!("the instruction table has bad rows:\n{}", Table::describe(&bad)))
         })
     }
 
@@ -1701,26 +1771,43 @@ impl Table {
     }
 
     /// The forms of the mnemonic whose [`mnemonic_key`] is `key`.
+    #[inline]
     pub(crate) fn forms_by_key(&self, key: u128) -> &[Form] {
-        match self.by_mnemonic.get(&key) {
-            Some(&(a, b)) => &self.forms[a as usize..b as usize],
+        match self.by_key.get(&key) {
+            Some(&i) => self.forms_of(&self.mnemonics[i as usize]),
             None => &[],
         }
     }
 
-    /// Every mnemonic, in alphabetical order.
-    pub fn mnemonics(&self) -> impl Iterator<Item = &str> {
-        let mut last = "";
-        self.forms.iter().map(|f| f.mnemonic.as_str()).filter(move |m| {
-            let new = *m != last;
-            last = m;
-            new
+    /// Every mnemonic, lowercase, in alphabetical order (without parsing a row: a key holds its name).
+    pub fn mnemonics(&self) -> impl Iterator<Item = String> {
+        self.mnemonics.iter().map(|m| {
+            let bytes = m.key.to_be_bytes();
+            String::from_utf8_lossy(&bytes[..usize::from(bytes[15])]).into_owned()
         })
     }
 
-    /// Every form, sorted by mnemonic.
+    /// Every form, sorted by mnemonic (for tools and tests: it parses every row).
     pub fn all(&self) -> &[Form] {
-        &self.forms
+        self.all
+            .get_or_init(|| self.mnemonics.iter().flat_map(|m| self.forms_of(m)).cloned().collect())
+    }
+
+    /// Every row parsed, or each bad row, a line each.
+    #[cfg(test)]
+    fn check() -> Result<(), String> {
+        let table = Table::index()?;
+        let bad: Vec<(usize, String)> = table
+            .mnemonics
+            .iter()
+            .filter_map(|m| table.parse(m).err())
+            .flatten()
+            .collect();
+        if bad.is_empty() {
+            Ok(())
+        } else {
+            Err(Table::describe(&bad))
+        }
     }
 }
 
@@ -1791,9 +1878,27 @@ mod tests {
 
     #[test]
     fn every_row_parses() {
-        if let Err(bad) = Table::build() {
+        if let Err(bad) = Table::check() {
             panic!("{bad}");
         }
+    }
+
+    #[test]
+    fn indexing_parses_no_row_and_a_lookup_parses_its_own_mnemonic_alone() {
+        let table = Table::index().unwrap();
+        let parsed = |table: &Table| -> Vec<String> {
+            table
+                .mnemonics()
+                .zip(&table.mnemonics)
+                .filter(|(_, m)| m.forms.get().is_some())
+                .map(|(name, _)| name)
+                .collect()
+        };
+        assert!(parsed(&table).is_empty());
+        assert!(table.mnemonics().any(|m| m == "cmovnle") && table.mnemonics().any(|m| m == "add"));
+        assert_eq!(table.forms("JNE").len(), 2);
+        assert_eq!(table.forms("add").len(), 19);
+        assert_eq!(parsed(&table), ["add", "jne"]);
     }
 
     #[test]
